@@ -1,0 +1,147 @@
+"""Pinhole cameras: intrinsics, resizing and the pixel-centre convention.
+
+Pixel convention
+----------------
+:class:`Camera` stores intrinsics in the **OpenCV pixel-index convention**: the centre of the
+top-left pixel is ``(0, 0)`` and the image spans ``[-0.5, W - 0.5]``. Keypoints from every matcher,
+OpenCV and PoseLib use it, so ``K`` can be handed to them as is.
+
+COLMAP, gsplat and the Inria 3DGS rasterizer use the *continuous* convention (top-left pixel centre
+at ``(0.5, 0.5)``): ``cx_continuous = cx_index + 0.5``. Convert with :meth:`Camera.from_continuous`
+and :meth:`Camera.continuous_principal_point` rather than by hand. A principal point "at the image
+centre" is ``((W - 1) / 2, (H - 1) / 2)`` here, ``(W / 2, H / 2)`` in the continuous convention.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+__all__ = ["Camera", "IntrinsicsError"]
+
+
+class IntrinsicsError(ValueError):
+    """Camera intrinsics that cannot be right (non-positive size or focal, NaN, ...)."""
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera, optionally with OpenCV distortion coefficients.
+
+    Attributes:
+        width, height: image size in pixels.
+        fx, fy: focal lengths in pixels.
+        cx, cy: principal point in the pixel-index convention (see the module docstring).
+        dist: OpenCV distortion coefficients ``(k1, k2, p1, p2[, k3, ...])``; empty for none.
+    """
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    dist: tuple[float, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dist", tuple(float(d) for d in self.dist))
+        self.validate()
+
+    def validate(self) -> None:
+        values = (self.fx, self.fy, self.cx, self.cy, *self.dist)
+        if not all(math.isfinite(v) for v in values):
+            raise IntrinsicsError(f"camera intrinsics are not finite: {self}")
+        if self.width <= 0 or self.height <= 0 or int(self.width) != self.width or int(self.height) != self.height:
+            raise IntrinsicsError(f"image size must be positive integers, got {self.width}x{self.height}")
+        if self.fx <= 0 or self.fy <= 0:
+            raise IntrinsicsError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
+        # A principal point far outside the image is a unit or convention mix-up, not a real camera.
+        if not (-self.width <= self.cx <= 2 * self.width and -self.height <= self.cy <= 2 * self.height):
+            raise IntrinsicsError(
+                f"principal point ({self.cx}, {self.cy}) is far outside the {self.width}x{self.height} image"
+            )
+
+    # ---------------------------------------------------------------- constructors
+    @classmethod
+    def centered(cls, width: int, height: int, fx: float, fy: float | None = None) -> Camera:
+        """A camera with the principal point at the geometric image centre."""
+        return cls(int(width), int(height), float(fx), float(fy if fy is not None else fx),
+                   (width - 1) / 2.0, (height - 1) / 2.0)  # fmt: skip
+
+    @classmethod
+    def from_continuous(
+        cls, width: int, height: int, fx: float, fy: float, cx: float, cy: float, dist: tuple[float, ...] = ()
+    ) -> Camera:
+        """From intrinsics in the continuous convention (COLMAP, instant-ngp, gsplat)."""
+        return cls(int(width), int(height), float(fx), float(fy), float(cx) - 0.5, float(cy) - 0.5, dist)
+
+    @classmethod
+    def from_K(cls, K: np.ndarray, width: int, height: int, dist: tuple[float, ...] = ()) -> Camera:
+        """From a 3x3 intrinsic matrix in the pixel-index convention."""
+        K = np.asarray(K, dtype=np.float64)
+        if K.shape != (3, 3):
+            raise IntrinsicsError(f"K must be 3x3, got shape {K.shape}")
+        if abs(K[0, 1]) > 1e-9 or np.any(np.abs(K[2] - [0, 0, 1]) > 1e-9) or abs(K[1, 0]) > 1e-9:
+            raise IntrinsicsError(f"K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], got {K.tolist()}")
+        return cls(int(width), int(height), K[0, 0], K[1, 1], K[0, 2], K[1, 2], dist)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Camera:
+        return cls(**{**d, "dist": tuple(d.get("dist", ()))})
+
+    # ---------------------------------------------------------------- views
+    @property
+    def K(self) -> np.ndarray:
+        """3x3 intrinsic matrix (pixel-index convention), float64."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return self.width, self.height
+
+    @property
+    def has_distortion(self) -> bool:
+        return any(d != 0.0 for d in self.dist)
+
+    def continuous_principal_point(self) -> tuple[float, float]:
+        """``(cx, cy)`` in the continuous convention, for gsplat and COLMAP."""
+        return self.cx + 0.5, self.cy + 0.5
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["dist"] = list(self.dist)
+        return d
+
+    # ---------------------------------------------------------------- transforms
+    def resized(self, width: int, height: int) -> Camera:
+        """The same camera for the image resized to ``width x height`` (exact for any scale)."""
+        sx, sy = width / self.width, height / self.height
+        cx, cy = self.continuous_principal_point()
+        return replace(self, width=int(width), height=int(height), fx=self.fx * sx, fy=self.fy * sy,
+                       cx=cx * sx - 0.5, cy=cy * sy - 0.5)  # fmt: skip
+
+    def scaled(self, factor: float) -> Camera:
+        """Resize by ``factor``, rounding the image size to whole pixels."""
+        return self.resized(round(self.width * factor), round(self.height * factor))
+
+    def cropped(self, left: int, top: int, width: int, height: int) -> Camera:
+        """The camera of the crop ``[top:top+height, left:left+width]`` of its image."""
+        return replace(self, width=int(width), height=int(height), cx=self.cx - left, cy=self.cy - top)
+
+    def without_distortion(self) -> Camera:
+        return replace(self, dist=())
+
+    # ---------------------------------------------------------------- geometry
+    def project(self, points_cam: np.ndarray) -> np.ndarray:
+        """Pixels ``[N, 2]`` of camera-frame points ``[N, 3]`` (ignores distortion)."""
+        p = np.asarray(points_cam, dtype=np.float64)
+        return np.stack([self.fx * p[:, 0] / p[:, 2] + self.cx, self.fy * p[:, 1] / p[:, 2] + self.cy], axis=1)
+
+    def unproject(self, pixels: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Camera-frame points ``[N, 3]`` of pixels ``[N, 2]`` at z-depths ``[N]`` (ignores distortion)."""
+        uv = np.asarray(pixels, dtype=np.float64)
+        z = np.asarray(depth, dtype=np.float64)
+        return np.stack([(uv[:, 0] - self.cx) / self.fx * z, (uv[:, 1] - self.cy) / self.fy * z, z], axis=1)

@@ -1,0 +1,47 @@
+"""The ``gscpr`` command. Each subcommand lives in the module that does the work (hloc style): the module
+exposes ``add_arguments(parser)`` and ``run(args) -> int`` and is imported only when its command runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Modules are imported lazily so that `gscpr --help` stays fast.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "eval": ("gscpr.evaluate", "pose accuracy against ground truth, paper-style tables and logs"),
+    "setup": ("gscpr.data.setup", "download and prepare 7-Scenes, 12-Scenes or Cambridge in the ACE layout"),
+    "inspect": ("gscpr.data.inspect", "load any supported dataset folder and summarise it"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser; only the module of the command named in ``argv`` is imported to add its options."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gscpr", description="Camera pose refinement with 3D Gaussian Splatting (GS-CPR)."
+    )
+    parser.add_argument("--version", action="version", version=f"gscpr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module_name)
+        if argv[:1] == [name]:
+            importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
