@@ -1,0 +1,185 @@
+"""One render call for every scene model and backend.
+
+>>> out = render(model, camera, poses_w2c)        # poses [B, 4, 4] world-to-camera, OpenCV axes
+>>> out.rgb.shape, out.depth.shape, out.alpha.shape  # [B, H, W, 3], [B, H, W], [B, H, W]
+
+Backends: ``"gsplat"`` (CUDA kernels, built on first use) and ``"torch"`` (the pure-PyTorch reference in
+``rasterize.py``, any device). ``"auto"`` takes gsplat when CUDA and gsplat are available.
+
+A scene model is anything with a ``gaussians_for_view(viewmat, K, width, height) -> ViewGaussians`` method
+and a ``view_dependent_set`` flag: vanilla 3DGS returns the same Gaussians for every view (so cameras are
+batched in one rasterizer call); Scaffold-GS decodes a different set per view.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..camera import Camera
+from .rasterize import rasterize_reference
+
+__all__ = ["BACKENDS", "RenderOutput", "SceneModel", "ViewGaussians", "gsplat_available", "render", "resolve_backend"]
+
+BACKENDS = ("auto", "gsplat", "torch")
+
+
+@dataclass
+class ViewGaussians:
+    """Activated Gaussians ready for the rasterizer.
+
+    ``means [N, 3]``, ``quats [N, 4]`` (wxyz), ``scales [N, 3]`` (standard deviations), ``opacities [N]`` in
+    [0, 1], ``colors``: RGB ``[N, 3]`` or, with ``sh_degree`` set, SH coefficients ``[N, K, 3]``.
+    """
+
+    means: Tensor
+    quats: Tensor
+    scales: Tensor
+    opacities: Tensor
+    colors: Tensor
+    sh_degree: int | None = None
+
+
+class SceneModel(Protocol):
+    view_dependent_set: bool
+
+    def gaussians_for_view(self, viewmat: Tensor, K: Tensor, width: int, height: int) -> ViewGaussians: ...
+
+
+@dataclass
+class RenderOutput:
+    """``rgb [B, H, W, 3]`` in [0, 1] (composited on the background), ``depth [B, H, W]`` (alpha-normalised
+    z-depth, 0 where nothing renders) and ``alpha [B, H, W]`` (accumulated opacity)."""
+
+    rgb: Tensor
+    depth: Tensor
+    alpha: Tensor
+
+
+@functools.cache
+def gsplat_available() -> bool:
+    try:
+        import gsplat  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The backend that will run: ``auto`` is gsplat on a CUDA device when gsplat is installed, else torch."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown render backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "auto":
+        return "gsplat" if device.type == "cuda" and gsplat_available() else "torch"
+    if backend == "gsplat":
+        if device.type != "cuda":
+            raise RuntimeError("the gsplat backend needs a CUDA device; use backend='torch' on the CPU")
+        if not gsplat_available():
+            raise RuntimeError("the gsplat backend needs the gsplat package: pip install gsplat")
+    return backend
+
+
+def _continuous_K(camera: Camera) -> np.ndarray:
+    # gsplat and the reference sample pixel centres at +0.5: hand them K in the continuous convention.
+    K = camera.K
+    K[0, 2], K[1, 2] = camera.continuous_principal_point()
+    return K
+
+
+def render(
+    model: SceneModel,
+    cameras: Camera | Sequence[Camera],
+    poses_w2c: np.ndarray | Tensor,
+    width: int | None = None,
+    height: int | None = None,
+    *,
+    background: Sequence[float] | Tensor = (0.0, 0.0, 0.0),
+    backend: str = "auto",
+    device: torch.device | str | None = None,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+) -> RenderOutput:
+    """Render RGB, depth and alpha of ``model`` at ``B`` poses.
+
+    Args:
+        model: a scene model (``Gaussians`` via ``GaussianScene``, ``ScaffoldModel``, ...).
+        cameras: one :class:`~gscpr.camera.Camera` for all poses, or one per pose. Distortion is ignored
+            (renders are ideal pinhole images).
+        poses_w2c: ``[B, 4, 4]`` (or ``[4, 4]``) world-to-camera poses, OpenCV axes.
+        width, height: output size; cameras of another size are rescaled exactly (``Camera.resized``).
+        background: RGB behind the scene, in [0, 1].
+        backend: ``"auto"``, ``"gsplat"`` or ``"torch"``.
+        device: where to render; defaults to the model's device.
+    """
+    poses = torch.as_tensor(np.asarray(poses_w2c) if not isinstance(poses_w2c, Tensor) else poses_w2c)
+    if poses.dim() == 2:
+        poses = poses[None]
+    if poses.dim() != 3 or poses.shape[1:] != (4, 4):
+        raise ValueError(f"poses_w2c must be [B, 4, 4], got {tuple(poses.shape)}")
+    if not torch.isfinite(poses).all():
+        bad = torch.nonzero(~torch.isfinite(poses).reshape(len(poses), -1).all(dim=1)).flatten().tolist()
+        raise ValueError(f"poses_w2c has non-finite values (pose index {bad[:5]})")
+    B = poses.shape[0]
+    cams = [cameras] * B if isinstance(cameras, Camera) else list(cameras)
+    if len(cams) != B:
+        raise ValueError(f"got {len(cams)} cameras for {B} poses")
+    if width is not None or height is not None:
+        w, h = width or cams[0].width, height or cams[0].height
+        cams = [c if c.size == (w, h) else c.resized(w, h) for c in cams]
+    device = torch.device(device) if device is not None else getattr(model, "device", torch.device("cpu"))
+    backend = resolve_backend(backend, device)
+    bg = torch.as_tensor(background, dtype=torch.float32, device=device).reshape(3)
+    viewmats = poses.to(device=device, dtype=torch.float32)
+    Ks = torch.as_tensor(np.stack([_continuous_K(c) for c in cams]), dtype=torch.float32, device=device)
+
+    sizes = {c.size for c in cams}
+    if len(sizes) > 1:
+        raise ValueError(f"all views of one render call must have the same size, got {sorted(sizes)}")
+    # A model whose Gaussians do not depend on the view renders every camera in one rasterizer call.
+    groups = [[i] for i in range(B)] if model.view_dependent_set else [list(range(B))]
+    W, H = cams[0].size
+    rgb = torch.empty(B, H, W, 3, device=device)
+    depth = torch.empty(B, H, W, device=device)
+    alpha = torch.empty(B, H, W, device=device)
+    for idx in groups:
+        view = model.gaussians_for_view(viewmats[idx[0]], Ks[idx[0]], W, H)
+        colors, alphas = _rasterize(view, viewmats[idx], Ks[idx], W, H, bg, backend, near_plane, far_plane)
+        rgb[idx] = colors[..., :3].clamp(0.0, 1.0)
+        depth[idx] = colors[..., 3]
+        alpha[idx] = alphas[..., 0]
+    return RenderOutput(rgb, depth, alpha)
+
+
+def _rasterize(
+    view: ViewGaussians,
+    viewmats: Tensor,
+    Ks: Tensor,
+    width: int,
+    height: int,
+    bg: Tensor,
+    backend: str,
+    near_plane: float,
+    far_plane: float,
+) -> tuple[Tensor, Tensor]:
+    C = viewmats.shape[0]
+    kwargs = dict(
+        near_plane=near_plane,
+        far_plane=far_plane,
+        sh_degree=view.sh_degree,
+        backgrounds=bg.expand(C, 3),
+        render_mode="RGB+ED",
+    )
+    args = (view.means, view.quats, view.scales, view.opacities, view.colors, viewmats, Ks, width, height)
+    if backend == "gsplat":
+        from gsplat import rasterization
+
+        colors, alphas, _ = rasterization(*args, **kwargs)
+    else:
+        colors, alphas, _ = rasterize_reference(*args, **kwargs)
+    return colors, alphas
