@@ -1,0 +1,382 @@
+"""Pose accuracy: per-scene errors and rates, dataset averages, paper-style tables and the original's logs.
+
+Conventions (see ``geometry.py``): rotation error = angle of ``R_est R_gt^T`` in degrees, translation error =
+camera-centre distance in metres; a query is within ``t cm / r deg`` when *both* errors are strictly below.
+Ground-truth images without a prediction count as failures (infinite error) in the rates and are reported.
+A dataset figure is the mean of the per-scene figures, as in the paper.
+
+Command line::
+
+    gscpr eval --poses refined.txt --gt pgt/sfm/7scenes/chess_test.txt
+    gscpr eval --dataset 7scenes --estimator ace --test_all \\
+        --coarse-dir ../shared/data/gscpr_coarse_poses/coarse_poses --pgt-dir ../shared/data/visloc_pgt/pgt/sfm
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .geometry import pose_errors
+from .paper import DATASETS, PaperDataset, get_dataset
+from .poses import PoseFileError, UnknownNameError, align_names, read_cambridge_split, read_poses
+
+__all__ = [
+    "CAMBRIDGE_THRESHOLDS",
+    "DEFAULT_THRESHOLDS",
+    "SceneResult",
+    "average_results",
+    "evaluate_scene",
+    "format_table",
+    "load_ground_truth",
+    "pose_errors_by_name",
+    "threshold_label",
+    "write_log",
+]
+
+#: ``(translation in metres, rotation in degrees)`` pairs; the paper's 7-/12-Scenes thresholds.
+DEFAULT_THRESHOLDS: tuple[tuple[float, float], ...] = ((0.10, 5.0), (0.05, 5.0), (0.02, 2.0), (0.01, 1.0))
+#: Cambridge papers also report these coarser thresholds.
+CAMBRIDGE_THRESHOLDS: tuple[tuple[float, float], ...] = ((0.50, 5.0), (0.15, 5.0), *DEFAULT_THRESHOLDS)
+
+
+def threshold_label(t_m: float, r_deg: float) -> str:
+    """``(0.05, 5) -> "5cm/5deg"``, the original's spelling."""
+    return f"{t_m * 100:g}cm/{r_deg:g}deg"
+
+
+@dataclass
+class SceneResult:
+    """Accuracy of one set of poses on one scene.
+
+    ``rates`` maps a threshold label to the percentage of ground-truth images within it; medians and means
+    are over the predicted images (``n``); ``n_missing`` images had no prediction and count as failures.
+    """
+
+    scene: str
+    n: int
+    n_missing: int
+    median_t: float
+    median_r: float
+    mean_t: float
+    mean_r: float
+    rates: dict[str, float]
+    estimator: str = ""
+    names: list[str] = field(default_factory=list, repr=False)
+    t_err: list[float] = field(default_factory=list, repr=False)
+    r_err: list[float] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        """Everything but the per-query errors."""
+        return {k: v for k, v in asdict(self).items() if k not in ("names", "t_err", "r_err")}
+
+
+def pose_errors_by_name(
+    pred: Mapping[str, np.ndarray], gt: Mapping[str, np.ndarray], scheme: str = "auto"
+) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """Errors of predicted w2c poses against ground truth, matching names under ``scheme``.
+
+    Returns ``(names, rot_err_deg [n], trans_err [n], missing_gt_names)`` with ``names`` the predicted
+    names in their input order. Raises ``UnknownNameError`` if a predicted name is not in the ground truth.
+    """
+    mapping, missing = align_names(pred, gt, scheme)
+    names = list(mapping)
+    if not names:
+        return [], np.zeros(0), np.zeros(0), missing
+    est = np.stack([pred[n] for n in names])
+    ref = np.stack([gt[mapping[n]] for n in names])
+    rot, trans = pose_errors(est, ref)
+    return names, rot, trans, missing
+
+
+def evaluate_scene(
+    pred: Mapping[str, np.ndarray],
+    gt: Mapping[str, np.ndarray],
+    scene: str = "",
+    estimator: str = "",
+    thresholds: Sequence[tuple[float, float]] = DEFAULT_THRESHOLDS,
+    scheme: str = "auto",
+) -> SceneResult:
+    """Accuracy of ``pred`` against ``gt`` (both ``{name: w2c 4x4}``) on one scene."""
+    names, rot, trans, missing = pose_errors_by_name(pred, gt, scheme)
+    total = len(names) + len(missing)
+    if total == 0:
+        raise ValueError(f"scene {scene!r}: no ground-truth images to evaluate")
+    rates = {
+        threshold_label(t, r): 100.0 * float(np.count_nonzero((trans < t) & (rot < r))) / total for t, r in thresholds
+    }
+    nan = float("nan")
+    return SceneResult(
+        scene=scene,
+        n=len(names),
+        n_missing=len(missing),
+        median_t=float(np.median(trans)) if names else nan,
+        median_r=float(np.median(rot)) if names else nan,
+        mean_t=float(np.mean(trans)) if names else nan,
+        mean_r=float(np.mean(rot)) if names else nan,
+        rates=rates,
+        estimator=estimator,
+        names=names,
+        t_err=trans.tolist(),
+        r_err=rot.tolist(),
+    )
+
+
+def average_results(results: Sequence[SceneResult], scene: str = "Average") -> SceneResult:
+    """The dataset figure: the mean of the per-scene figures (not pooled over queries), as in the paper."""
+    if not results:
+        raise ValueError("no scene results to average")
+    labels = list(results[0].rates)
+    return SceneResult(
+        scene=scene,
+        n=sum(r.n for r in results),
+        n_missing=sum(r.n_missing for r in results),
+        median_t=float(np.mean([r.median_t for r in results])),
+        median_r=float(np.mean([r.median_r for r in results])),
+        mean_t=float(np.mean([r.mean_t for r in results])),
+        mean_r=float(np.mean([r.mean_r for r in results])),
+        rates={k: float(np.mean([r.rates[k] for r in results])) for k in labels},
+        estimator=results[0].estimator,
+    )
+
+
+def format_table(results: Sequence[SceneResult], refined: Sequence[SceneResult] | None = None, title: str = "") -> str:
+    """A markdown table: one row per scene and an Average row; rates in %, median errors in cm and degrees.
+
+    With ``refined`` (same scenes, same order), each cell reads ``before -> after``.
+    """
+    rows = [*results, average_results(results)] if len(results) > 1 else list(results)
+    after = None
+    if refined is not None:
+        if [r.scene for r in refined] != [r.scene for r in results]:
+            raise ValueError("refined results must cover the same scenes in the same order")
+        after = [*refined, average_results(refined)] if len(refined) > 1 else list(refined)
+    labels = list(results[0].rates)
+    head = ["scene", "queries", *labels, "median cm", "median deg"]
+    lines = [f"### {title}"] if title else []
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cells(r: SceneResult) -> list[str]:
+        return [*(f"{r.rates[k]:.1f}" for k in labels), f"{r.median_t * 100:.2f}", f"{r.median_r:.3f}"]
+
+    for i, r in enumerate(rows):
+        values = cells(r)
+        if after is not None:
+            values = [f"{a} → {b}" for a, b in zip(values, cells(after[i]), strict=True)]
+        count = f"{r.n + r.n_missing}" + (f" ({r.n_missing} missing)" if r.n_missing else "")
+        lines.append("| " + " | ".join([r.scene, count, *values]) + " |")
+    return "\n".join(lines)
+
+
+def _log_lines(result: SceneResult) -> list[str]:
+    return [f"\t{k}: {v:.1f}%" for k, v in result.rates.items()]
+
+
+def write_log(
+    path: str | Path, scene: str, estimator: str, initial: SceneResult, refined: SceneResult | None = None
+) -> None:
+    """Write ``logs_<scene>.log`` in the original's format (one file per scene, overwritten).
+
+    Lines carry the original's logging prefix ``<time> - __main__ - INFO - ``. Without ``refined`` only the
+    initial parts are written (there is nothing to report after refinement).
+    """
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+    msgs = ["Ini Accuracy:", *_log_lines(initial)]
+    if refined is not None:
+        msgs += ["After refine Accuracy:", *_log_lines(refined)]
+    msgs += [
+        f"--------------GS-CPR for {estimator}:{scene}--------------",
+        "Initial Precision:",
+        f"Median error {initial.median_t}m and {initial.median_r} degrees.",
+        f"Mean error {initial.mean_t}m and {initial.mean_r} degrees.",
+    ]
+    if refined is not None:
+        msgs += [
+            "After refine Precision:",
+            f"Median error {refined.median_t}m and {refined.median_r} degrees.",
+            f"Mean error {refined.mean_t}m and {refined.mean_r} degrees.",
+        ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{stamp} - __main__ - INFO - {m}\n" for m in msgs), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- ground truth sources
+def load_ground_truth(source: str | Path) -> dict[str, np.ndarray]:
+    """``{name: w2c}`` from a text pose file, a Cambridge split file or an ACE-layout scene folder.
+
+    An ACE-layout folder (``<scene>/test/{rgb,poses,calibration}``, or the ``test`` folder itself) gives the
+    names of its ``rgb`` images; a Cambridge ``dataset_*.txt`` gives ``seqN/frameM.png``.
+    """
+    from .data.ace import read_ace_split
+
+    source = Path(source)
+    if source.is_dir():
+        if (source / "rgb").is_dir():
+            frames = read_ace_split(source.parent, source.name)
+        elif (source / "test" / "rgb").is_dir():
+            frames = read_ace_split(source, "test")
+        else:
+            raise FileNotFoundError(f"{source}: not an ACE-layout scene (expected {source}/test/rgb and poses)")
+        return {f.name: f.pose for f in frames}
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such ground-truth file or folder")
+    with open(source, encoding="utf-8") as f:
+        head = [f.readline() for _ in range(4)]
+    if len(head[3].split()) == 8 and len(head[0].split()) != 8:  # three header lines, then 8 columns
+        return read_cambridge_split(source)
+    return read_poses(source)
+
+
+def _refined_file(refined_dir: Path, estimator: str, scene: str) -> Path:
+    name = f"{estimator}_refinew2c_mast3r_{scene}.txt"
+    for candidate in (refined_dir / "refine_predictions" / name, refined_dir / name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no refined poses for {scene}: expected {refined_dir / 'refine_predictions' / name}")
+
+
+def _dataset_gt(ds: PaperDataset, scene: str, pgt_dir: Path | None, datasets_dir: Path | None) -> dict:
+    if datasets_dir is not None:
+        scene_dir = ds.scene_dir(datasets_dir, scene)
+        if (scene_dir / "test" / "poses").is_dir():
+            return load_ground_truth(scene_dir)
+        if (scene_dir / "dataset_test.txt").is_file():
+            return read_cambridge_split(scene_dir / "dataset_test.txt")
+        raise FileNotFoundError(f"{scene_dir}: no test/poses (ACE layout) or dataset_test.txt")
+    if ds.name == "cambridge":
+        raise FileNotFoundError("Cambridge ground truth comes from the datasets: pass --datasets-dir")
+    if pgt_dir is None:
+        raise FileNotFoundError("pass --pgt-dir (the SfM pGT files) or --datasets-dir (ACE-layout folders)")
+    return read_poses(Path(pgt_dir) / ds.name / f"{scene}_test.txt")
+
+
+def evaluate_dataset(
+    dataset: str,
+    estimator: str,
+    scenes: Sequence[str],
+    coarse_dir: str | Path,
+    pgt_dir: str | Path | None = None,
+    datasets_dir: str | Path | None = None,
+    refined_dir: str | Path | None = None,
+    thresholds: Sequence[tuple[float, float]] | None = None,
+) -> tuple[list[SceneResult], list[SceneResult] | None]:
+    """Initial (and, with ``refined_dir``, refined) accuracy of a paper estimator on scenes of a dataset."""
+    ds = get_dataset(dataset)
+    ds.check_estimator(estimator)
+    thresholds = thresholds or (CAMBRIDGE_THRESHOLDS if ds.name == "cambridge" else DEFAULT_THRESHOLDS)
+    initial, refined = [], [] if refined_dir is not None else None
+    for scene in scenes:
+        ds.check_scene(scene)
+        gt = _dataset_gt(ds, scene, Path(pgt_dir) if pgt_dir else None, Path(datasets_dir) if datasets_dir else None)
+        coarse = read_poses(ds.coarse_pose_file(coarse_dir, estimator, scene))
+        initial.append(evaluate_scene(coarse, gt, scene, estimator, thresholds, ds.name_scheme))
+        if refined is not None:
+            poses = read_poses(_refined_file(Path(refined_dir), estimator, scene))
+            refined.append(evaluate_scene(poses, gt, scene, estimator, thresholds, ds.name_scheme))
+    return initial, refined
+
+
+# ----------------------------------------------------------------------------- command line
+def _threshold(text: str) -> tuple[float, float]:
+    try:
+        t, r = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold {text!r} must be 'metres,degrees', e.g. 0.05,5") from None
+    if not (t > 0 and r > 0 and math.isfinite(t) and math.isfinite(r)):
+        raise argparse.ArgumentTypeError(f"threshold {text!r} must be positive")
+    return t, r
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    single = parser.add_argument_group("one pose file")
+    single.add_argument("--poses", type=Path, help="poses to evaluate (qt, pgt or ace text format, w2c)")
+    single.add_argument("--gt", help="ground truth: a pose file, a Cambridge dataset_test.txt or an ACE-layout scene")
+    single.add_argument("--coarse", type=Path, help="coarse poses, for a before -> after table")
+    single.add_argument("--scene", help="scene name (with --dataset: evaluate this scene only)")
+    single.add_argument("--scheme", default="auto", help="image-name scheme: auto, 7scenes, 12scenes, cambridge, exact")
+    single.add_argument("--log", type=Path, help="write the original's log format to this file")
+    paper = parser.add_argument_group("a paper dataset")
+    paper.add_argument("--dataset", choices=sorted(DATASETS), help="evaluate an estimator's shipped coarse poses")
+    paper.add_argument("--estimator", "--pose_estimator", dest="estimator", help="ace, glace, marepo or dfnet")
+    paper.add_argument("--test_all", "--test-all", dest="test_all", action="store_true", help="every scene")
+    paper.add_argument(
+        "--coarse-dir",
+        type=Path,
+        default=Path("coarse_poses"),
+        help="the original's coarse_poses/ folder (here: ../shared/data/gscpr_coarse_poses/coarse_poses)",
+    )
+    paper.add_argument(
+        "--pgt-dir",
+        type=Path,
+        default=Path("datasets/visloc_pgt/pgt/sfm"),
+        help="SfM pGT files with 7scenes/ and 12scenes/ (here: ../shared/data/visloc_pgt/pgt/sfm)",
+    )
+    paper.add_argument("--datasets-dir", type=Path, help="ACE-layout datasets/ folder (ground truth from test/poses)")
+    paper.add_argument("--refined-dir", type=Path, help="GS_CPR_<estimator>_results folder with refine_predictions/")
+    paper.add_argument("--log-dir", type=Path, help="write logs_<scene>.log here, one file per scene")
+    parser.add_argument("--thresholds", type=_threshold, nargs="+", help="metres,degrees pairs, e.g. 0.5,5 0.15,5")
+    parser.add_argument("--json", type=Path, help="write all figures (and per-query errors) as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (PoseFileError, UnknownNameError, FileNotFoundError, ValueError) as e:
+        print(f"gscpr eval: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.dataset:
+        ds = get_dataset(args.dataset)
+        if not args.estimator:
+            raise ValueError("--dataset needs --estimator (ace, glace, marepo or dfnet)")
+        if not args.test_all and not args.scene:
+            raise ValueError("--dataset needs --scene NAME or --test_all")
+        scenes = ds.scenes if args.test_all else [args.scene]
+        initial, refined = evaluate_dataset(
+            ds.name, args.estimator, scenes, args.coarse_dir, args.pgt_dir, args.datasets_dir, args.refined_dir,
+            args.thresholds,
+        )  # fmt: skip
+        title = f"{ds.name} · {args.estimator}" + (" · before → after refinement" if refined else " · coarse poses")
+    else:
+        if not args.poses or not args.gt:
+            raise ValueError("give --poses FILE --gt SOURCE, or --dataset with --estimator")
+        gt = load_ground_truth(args.gt)
+        thresholds = args.thresholds or DEFAULT_THRESHOLDS
+        scene = args.scene or Path(args.poses).stem
+        poses = read_poses(args.poses)
+        if args.coarse:
+            initial = [evaluate_scene(read_poses(args.coarse), gt, scene, "", thresholds, args.scheme)]
+            refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)]
+        else:
+            initial, refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)], None
+        title = str(args.poses)
+    print(format_table(initial, refined, title))
+    missing = sum(r.n_missing for r in (refined or initial))
+    if missing:
+        print(f"warning: {missing} ground-truth image(s) had no pose and count as failures", file=sys.stderr)
+    if args.dataset and args.log_dir:
+        for i, r in enumerate(initial):
+            write_log(args.log_dir / f"logs_{r.scene}.log", r.scene, args.estimator, r, refined[i] if refined else None)
+    if not args.dataset and args.log:
+        write_log(args.log, initial[0].scene, "", initial[0], refined[0] if refined else None)
+    if args.json:
+        payload = {
+            "initial": [asdict(r) for r in initial],
+            "initial_average": average_results(initial).summary(),
+            "refined": [asdict(r) for r in refined] if refined else None,
+            "refined_average": average_results(refined).summary() if refined else None,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=1))
+    return 0

@@ -1,0 +1,153 @@
+import json
+
+import numpy as np
+import pytest
+
+from gscpr.cli import main
+from gscpr.evaluate import (
+    CAMBRIDGE_THRESHOLDS,
+    average_results,
+    evaluate_scene,
+    format_table,
+    load_ground_truth,
+    write_log,
+)
+from gscpr.geometry import make_pose, perturb_pose, qvec_to_rotmat
+from gscpr.poses import UnknownNameError, write_poses
+
+
+def gt_poses(n, seed=0, fmt="seq-01/frame-{:06d}.color.png"):
+    rng = np.random.default_rng(seed)
+    return {fmt.format(i): make_pose(qvec_to_rotmat(rng.normal(size=4)), rng.normal(size=3)) for i in range(n)}
+
+
+def perturbed(gt, rot, trans, seed=0, rename=lambda n: n.replace("/", "-")):
+    names = list(gt)
+    P = perturb_pose(np.stack([gt[n] for n in names]), rot, trans, rng=seed)
+    return {rename(n): p for n, p in zip(names, P, strict=True)}
+
+
+def test_rates_are_strict_at_the_thresholds():
+    names = [f"seq-01/frame-{i:06d}.color.png" for i in range(4)]
+    gt = dict.fromkeys(names, np.eye(4))
+    # A camera moved by exactly 5 cm is not within 5cm/5deg (the error is exact: identity rotation).
+    pred = {
+        names[0].replace("/", "-"): make_pose(np.eye(3), [-0.05, 0.0, 0.0]),
+        names[1].replace("/", "-"): make_pose(np.eye(3), [0.0, -0.0499, 0.0]),
+    }
+    rot = perturbed({n: gt[n] for n in names[2:]}, np.array([5.0 + 1e-7, 5.0 - 1e-7]), 0.0)
+    pred.update(rot)
+    r = evaluate_scene(pred, gt, "s")
+    assert r.t_err[0] == 0.05
+    assert r.rates["5cm/5deg"] == 50.0  # items 1 and 3
+    assert r.rates["10cm/5deg"] == 75.0
+    assert r.rates["1cm/1deg"] == 0.0
+    assert r.median_r == pytest.approx(2.5, rel=1e-6)
+    assert r.mean_t == pytest.approx((0.05 + 0.0499) / 4)
+
+
+def test_missing_predictions_count_as_failures():
+    gt = gt_poses(10)
+    pred = perturbed({k: gt[k] for k in list(gt)[:8]}, 0.1, 0.001)
+    r = evaluate_scene(pred, gt, "s")
+    assert (r.n, r.n_missing) == (8, 2)
+    assert r.rates["1cm/1deg"] == 80.0
+    assert "2 missing" in format_table([r])
+
+
+def test_unknown_names_raise():
+    gt = gt_poses(3)
+    pred = perturbed(gt, 1.0, 0.01)
+    pred["seq-09-frame-000000.color.png"] = np.eye(4)
+    with pytest.raises(UnknownNameError, match="seq-09"):
+        evaluate_scene(pred, gt, "s")
+
+
+def test_dataset_average_is_the_mean_of_scenes_not_pooled():
+    gt_a, gt_b = gt_poses(10, seed=1), gt_poses(2, seed=2)
+    a = evaluate_scene(perturbed(gt_a, 0.1, 0.001), gt_a, "a")  # 100 %
+    b = evaluate_scene(perturbed(gt_b, 9.0, 0.5), gt_b, "b")  # 0 %
+    avg = average_results([a, b])
+    assert avg.rates["1cm/1deg"] == 50.0  # pooled would be 10 / 12
+    assert avg.median_r == pytest.approx((0.1 + 9.0) / 2)
+    table = format_table([a, b])
+    assert "| a |" in table and "| b |" in table and "| Average | 12 | 100.0 | 50.0 |" not in table
+    assert "| Average |" in table
+
+
+def test_thresholds_are_configurable():
+    gt = gt_poses(5)
+    r = evaluate_scene(perturbed(gt, 4.0, 0.3), gt, "s", thresholds=CAMBRIDGE_THRESHOLDS)
+    assert list(r.rates) == ["50cm/5deg", "15cm/5deg", "10cm/5deg", "5cm/5deg", "2cm/2deg", "1cm/1deg"]
+    assert r.rates["50cm/5deg"] == 100.0 and r.rates["15cm/5deg"] == 0.0
+
+
+def test_log_format_matches_the_original(tmp_path):
+    gt = gt_poses(4)
+    ini = evaluate_scene(perturbed(gt, 3.0, 0.04), gt, "chess")
+    ref = evaluate_scene(perturbed(gt, 0.5, 0.005), gt, "chess")
+    write_log(tmp_path / "logs_chess.log", "chess", "ace", ini, ref)
+    lines = (tmp_path / "logs_chess.log").read_text().splitlines()
+    messages = [line.split(" - __main__ - INFO - ", 1)[1] for line in lines]
+    assert messages[:5] == [
+        "Ini Accuracy:",
+        "\t10cm/5deg: 100.0%",
+        "\t5cm/5deg: 100.0%",
+        "\t2cm/2deg: 0.0%",
+        "\t1cm/1deg: 0.0%",
+    ]
+    assert messages[5:10] == [
+        "After refine Accuracy:",
+        "\t10cm/5deg: 100.0%",
+        "\t5cm/5deg: 100.0%",
+        "\t2cm/2deg: 100.0%",
+        "\t1cm/1deg: 100.0%",
+    ]
+    assert messages[10] == "--------------GS-CPR for ace:chess--------------"
+    assert messages[11] == "Initial Precision:"
+    t, r = messages[12].removeprefix("Median error ").removesuffix(" degrees.").split("m and ")
+    assert float(t) == pytest.approx(0.04) and float(r) == pytest.approx(3.0)
+    assert messages[14] == "After refine Precision:" and len(messages) == 17
+
+
+def test_ground_truth_sources(tmp_path):
+    gt = gt_poses(3)
+    write_poses(tmp_path / "gt.txt", gt, fmt="pgt", focal=dict.fromkeys(gt, 525.0))
+    assert set(load_ground_truth(tmp_path / "gt.txt")) == set(gt)
+    with pytest.raises(FileNotFoundError, match="no such ground-truth"):
+        load_ground_truth(tmp_path / "nope.txt")
+    with pytest.raises(FileNotFoundError, match="not an ACE-layout scene"):
+        load_ground_truth(tmp_path)
+
+
+def _write_fixture(tmp_path, n=20):
+    gt = gt_poses(n)
+    write_poses(tmp_path / "gt.txt", gt, fmt="pgt", focal=dict.fromkeys(gt, 525.0))
+    write_poses(tmp_path / "coarse.txt", perturbed(gt, 3.0, 0.04, seed=1))
+    write_poses(tmp_path / "refined.txt", perturbed(gt, 0.2, 0.002, seed=2))
+    return gt
+
+
+def test_cli_single_file_before_after(tmp_path, capsys):
+    _write_fixture(tmp_path)
+    args = ["eval", "--poses", str(tmp_path / "refined.txt"), "--gt", str(tmp_path / "gt.txt")]
+    args += ["--coarse", str(tmp_path / "coarse.txt"), "--scene", "chess", "--log", str(tmp_path / "logs_chess.log")]
+    args += ["--json", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| chess | 20 | 100.0 → 100.0 | 100.0 → 100.0 | 0.0 → 100.0 | 0.0 → 100.0 |" in out
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["refined"][0]["rates"]["1cm/1deg"] == 100.0
+    assert (tmp_path / "logs_chess.log").read_text().count("After refine") == 2
+
+
+def test_cli_errors_exit_2_with_a_message(tmp_path, capsys):
+    _write_fixture(tmp_path)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("seq-01-frame-000000.color.png 1 0 0 0 0 0\n")
+    assert main(["eval", "--poses", str(bad), "--gt", str(tmp_path / "gt.txt")]) == 2
+    assert f"{bad}:1: 7 columns" in capsys.readouterr().err
+    assert main(["eval", "--poses", str(tmp_path / "none.txt"), "--gt", str(tmp_path / "gt.txt")]) == 2
+    assert "no such pose file" in capsys.readouterr().err
+    assert main(["eval", "--dataset", "12scenes", "--estimator", "dfnet", "--test_all"]) == 2
+    assert "no 'dfnet' coarse poses for 12scenes" in capsys.readouterr().err
