@@ -46,6 +46,9 @@ class Camera:
     dist: tuple[float, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        # Plain Python numbers, whatever came in (numpy scalars print and serialise badly).
+        for name in ("fx", "fy", "cx", "cy"):
+            object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "dist", tuple(float(d) for d in self.dist))
         self.validate()
 

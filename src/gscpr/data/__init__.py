@@ -1,5 +1,100 @@
-"""Datasets: loaders returning :class:`Frame` records, and the setup (download + preparation) of the paper's."""
+"""Datasets: loaders that return :class:`Frame` records, and the setup of the paper's datasets.
 
+=====================  ==============================================  ==============================
+format                 what is detected                                loader
+=====================  ==============================================  ==============================
+``ace``                ``<dir>/<split>/{rgb,poses,calibration}``       :func:`read_ace_split`
+``cambridge``          ACE layout named ``Cambridge_*``                :func:`load_cambridge`
+``7scenes``            ``TestSplit.txt`` + ``seq-XX/``                 :func:`load_7scenes_original`
+``12scenes``           ``info.txt`` + ``split.txt`` + ``data/``        :func:`load_12scenes_original`
+``blender``            ``transforms_<split>.json``                     :func:`load_blender`
+``ngp``                ``transforms.json``                             :func:`load_ngp`
+``llff``               ``poses_bounds.npy``                            :func:`load_llff`
+``colmap``             ``sparse/0`` (or a model folder)                :func:`load_colmap`
+=====================  ==============================================  ==============================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .ace import read_ace_split
+from .blender import load_blender
+from .cambridge import load_cambridge, load_cambridge_original
+from .colmap import load_colmap, load_colmap_points
 from .frame import DatasetError, Frame
+from .images import load_rgb
+from .llff import load_llff
+from .ngp import load_ngp
+from .sevenscenes import load_7scenes, load_7scenes_original
+from .twelvescenes import load_12scenes, load_12scenes_original
 
-__all__ = ["DatasetError", "Frame"]
+__all__ = [
+    "FORMATS",
+    "DatasetError",
+    "Frame",
+    "detect_format",
+    "load_12scenes",
+    "load_12scenes_original",
+    "load_7scenes",
+    "load_7scenes_original",
+    "load_blender",
+    "load_cambridge",
+    "load_cambridge_original",
+    "load_colmap",
+    "load_colmap_points",
+    "load_dataset",
+    "load_llff",
+    "load_ngp",
+    "load_rgb",
+    "read_ace_split",
+]
+
+FORMATS = ("ace", "cambridge", "7scenes", "12scenes", "blender", "ngp", "llff", "colmap")
+
+
+def detect_format(path: str | Path, split: str = "test") -> str:
+    """The dataset format of a folder (see the module table); raises DatasetError listing what was tried."""
+    p = Path(path)
+    if not p.is_dir():
+        raise DatasetError(f"{p}: no such dataset folder")
+    if (p / split / "rgb").is_dir() and (p / split / "calibration").is_dir():
+        return "cambridge" if p.name.startswith("Cambridge_") else "ace"
+    if (p / "TestSplit.txt").is_file() or (p / "TrainSplit.txt").is_file():
+        return "7scenes"
+    if (p / "info.txt").is_file() and (p / "data").is_dir():
+        return "12scenes"
+    if (p / "transforms.json").is_file():
+        return "ngp"
+    if any((p / f"transforms_{s}.json").is_file() for s in ("train", "test", "val")):
+        return "blender"
+    if (p / "poses_bounds.npy").is_file():
+        return "llff"
+    if (p / "sparse").is_dir() or (p / "cameras.bin").is_file() or (p / "cameras.txt").is_file():
+        return "colmap"
+    raise DatasetError(
+        f"{p}: unknown dataset format; looked for {split}/rgb + calibration (ACE layout), TestSplit.txt (7-Scenes), "
+        "info.txt + data/ (12-Scenes), transforms.json (instant-ngp), transforms_<split>.json (Blender), "
+        "poses_bounds.npy (LLFF) and sparse/ (COLMAP)"
+    )
+
+
+def load_dataset(path: str | Path, split: str | None = "test", kind: str = "auto") -> list[Frame]:
+    """Frames of any supported dataset folder. ``split=None`` means every frame where the format allows it
+    (instant-ngp, LLFF, COLMAP); hold-out formats use every 8th frame as test."""
+    fmt = detect_format(path, split or "test") if kind == "auto" else kind
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown dataset kind {kind!r}; expected one of {', '.join(FORMATS)} or 'auto'")
+    split_or_test = split or "test"
+    test_every = 8 if split else None
+    loaders = {
+        "ace": lambda: read_ace_split(path, split_or_test),
+        "cambridge": lambda: load_cambridge(path, split_or_test),
+        "7scenes": lambda: load_7scenes_original(path, split_or_test),
+        "12scenes": lambda: load_12scenes_original(path, split_or_test),
+        "blender": lambda: load_blender(path, split_or_test),
+        "ngp": lambda: load_ngp(path, split, test_every),
+        "llff": lambda: load_llff(path, split, test_every=test_every),
+        "colmap": lambda: load_colmap(path, split=split, test_every=test_every),
+    }
+    return loaders[fmt]()

@@ -1,0 +1,82 @@
+"""NeRF-synthetic (Blender) scenes: ``transforms_{train,val,test}.json``.
+
+Each file has ``camera_angle_x`` (horizontal field of view) and frames with ``file_path`` (relative, without
+extension, e.g. ``./test/r_0``) and ``transform_matrix`` (OpenGL camera-to-world). Images are RGBA PNGs: load
+them with :func:`gscpr.data.images.load_rgb` and the background of your choice. Frames whose image is missing
+are skipped and counted (``skipped`` in each frame's meta, and a warning).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import Camera
+from ..geometry import opengl_c2w_to_opencv_w2c
+from .ace import image_size
+from .frame import DatasetError, Frame
+
+__all__ = ["load_blender", "read_transforms", "resolve_image"]
+
+
+def read_transforms(path: Path) -> dict:
+    """A transforms JSON file, with a clear error naming it."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
+        raise DatasetError(f"{path}: expected an object with a 'frames' list")
+    return data
+
+
+def resolve_image(root: Path, file_path: str) -> Path | None:
+    """The image a frame's ``file_path`` names, trying ``.png`` when it has no extension; None if absent."""
+    p = root / file_path
+    for candidate in (p, p.with_name(p.name + ".png")) if not p.suffix else (p,):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def frame_pose(path: Path, index: int, matrix) -> np.ndarray:
+    try:
+        return opengl_c2w_to_opencv_w2c(np.asarray(matrix, dtype=np.float64))
+    except (ValueError, TypeError) as e:
+        raise DatasetError(f"{path}: frame {index}: bad transform_matrix ({e})") from None
+
+
+def load_blender(root: str | Path, split: str = "test") -> list[Frame]:
+    """Frames of ``<root>/transforms_<split>.json``; principal point at the centre, square pixels."""
+    root = Path(root)
+    path = root / f"transforms_{split}.json"
+    data = read_transforms(path)
+    if "camera_angle_x" not in data:
+        raise DatasetError(f"{path}: missing camera_angle_x")
+    frames, skipped, size = [], 0, None
+    for i, fr in enumerate(data["frames"]):
+        if "file_path" not in fr or "transform_matrix" not in fr:
+            raise DatasetError(f"{path}: frame {i} lacks file_path or transform_matrix")
+        img = resolve_image(root, fr["file_path"])
+        if img is None:
+            skipped += 1
+            continue
+        size = size or image_size(img)
+        focal = 0.5 * size[0] / math.tan(0.5 * float(data["camera_angle_x"]))
+        cam = Camera.centered(size[0], size[1], focal)
+        frames.append(
+            Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
+        )
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=2)
+    if not frames:
+        raise DatasetError(f"{path}: none of the {len(data['frames'])} listed images exist")
+    for f in frames:
+        f.meta.update(skipped=skipped, rgba=True)
+    return frames

@@ -1,0 +1,78 @@
+"""instant-ngp ``transforms.json``: real captures posed by COLMAP (``colmap2nerf.py``).
+
+Intrinsics ``fl_x, fl_y, cx, cy, w, h`` and distortion ``k1, k2, p1, p2`` are global, and any frame may
+override them; ``cx, cy`` are in the continuous pixel convention (COLMAP's). Poses are OpenGL
+camera-to-world (rescaled and recentred by colmap2nerf). Frames whose image is missing are skipped and
+counted. ``test_every=N`` holds out every N-th frame (sorted by file name) as the test split.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+from ..camera import Camera, IntrinsicsError
+from .blender import frame_pose, read_transforms, resolve_image
+from .frame import DatasetError, Frame
+
+__all__ = ["holdout_split", "load_ngp"]
+
+INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "k1", "k2", "p1", "p2", "camera_angle_x", "camera_angle_y")
+
+
+def holdout_split(items: list, split: str | None, test_every: int | None) -> list:
+    """Every ``test_every``-th item (0, N, 2N, ...) is test, the rest train; all items for ``split=None``."""
+    if split is None or test_every is None:
+        return items
+    if split not in ("train", "test"):
+        raise DatasetError(f"split must be 'train' or 'test' with test_every, got {split!r}")
+    return [x for i, x in enumerate(items) if (i % test_every == 0) == (split == "test")]
+
+
+def _camera(path: Path, index: int, p: dict) -> Camera:
+    try:
+        w, h = int(p["w"]), int(p["h"])
+        fx = float(p["fl_x"]) if "fl_x" in p else 0.5 * w / math.tan(0.5 * float(p["camera_angle_x"]))
+        fy = float(p["fl_y"]) if "fl_y" in p else fx
+        cx, cy = float(p.get("cx", w / 2)), float(p.get("cy", h / 2))
+        dist = tuple(float(p.get(k, 0.0)) for k in ("k1", "k2", "p1", "p2"))
+        return Camera.from_continuous(w, h, fx, fy, cx, cy, dist if any(dist) else ())
+    except KeyError as e:
+        raise DatasetError(f"{path}: frame {index}: missing intrinsic {e}") from None
+    except (IntrinsicsError, ValueError, TypeError) as e:
+        raise DatasetError(f"{path}: frame {index}: bad intrinsics ({e})") from None
+
+
+def load_ngp(
+    root: str | Path, split: str | None = None, test_every: int | None = 8, file_name: str = "transforms.json"
+) -> list[Frame]:
+    """Frames of an instant-ngp capture, sorted by image path; ``split`` ``"train"``/``"test"``/None (all)."""
+    root = Path(root)
+    path = root / file_name
+    data = read_transforms(path)
+    glob = {k: data[k] for k in INTRINSIC_KEYS if k in data}
+    frames, skipped = [], 0
+    for i, fr in enumerate(data["frames"]):
+        if "file_path" not in fr or "transform_matrix" not in fr:
+            raise DatasetError(f"{path}: frame {i} lacks file_path or transform_matrix")
+        img = resolve_image(root, fr["file_path"])
+        if img is None:
+            skipped += 1
+            continue
+        cam = _camera(path, i, {**glob, **{k: fr[k] for k in INTRINSIC_KEYS if k in fr}})
+        meta = {k: fr[k] for k in ("sharpness",) if k in fr}
+        frames.append(
+            Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), None, meta)
+        )
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=2)
+    if not frames:
+        raise DatasetError(f"{path}: none of the {len(data['frames'])} listed images exist")
+    frames.sort(key=lambda f: f.name)
+    for f in frames:
+        f.meta["skipped"] = skipped
+    chosen = holdout_split(frames, split, test_every)
+    for f in chosen:
+        f.split = split
+    return chosen

@@ -1,0 +1,22 @@
+from gscpr.cli import main
+
+from .fixtures import make_ace_scene
+
+
+def test_inspect_summarises_a_dataset(tmp_path, capsys):
+    make_ace_scene(tmp_path / "pgt_7scenes_chess", [f"seq-01-frame-{i:06d}.color.png" for i in range(3)], 525.0)
+    assert main(["inspect", str(tmp_path / "pgt_7scenes_chess")]) == 0
+    out = capsys.readouterr().out
+    assert "ace dataset, split test" in out and "frames: 3 (3 with poses)" in out and "64x48 (3)" in out
+    assert "focal: 525.00 - 525.00 px" in out
+
+
+def test_inspect_bad_folder_exits_2(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "unknown dataset format" in capsys.readouterr().err
+
+
+def test_inspect_real_lego(shared_data, capsys):
+    assert main(["inspect", str(shared_data("nerf_synthetic", "lego"))]) == 0
+    out = capsys.readouterr().out
+    assert "blender dataset" in out and "frames: 50" in out and "skipped 150 of 200" in out
