@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole GPU job in one call (see the device tool's README): install the carried wheels, build gsplat's
+# CUDA kernels, run the CUDA tests and the benchmarks, and leave every result under $OUT.
+#   run: bash benchmarks/gpu_job.sh [render] [agreement] ...   (carry: .whl)
+set -uo pipefail
+OUT=${OUT:-/tmp/gscpr_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD/src
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+
+t0=$(date +%s)
+python3 -c "
+import torch, gsplat
+from gsplat import rasterization
+m = torch.zeros(1, 3, device='cuda'); m[0, 2] = 2
+rasterization(m, torch.tensor([[1., 0, 0, 0]], device='cuda'), torch.full((1, 3), .1, device='cuda'),
+              torch.ones(1, device='cuda'), torch.ones(1, 3, device='cuda'), torch.eye(4, device='cuda')[None],
+              torch.tensor([[[100., 0, 32], [0, 100., 32], [0, 0, 1]]], device='cuda'), 64, 64)
+print('gsplat', gsplat.__version__, 'built and ran')
+" 2>&1 | tail -3
+echo "gsplat build + first call: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/gpu.txt"
+
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(agreement render)
+for step in "${steps[@]}"; do
+  case $step in
+    agreement)
+      GSCPR_RESULTS_DIR=$OUT python3 -m pytest -q -p no:cacheprovider tests/splat/test_gpu_agreement.py -s 2>&1 | tee "$OUT/agreement.log" | tail -15 ;;
+    render)
+      python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
+    *) echo "unknown step $step" ;;
+  esac
+done
