@@ -43,6 +43,7 @@ def views_inside(k: int, seed: int = 0) -> np.ndarray:
     return np.stack([make_pose(qvec_to_rotmat(rng.normal(size=4)), rng.uniform(-0.5, 0.5, size=3)) for _ in range(k)])
 
 
+@torch.inference_mode()
 def time_render(model, cam: Camera, poses: np.ndarray, backend: str, repeats: int) -> dict:
     for _ in range(2):  # warm-up: kernel build/caches, allocator
         render(model, cam, poses, backend=backend)
