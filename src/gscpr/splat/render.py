@@ -149,8 +149,10 @@ def render(
     alpha = torch.empty(B, H, W, device=device)
     for idx in groups:
         view = model.gaussians_for_view(viewmats[idx[0]], Ks[idx[0]], W, H)
-        colors, alphas = _rasterize(view, viewmats[idx], Ks[idx], W, H, bg, backend, near_plane, far_plane)
-        rgb[idx] = colors[..., :3].clamp(0.0, 1.0)
+        colors, alphas = _rasterize(view, viewmats[idx], Ks[idx], W, H, backend, near_plane, far_plane)
+        # The background is composited here for both backends (gsplat's backgrounds argument is picky
+        # about channel counts in RGB+ED mode): the colour channels were accumulated over a black one.
+        rgb[idx] = (colors[..., :3] + (1.0 - alphas) * bg).clamp(0.0, 1.0)
         depth[idx] = colors[..., 3]
         alpha[idx] = alphas[..., 0]
     return RenderOutput(rgb, depth, alpha)
@@ -162,19 +164,11 @@ def _rasterize(
     Ks: Tensor,
     width: int,
     height: int,
-    bg: Tensor,
     backend: str,
     near_plane: float,
     far_plane: float,
 ) -> tuple[Tensor, Tensor]:
-    C = viewmats.shape[0]
-    kwargs = dict(
-        near_plane=near_plane,
-        far_plane=far_plane,
-        sh_degree=view.sh_degree,
-        backgrounds=bg.expand(C, 3),
-        render_mode="RGB+ED",
-    )
+    kwargs = dict(near_plane=near_plane, far_plane=far_plane, sh_degree=view.sh_degree, render_mode="RGB+ED")
     args = (view.means, view.quats, view.scales, view.opacities, view.colors, viewmats, Ks, width, height)
     if backend == "gsplat":
         from gsplat import rasterization
