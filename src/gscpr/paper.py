@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DATASETS", "PaperDataset", "get_dataset"]
+__all__ = ["DATASETS", "PaperDataset", "act_checkpoint", "get_dataset", "model_dir", "render_dir"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,21 @@ def get_dataset(name: str) -> PaperDataset:
         return DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
+
+
+def model_dir(root: str | Path, dataset: str, scene: str) -> Path:
+    """The original's trained model folder: ``ACT_Scaffold_GS/data/<dataset>/scene_<scene>/train/output``."""
+    return Path(root) / "ACT_Scaffold_GS" / "data" / dataset / f"scene_{scene}" / "train" / "output"
+
+
+def render_dir(root: str | Path, dataset: str, scene: str, estimator: str) -> Path:
+    """Where the original writes (and ``gs_cpr_*.py`` reads) the renders at the coarse poses."""
+    return (
+        Path(root) / "ACT_Scaffold_GS" / "data" / dataset / f"scene_{scene}" / "test" / f"evaluate_{estimator}"
+        / "train_output" / "render_single_view"
+    )  # fmt: skip
+
+
+def act_checkpoint(root: str | Path, scene: str, iteration: int = 30000) -> Path:
+    """The released ACT weights: ``ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar``."""
+    return Path(root) / "ACT_Scaffold_GS" / "logs" / "paper_models" / scene / f"{iteration:06d}.tar"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,12 +91,41 @@ def _parse_floats(tokens: list[str], path: PathLike, lineno: int) -> list[float]
     return values
 
 
-def read_pose_file(path: PathLike, fmt: str = "auto") -> dict[str, PoseEntry]:
+def _parse_line(path: PathLike, tokens: list[str], lineno: int, ncols: int | None) -> PoseEntry:
+    if ncols is None and len(tokens) not in FORMAT_COLUMNS.values():
+        raise PoseFileError(
+            path,
+            f"{len(tokens)} columns; expected 8 (name q t), 9 (name q t f) or 11 (name q t r_err t_err inliers)",
+            lineno,
+        )
+    if ncols is not None and len(tokens) != ncols:
+        raise PoseFileError(path, f"{len(tokens)} columns, expected {ncols} like the lines before", lineno)
+    values = _parse_floats(tokens[1:], path, lineno)
+    q, t = np.array(values[:4]), np.array(values[4:7])
+    if np.linalg.norm(q) < 1e-8:
+        raise PoseFileError(path, "quaternion has zero length", lineno)
+    entry = PoseEntry(tokens[0], qt_to_pose(q, t), line=lineno)
+    if len(tokens) == 9:
+        entry.focal = values[7]
+        if entry.focal <= 0:
+            raise PoseFileError(path, f"focal length must be positive, got {entry.focal}", lineno)
+    elif len(tokens) == 11:
+        entry.r_err, entry.t_err = values[7], values[8]
+        if values[9] != int(values[9]):
+            raise PoseFileError(path, f"inlier count is not an integer: {tokens[10]}", lineno)
+        entry.inliers = int(values[9])
+    return entry
+
+
+def read_pose_file(
+    path: PathLike, fmt: str = "auto", on_error: Callable[[PoseFileError], None] | None = None
+) -> dict[str, PoseEntry]:
     """Read a text pose file (``qt``, ``pgt`` or ``ace`` format, or ``auto`` from the column count).
 
     Returns entries keyed by image name, in file order. Empty lines and lines starting with ``#`` are
     skipped. Raises :class:`PoseFileError` for a missing file, a wrong column count, a non-number,
-    NaN/inf, a zero quaternion or a duplicate name.
+    NaN/inf, a zero quaternion or a duplicate name; with ``on_error``, a bad line is passed to it and
+    skipped instead, so that one bad pose does not stop a run over thousands.
     """
     path = Path(path)
     if fmt != "auto" and fmt not in FORMAT_COLUMNS:
@@ -110,43 +139,28 @@ def read_pose_file(path: PathLike, fmt: str = "auto") -> dict[str, PoseEntry]:
             tokens = raw.split()
             if not tokens or tokens[0].startswith("#"):
                 continue
-            if ncols is None:
-                if len(tokens) not in FORMAT_COLUMNS.values():
-                    raise PoseFileError(
-                        path,
-                        f"{len(tokens)} columns; expected 8 (name q t), 9 (name q t f) or 11 "
-                        "(name q t r_err t_err inliers)",
-                        lineno,
-                    )
-                ncols = len(tokens)
-            elif len(tokens) != ncols:
-                raise PoseFileError(path, f"{len(tokens)} columns, expected {ncols} like the lines before", lineno)
-            name = tokens[0]
-            values = _parse_floats(tokens[1:], path, lineno)
-            q, t = np.array(values[:4]), np.array(values[4:7])
-            if np.linalg.norm(q) < 1e-8:
-                raise PoseFileError(path, "quaternion has zero length", lineno)
-            entry = PoseEntry(name, qt_to_pose(q, t), line=lineno)
-            if ncols == 9:
-                entry.focal = values[7]
-                if entry.focal <= 0:
-                    raise PoseFileError(path, f"focal length must be positive, got {entry.focal}", lineno)
-            elif ncols == 11:
-                entry.r_err, entry.t_err = values[7], values[8]
-                if values[9] != int(values[9]):
-                    raise PoseFileError(path, f"inlier count is not an integer: {tokens[10]}", lineno)
-                entry.inliers = int(values[9])
-            if name in entries:
-                raise PoseFileError(path, f"duplicate image name {name!r} (first on line {entries[name].line})", lineno)
-            entries[name] = entry
+            try:
+                entry = _parse_line(path, tokens, lineno, ncols)
+                if entry.name in entries:
+                    first = entries[entry.name].line
+                    raise PoseFileError(path, f"duplicate image name {entry.name!r} (first on line {first})", lineno)
+            except PoseFileError as e:
+                if on_error is None:
+                    raise
+                on_error(e)
+                continue
+            ncols = ncols or len(tokens)
+            entries[entry.name] = entry
     if not entries:
         raise PoseFileError(path, "no poses in file")
     return entries
 
 
-def read_poses(path: PathLike, fmt: str = "auto") -> dict[str, np.ndarray]:
+def read_poses(
+    path: PathLike, fmt: str = "auto", on_error: Callable[[PoseFileError], None] | None = None
+) -> dict[str, np.ndarray]:
     """Read a text pose file into ``{name: w2c 4x4}``; see :func:`read_pose_file`."""
-    return {name: e.pose for name, e in read_pose_file(path, fmt).items()}
+    return {name: e.pose for name, e in read_pose_file(path, fmt, on_error).items()}
 
 
 def _fmt(v: float) -> str:

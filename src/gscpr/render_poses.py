@@ -1,0 +1,225 @@
+"""``gscpr render``: render a scene model at every pose of a pose file (the original's
+``script_render_pred_{7s,12s,cam}.sh``), writing RGB images and depth ``.npy`` files in the original's layout.
+
+For each pose named ``<name>`` (names may contain ``/``) it writes ``<out>/<name>`` (RGB, 8 bit, format from
+the extension) and ``<out>/<name without extension>.npy`` (float32 ``[H, W]`` alpha-normalised z-depth, 0 where
+nothing renders). Finished views are skipped, so an interrupted run resumes; a bad pose is reported and
+skipped, never the end of the run.
+
+    gscpr render --dataset 7scenes --scene chess --estimator ace          # the paper's layout and intrinsics
+    gscpr render --model scene.ply --poses poses.txt --intrinsics 525,525,319.5,239.5,640,480 --out renders/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .camera import Camera
+from .geometry import check_pose
+from .paper import DATASETS, get_dataset, model_dir, render_dir
+from .poses import PoseFileError, canonical_name, read_poses
+from .splat.render import render
+
+__all__ = ["RenderReport", "depth_path", "render_poses"]
+
+
+@dataclass
+class RenderReport:
+    """What a run did: rendered, skipped (already on disk) and failed views with the reason."""
+
+    rendered: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def depth_path(out_dir: Path, name: str) -> Path:
+    """``<out>/<name>`` with its image extension replaced by ``.npy`` (the original's depth file name)."""
+    p = out_dir / name
+    return p.with_suffix(".npy")
+
+
+def _write_rgb(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)  # rounding as torchvision's save_image
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params):
+        raise OSError(f"{path}: cannot write image")
+
+
+def render_poses(
+    model,
+    poses: dict[str, np.ndarray],
+    cameras: dict[str, Camera] | Camera,
+    out_dir: str | Path,
+    *,
+    color_transforms: dict[str, Callable] | None = None,
+    background: Sequence[float] = (0.0, 0.0, 0.0),
+    backend: str = "auto",
+    batch: int = 8,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> RenderReport:
+    """Render ``model`` at ``poses`` (``{name: w2c}``) and write RGB + depth under ``out_dir``.
+
+    ``cameras`` is one camera for all views or one per name; ``color_transforms`` optionally maps a name to a
+    function applied to its rendered RGB ``[H, W, 3]`` (ACT). Views whose RGB and depth files exist are
+    skipped unless ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    report = RenderReport()
+    todo = []
+    for name, pose in poses.items():
+        if not overwrite and (out_dir / name).is_file() and depth_path(out_dir, name).is_file():
+            report.skipped.append(name)
+            continue
+        try:
+            check_pose(pose, what=f"pose of {name}")
+            cam = cameras if isinstance(cameras, Camera) else cameras[name]
+        except (ValueError, KeyError) as e:
+            report.failed[name] = f"no camera for this view ({e})" if isinstance(e, KeyError) else str(e)
+            continue
+        todo.append((name, pose, cam))
+    # Views of one size render together; the model decides whether it can batch them.
+    todo.sort(key=lambda v: v[2].size)
+    bar = tqdm(total=len(todo), desc="rendering", unit="view", disable=not progress)
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        groups: dict[tuple[int, int], list] = {}
+        for v in chunk:
+            groups.setdefault(v[2].size, []).append(v)
+        for views in groups.values():
+            names = [v[0] for v in views]
+            try:
+                with torch.inference_mode():
+                    out = render(model, [v[2] for v in views], np.stack([v[1] for v in views]),
+                                 background=background, backend=backend)  # fmt: skip
+            except (RuntimeError, ValueError) as e:
+                for n in names:
+                    report.failed[n] = f"render failed: {e}"
+                continue
+            for i, name in enumerate(names):
+                try:
+                    rgb = out.rgb[i]
+                    if color_transforms is not None and name in color_transforms:
+                        rgb = color_transforms[name](rgb)
+                    _write_rgb(out_dir / name, rgb.float().cpu().numpy())
+                    np.save(depth_path(out_dir, name), out.depth[i].float().cpu().numpy())
+                    report.rendered.append(name)
+                except (OSError, ValueError, RuntimeError) as e:
+                    report.failed[name] = str(e)
+        bar.update(len(chunk))
+    bar.close()
+    return report
+
+
+# ----------------------------------------------------------------------------- command line
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    paper = parser.add_argument_group("the paper's datasets (the original's folder layout)")
+    paper.add_argument("--dataset", choices=sorted(DATASETS))
+    paper.add_argument("--scene")
+    paper.add_argument("--estimator", "--pose_estimator", dest="estimator", help="ace, glace, marepo or dfnet")
+    paper.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR repository root (default: .)")
+    paper.add_argument("--coarse-dir", type=Path, help="coarse_poses/ folder (default: <root>/coarse_poses)")
+    paper.add_argument("--datasets-dir", type=Path, help="ACE-layout datasets/ (default: <root>/datasets)")
+    paper.add_argument("--act", type=Path, help="ACT checkpoint (030000.tar) to apply per query (Cambridge)")
+    paper.add_argument("--legacy-act-layout", action="store_true", help="the released code's channel-layout quirk")
+    paper.add_argument("--legacy-focal", action="store_true", help="Cambridge: the original's focal x 2.25")
+    generic = parser.add_argument_group("any scene")
+    generic.add_argument("--model", type=Path, help="a 3DGS PLY or a model folder (3DGS or Scaffold-GS)")
+    generic.add_argument("--poses", type=Path, help="pose file (w2c, qt/pgt/ace format)")
+    generic.add_argument("--intrinsics", help="fx,fy,cx,cy,width,height (pixel-index convention)")
+    generic.add_argument("--out", type=Path, help="output folder")
+    parser.add_argument("--iteration", type=int, help="model iteration (default: the latest)")
+    parser.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0))
+    parser.add_argument("--backend", default="auto", choices=["auto", "gsplat", "torch"])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--overwrite", action="store_true", help="render views that are already on disk")
+
+
+def _paper_setup(args, bad_lines: list):
+    ds = get_dataset(args.dataset)
+    if not (args.scene and args.estimator):
+        raise ValueError("--dataset needs --scene and --estimator")
+    ds.check_scene(args.scene)
+    ds.check_estimator(args.estimator)
+    coarse_dir = args.coarse_dir or args.root / "coarse_poses"
+    poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append)
+    model_path = args.model or model_dir(args.root, ds.name, args.scene)
+    out = args.out or render_dir(args.root, ds.name, args.scene, args.estimator)
+    transforms, queries = None, {}
+    if ds.focal is not None:
+        cameras = Camera.centered(*ds.render_size, ds.focal[args.scene])
+    else:
+        from .data.cambridge import load_cambridge
+
+        datasets_dir = args.datasets_dir or args.root / "datasets"
+        frames = {f.name: f for f in load_cambridge(ds.scene_dir(datasets_dir, args.scene), "test",
+                                                     legacy_focal=args.legacy_focal)}  # fmt: skip
+        cameras, missing = {}, []
+        for name in poses:
+            frame = frames.get(canonical_name(name, "cambridge"))
+            if frame is None:
+                missing.append(name)
+                continue
+            cameras[name] = frame.camera
+            queries[name] = frame.image_path
+        if missing:
+            print(
+                f"warning: {len(missing)} pose(s) have no test frame in {datasets_dir}: {missing[:3]}", file=sys.stderr
+            )
+    if args.act is not None:
+        from .data.images import load_rgb
+        from .splat.act import load_act_checkpoint
+
+        act = load_act_checkpoint(args.act, args.device)
+        if not queries:
+            raise ValueError("--act needs the query images: it is for Cambridge scenes")
+        transforms = {n: act.transform_for(load_rgb(p), args.legacy_act_layout) for n, p in queries.items()}
+    return poses, cameras, model_path, out, transforms
+
+
+def run(args: argparse.Namespace) -> int:
+    from .data.frame import DatasetError
+    from .splat.gaussians import PlyFormatError
+    from .splat.model import load_scene_model
+    from .splat.scaffold import ScaffoldFormatError
+
+    bad_lines: list[PoseFileError] = []  # malformed pose lines: reported, the rest is rendered
+    try:
+        if args.dataset:
+            poses, cameras, model_path, out, transforms = _paper_setup(args, bad_lines)
+        else:
+            if not (args.model and args.poses and args.intrinsics and args.out):
+                raise ValueError("give --dataset/--scene/--estimator, or --model, --poses, --intrinsics and --out")
+            fx, fy, cx, cy, w, h = (float(v) for v in args.intrinsics.split(","))
+            cameras = Camera(int(w), int(h), fx, fy, cx, cy)
+            poses = read_poses(args.poses, on_error=bad_lines.append)
+            model_path, out, transforms = args.model, args.out, None
+        model = load_scene_model(model_path, args.device, args.iteration)
+    except (PoseFileError, PlyFormatError, ScaffoldFormatError, DatasetError, FileNotFoundError, ValueError) as e:
+        print(f"gscpr render: error: {e}", file=sys.stderr)
+        return 2
+    report = render_poses(model, poses, cameras, out, color_transforms=transforms, background=args.background,
+                          backend=args.backend, batch=args.batch, overwrite=args.overwrite)  # fmt: skip
+    for e in bad_lines:
+        report.failed[f"{e.path.name}:{e.line}"] = str(e)
+    print(f"{out}: rendered {len(report.rendered)}, already there {len(report.skipped)}, failed {len(report.failed)}")
+    if report.failed:
+        path = Path(out) / "render_failures.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.failed, indent=1))
+        for name, why in list(report.failed.items())[:10]:
+            print(f"  failed {name}: {why}", file=sys.stderr)
+        print(f"  (all failures in {path})", file=sys.stderr)
+    return 0 if not report.failed else 1

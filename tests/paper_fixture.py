@@ -1,0 +1,52 @@
+"""A miniature GS-CPR working directory in the original's layout, generated: a Scaffold-GS model of a random
+scene, coarse pose files and (for Cambridge) ACE-layout query folders. Small image sizes keep CPU renders fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gscpr.geometry import invert_pose, make_pose, perturb_pose, qvec_to_rotmat
+from gscpr.paper import model_dir
+from gscpr.poses import write_matrix_pose, write_poses
+from gscpr.splat.scaffold import random_scaffold, save_scaffold
+
+
+def look_at_origin(rng: np.random.Generator, distance: float = 3.0) -> np.ndarray:
+    R = qvec_to_rotmat(rng.normal(size=4))
+    centre = -R[2] * distance
+    return make_pose(R, -R @ centre)
+
+
+def make_paper_root(root: Path, dataset: str, scene: str, estimator: str, names: list[str], seed: int = 0) -> dict:
+    """Write the model and the coarse pose file; returns ``{name: coarse w2c}``."""
+    rng = np.random.default_rng(seed)
+    save_scaffold(random_scaffold(300, seed=seed, extent=1.5), model_dir(root, dataset, scene), 30000)
+    gt = {n: look_at_origin(rng) for n in names}
+    coarse = dict(zip(names, perturb_pose(np.stack(list(gt.values())), 1.0, 0.02, rng=seed), strict=True))
+    from gscpr.paper import get_dataset
+
+    write_poses(get_dataset(dataset).coarse_pose_file(root / "coarse_poses", estimator, scene), coarse)
+    return {"gt": gt, "coarse": coarse}
+
+
+def make_cambridge_queries(datasets: Path, scene: str, names_flat: list[str], gt: dict, size=(96, 54), focal=80.0):
+    """ACE-layout test split (480-high images scaled down here) plus the full-resolution originals."""
+    import cv2
+
+    root = datasets / f"Cambridge_{scene}"
+    small_w = int(np.ceil(size[0] * 480 / size[1] / 4))  # a proportionally smaller "ACE" image
+    small_h = 120
+    for flat in names_flat:
+        seq, frame = flat.split("_", 1)
+        full = np.full((size[1], size[0], 3), 90, np.uint8)
+        (root / seq).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / seq / frame), full)
+        for sub in ("rgb", "poses", "calibration"):
+            (root / "test" / sub).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "test" / "rgb" / flat), cv2.resize(full, (small_w, small_h)))
+        stem = flat.rsplit(".", 1)[0]
+        (root / "test" / "calibration" / f"{stem}.txt").write_text(repr(focal * small_w / size[0]))
+        write_matrix_pose(root / "test" / "poses" / f"{stem}.txt", invert_pose(gt[flat]))
+    return root
