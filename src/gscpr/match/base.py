@@ -1,0 +1,93 @@
+"""The matcher interface: ``match(image0, image1) -> Matches`` in full-resolution pixel coordinates.
+
+Images are RGB, ``[H, W, 3]``, float in [0, 1] or uint8, as numpy arrays or tensors. Keypoints are in the
+OpenCV pixel-index convention (centre of the top-left pixel at ``(0, 0)``), like ``gscpr.camera``; a matcher
+that works on a resized image maps its keypoints back with :func:`rescale_keypoints`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["MatchError", "Matcher", "Matches", "rescale_keypoints", "resize_long_side", "to_tensor_image"]
+
+
+class MatchError(RuntimeError):
+    """A matcher that cannot run (missing package or weights) or an input it cannot take."""
+
+
+@dataclass
+class Matches:
+    """Correspondences between two images: ``kpts0 [N, 2]``, ``kpts1 [N, 2]`` (x, y) and ``scores [N]``."""
+
+    kpts0: np.ndarray
+    kpts1: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.kpts0)
+
+    @classmethod
+    def empty(cls) -> Matches:
+        return cls(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
+
+    def subset(self, mask: np.ndarray) -> Matches:
+        return Matches(self.kpts0[mask], self.kpts1[mask], self.scores[mask])
+
+
+def to_tensor_image(image, device: torch.device | str = "cpu") -> Tensor:
+    """``[3, H, W]`` float32 in [0, 1] from an RGB image ``[H, W, 3]`` (numpy or tensor, uint8 or float)."""
+    t = torch.as_tensor(np.ascontiguousarray(image)) if not isinstance(image, Tensor) else image
+    if t.dim() != 3 or t.shape[-1] != 3:
+        raise MatchError(f"expected an RGB image [H, W, 3], got shape {tuple(t.shape)}")
+    t = t.to(device)
+    t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
+    return t.permute(2, 0, 1).contiguous()
+
+
+def resize_long_side(image: Tensor, max_size: int | None) -> tuple[Tensor, float, float]:
+    """Resize ``[C, H, W]`` so that its long side is at most ``max_size``; returns it and the x, y scales."""
+    H, W = image.shape[-2:]
+    if not max_size or max(H, W) <= max_size:
+        return image, 1.0, 1.0
+    s = max_size / max(H, W)
+    h, w = max(1, round(H * s)), max(1, round(W * s))
+    out = torch.nn.functional.interpolate(
+        image[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True
+    )
+    return out[0], w / W, h / H
+
+
+def rescale_keypoints(kpts: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Keypoints of an image resized by ``(sx, sy)`` back in the original's pixel-index coordinates."""
+    out = np.asarray(kpts, dtype=np.float64).copy()
+    out[:, 0] = (out[:, 0] + 0.5) / sx - 0.5
+    out[:, 1] = (out[:, 1] + 0.5) / sy - 0.5
+    return out
+
+
+class Matcher:
+    """Base class: subclasses implement :meth:`_match` on ``[3, H, W]`` tensors on ``self.device``."""
+
+    name = "matcher"
+
+    def __init__(self, device: torch.device | str | None = None, max_size: int | None = None):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.max_size = max_size
+
+    def match(self, image0, image1) -> Matches:
+        """Match two RGB images; keypoints are returned at each image's own full resolution."""
+        t0, sx0, sy0 = resize_long_side(to_tensor_image(image0, self.device), self.max_size)
+        t1, sx1, sy1 = resize_long_side(to_tensor_image(image1, self.device), self.max_size)
+        with torch.inference_mode():
+            m = self._match(t0, t1)
+        if len(m) == 0:
+            return Matches.empty()
+        return Matches(rescale_keypoints(m.kpts0, sx0, sy0), rescale_keypoints(m.kpts1, sx1, sy1), m.scores)
+
+    def _match(self, image0: Tensor, image1: Tensor) -> Matches:
+        raise NotImplementedError
