@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("gscpr.evaluate", "pose accuracy against ground truth, paper-style tables and logs"),
     "setup": ("gscpr.data.setup", "download and prepare 7-Scenes, 12-Scenes or Cambridge in the ACE layout"),
     "inspect": ("gscpr.data.inspect", "load any supported dataset folder and summarise it"),
+    "refine": ("gscpr.pipeline", "refine coarse poses of a query set: render, match, lift, PnP (resumable)"),
     "render": ("gscpr.render_poses", "render a scene model at every pose of a pose file (RGB + depth)"),
 }
 

@@ -1,0 +1,254 @@
+"""``gscpr refine``: refine every coarse pose of a query set, resumably, and report.
+
+    gscpr refine --model scene.ply --data datasets/pgt_7scenes_chess --poses coarse.txt --out outputs/chess
+
+Writes under ``--out``: ``refined_poses.txt`` (``name qw qx qy qz tx ty tz``, w2c; failed queries keep their
+coarse pose), ``results.jsonl`` (one line per query: status, inlier counts, timings per stage, the pose),
+``config.json`` (everything needed to rerun), ``summary.md`` (before/after table when ground truth is known) and
+optional ``overlays/``. A query that fails is recorded and the run goes on; rerunning the same command skips
+the queries already in ``results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .camera import Camera
+from .data.frame import DatasetError, Frame
+from .geometry import pose_to_qt, qt_to_pose
+from .match import MATCHERS, MatchError, load_matcher
+from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
+from .refine import SOLVERS, RefineConfig, RefineResult, refine_query, refine_relative
+
+__all__ = ["Query", "draw_overlay", "refine_queries"]
+
+
+@dataclass
+class Query:
+    """One query: its name in the coarse pose file, its image and camera, the coarse pose, optional GT."""
+
+    name: str
+    image_path: Path
+    camera: Camera
+    coarse: np.ndarray
+    gt: np.ndarray | None = None
+    render: tuple | None = None  # (rgb, depth, alpha or None, camera) already on disk, or None
+
+
+def _record(q: Query, r: RefineResult) -> dict:
+    qv, t = pose_to_qt(r.pose)
+    return {"name": q.name, **r.summary(), "qvec": qv.tolist(), "tvec": t.tolist()}
+
+
+def load_done(jsonl: Path) -> dict[str, dict]:
+    """Records already written by an interrupted run (a torn last line is ignored)."""
+    done: dict[str, dict] = {}
+    if jsonl.is_file():
+        for line in jsonl.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[rec["name"]] = rec
+    return done
+
+
+def draw_overlay(
+    render_rgb: np.ndarray, query_rgb: np.ndarray, r: RefineResult, path: Path, max_lines: int = 300
+) -> None:
+    """Render (left) and query (right) side by side with match lines, the status written on top."""
+    to8 = lambda im: cv2.cvtColor((np.clip(im, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)  # noqa: E731
+    a, b = to8(render_rgb), to8(query_rgb)
+    h = max(a.shape[0], b.shape[0])
+    canvas = np.zeros((h, a.shape[1] + b.shape[1], 3), np.uint8)
+    canvas[: a.shape[0], : a.shape[1]] = a
+    canvas[: b.shape[0], a.shape[1] :] = b
+    if r.matches is not None and len(r.matches):
+        idx = np.linspace(0, len(r.matches) - 1, min(max_lines, len(r.matches))).astype(int)
+        for i in idx:
+            p0 = tuple(int(v) for v in np.round(r.matches.kpts0[i]))
+            p1 = (int(round(r.matches.kpts1[i, 0])) + a.shape[1], int(round(r.matches.kpts1[i, 1])))
+            cv2.line(canvas, p0, p1, (0, 255, 0) if r.ok else (0, 0, 255), 1, cv2.LINE_AA)
+    text = f"{r.status}: {r.num_matches} matches, {r.num_lifted} lifted, {r.num_inliers} inliers"
+    cv2.putText(canvas, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), canvas)
+
+
+def refine_queries(
+    model,
+    queries: list[Query],
+    matcher,
+    cfg: RefineConfig,
+    out_dir: str | Path,
+    relative: bool = False,
+    overlays: int = 0,
+    load_image: Callable[[Path], np.ndarray] | None = None,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Refine ``queries``, appending one JSON line per query to ``out_dir/results.jsonl`` as it goes.
+
+    Queries already in that file are skipped (resume). Returns every record by name.
+    """
+    from .data.images import load_rgb
+
+    load_image = load_image or load_rgb
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jsonl = out_dir / "results.jsonl"
+    done = load_done(jsonl)
+    todo = [q for q in queries if q.name not in done]
+    solve = refine_relative if relative else refine_query
+    drawn = len(list((out_dir / "overlays").glob("*.jpg"))) if overlays else 0
+    with open(jsonl, "a", encoding="utf-8") as log:
+        for q in tqdm(todo, desc="refining", unit="query", disable=not progress):
+            try:
+                image = load_image(q.image_path)
+                if image.shape[:2] != (q.camera.height, q.camera.width):
+                    raise DatasetError(
+                        f"{q.image_path}: image is {image.shape[1]}x{image.shape[0]}, camera says "
+                        f"{q.camera.width}x{q.camera.height} (wrong intrinsics?)"
+                    )
+                r = solve(model, image, q.camera, q.coarse, matcher, cfg, rendered=q.render)
+            except (DatasetError, OSError, ValueError, RuntimeError) as e:
+                r = RefineResult(pose=q.coarse, coarse=q.coarse, status="bad_input", message=str(e))
+                image = None
+            rec = _record(q, r)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            done[q.name] = rec
+            if image is not None and drawn < overlays and r.matches is not None:
+                render_rgb = q.render[0] if q.render is not None else None
+                if render_rgb is None:
+                    from .refine import _render_at
+
+                    render_rgb = _render_at(model, q.camera.without_distortion(), q.coarse, cfg)[0]
+                draw_overlay(render_rgb, image, r, out_dir / "overlays" / (q.name.replace("/", "_") + ".jpg"))
+                drawn += 1
+    return done
+
+
+def poses_from_records(records: dict[str, dict], names: list[str]) -> dict[str, np.ndarray]:
+    return {n: qt_to_pose(records[n]["qvec"], records[n]["tvec"]) for n in names if n in records}
+
+
+# ----------------------------------------------------------------------------- command line
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="3DGS PLY or model folder (3DGS / Scaffold-GS)")
+    parser.add_argument("--data", type=Path, required=True, help="query dataset folder (any format gscpr reads)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--poses", type=Path, required=True, help="coarse poses (w2c text file)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--scheme", default="auto", help="image-name scheme matching --poses to --data")
+    parser.add_argument("--matcher", default="xfeat", choices=MATCHERS)
+    parser.add_argument("--matcher-checkpoint", help="MASt3R checkpoint (--matcher mast3r)")
+    parser.add_argument("--max-size", type=int, help="matcher input long side (default: the matcher's)")
+    parser.add_argument("--solver", default="poselib", choices=SOLVERS)
+    parser.add_argument("--ransac-px", type=float, default=2.0)
+    parser.add_argument("--min-inliers", type=int, default=12)
+    parser.add_argument("--iterations", type=int, default=1)
+    parser.add_argument("--no-subpixel", action="store_true", help="skip the sub-pixel alignment of keypoints")
+    parser.add_argument("--relative", action="store_true", help="GS-CPR_rel: relative pose + depth scale")
+    parser.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0))
+    parser.add_argument("--overlays", type=int, default=0, help="write match overlays for the first N queries")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--backend", default="auto", choices=["auto", "gsplat", "torch"])
+
+
+def build_queries(
+    frames: list[Frame], coarse: dict[str, np.ndarray], scheme: str = "auto"
+) -> tuple[list[Query], list[str]]:
+    """Queries for the coarse poses whose image the dataset has, and the names it does not have."""
+    from .poses import canonical_name, guess_name_scheme
+
+    scheme = guess_name_scheme([f.name for f in frames]) if scheme == "auto" else scheme
+    by_key = {canonical_name(f.name, scheme): f for f in frames}
+    queries, missing = [], []
+    for name, pose in coarse.items():
+        try:
+            f = by_key.get(canonical_name(name, scheme))
+        except UnknownNameError:
+            f = None
+        if f is None:
+            missing.append(name)
+            continue
+        queries.append(Query(name, f.image_path, f.camera, pose, f.pose))
+    return queries, missing
+
+
+def finish(out: Path, queries: list[Query], records: dict[str, dict], title: str, unrefined: dict | None = None) -> str:
+    """Write refined_poses.txt (``unrefined`` poses pass through) and summary.md; return the report text."""
+    names = [q.name for q in queries]
+    refined = poses_from_records(records, names)
+    write_poses(out / "refined_poses.txt", {**refined, **(unrefined or {})})
+    statuses: dict[str, int] = {}
+    for n in names:
+        s = records[n]["status"]
+        statuses[s] = statuses.get(s, 0) + 1
+    if unrefined:
+        statuses["no_image"] = len(unrefined)
+    lines = [f"{len(names)} queries: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))]
+    gt = {q.name: q.gt for q in queries if q.gt is not None}
+    if gt:
+        from .evaluate import evaluate_scene, format_table
+
+        before = evaluate_scene(
+            {n: q.coarse for n, q in zip(names, queries, strict=True) if n in gt}, gt, title, scheme="exact"
+        )
+        after = evaluate_scene({n: refined[n] for n in gt}, gt, title, scheme="exact")
+        lines.append(format_table([before], [after], f"{title}: coarse → refined"))
+    timing = np.array([[records[n]["timings"].get(k, 0.0) for k in ("render", "match", "lift", "pnp")] for n in names])
+    if len(timing):
+        med = np.median(timing, axis=0) * 1000
+        lines.append(
+            f"median ms per query: render {med[0]:.1f}, match {med[1]:.1f}, lift {med[2]:.1f}, pnp {med[3]:.1f}"
+        )
+    text = "\n\n".join(lines)
+    (out / "summary.md").write_text(text + "\n", encoding="utf-8")
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .splat.gaussians import PlyFormatError
+    from .splat.model import load_scene_model
+    from .splat.scaffold import ScaffoldFormatError
+
+    cfg = RefineConfig(solver=args.solver, ransac_px=args.ransac_px, min_inliers=args.min_inliers,
+                       iterations=args.iterations, subpixel=not args.no_subpixel, background=tuple(args.background),
+                       backend=args.backend)  # fmt: skip
+    bad_lines: list[PoseFileError] = []
+    try:
+        frames = load_dataset(args.data, args.split)
+        coarse = read_poses(args.poses, on_error=bad_lines.append)
+        queries, missing = build_queries(frames, coarse, args.scheme)
+        model = load_scene_model(args.model, args.device)
+        options = {"checkpoint": args.matcher_checkpoint} if args.matcher == "mast3r" else {}
+        if args.max_size:
+            options["max_size"] = args.max_size
+        matcher = load_matcher(args.matcher, args.device, **options)
+    except (DatasetError, PoseFileError, UnknownNameError, PlyFormatError, ScaffoldFormatError, MatchError) as e:
+        print(f"gscpr refine: error: {e}", file=sys.stderr)
+        return 2
+    for e in bad_lines:
+        print(f"warning: skipped a malformed coarse pose: {e}", file=sys.stderr)
+    if missing:
+        print(f"warning: {len(missing)} coarse pose(s) have no image in {args.data} (kept as they are): "
+              f"{', '.join(missing[:5])}", file=sys.stderr)  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "_module"},
+              "refine": asdict(cfg)}  # fmt: skip
+    (args.out / "config.json").write_text(json.dumps(config, indent=1))
+    records = refine_queries(model, queries, matcher, cfg, args.out, args.relative, args.overlays)
+    print(finish(args.out, queries, records, args.data.name, {n: coarse[n] for n in missing}))
+    return 0

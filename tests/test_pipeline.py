@@ -1,0 +1,103 @@
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from gscpr.camera import Camera
+from gscpr.cli import main
+from gscpr.geometry import opencv_w2c_to_opengl_c2w, perturb_pose, pose_errors
+from gscpr.poses import read_poses, write_poses
+from gscpr.splat import render, save_ply
+
+from .scenes import pose_inside, textured_room
+
+CAM = Camera.centered(240, 180, 200.0)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A Blender-format query set rendered from a generated scene, its model and coarse poses."""
+    root = tmp_path_factory.mktemp("refine")
+    scene = textured_room()
+    save_ply(root / "scene.ply", scene)
+    rng = np.random.default_rng(5)
+    frames, gt, coarse = [], {}, {}
+    for i in range(4):
+        pose = pose_inside(rng)
+        img = render(scene, CAM, pose, backend="torch").rgb[0].numpy()
+        (root / "data" / "test").mkdir(parents=True, exist_ok=True)
+        iio.imwrite(root / "data" / "test" / f"r_{i}.png", (img * 255).round().astype(np.uint8))
+        frames.append({"file_path": f"./test/r_{i}", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()})
+        gt[f"test/r_{i}.png"] = pose
+        coarse[f"test/r_{i}.png"] = perturb_pose(pose, 2.0, 0.04, rng=i)
+    angle = 2 * np.arctan(CAM.width / 2 / CAM.fx)
+    (root / "data" / "transforms_test.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
+    coarse["test/r_9.png"] = np.eye(4)  # a pose whose image does not exist
+    write_poses(root / "coarse.txt", coarse)
+    return root, gt, coarse
+
+
+def test_refine_command_end_to_end_and_resume(workdir, capsys):
+    root, gt, coarse = workdir
+    out = root / "out"
+    args = [
+        "refine",
+        "--model",
+        str(root / "scene.ply"),
+        "--data",
+        str(root / "data"),
+        "--poses",
+        str(root / "coarse.txt"),
+    ]
+    args += ["--out", str(out), "--device", "cpu", "--iterations", "2", "--overlays", "1", "--ransac-px", "1"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "refined 4" in captured.out and "no_image 1" in captured.out
+    assert "1 coarse pose(s) have no image" in captured.err
+    assert "| data |" in (out / "summary.md").read_text() and "→" in (out / "summary.md").read_text()
+    refined = read_poses(out / "refined_poses.txt")
+    assert set(refined) == set(coarse)
+    np.testing.assert_array_equal(refined["test/r_9.png"], np.eye(4))  # kept as it was
+    for name, pose in gt.items():
+        rot, trans = pose_errors(refined[name], pose)
+        assert rot < 0.1 and trans < 0.002
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and all(r["status"] == "refined" and r["num_inliers"] > 30 for r in records)
+    assert set(records[0]["timings"]) == {"render", "match", "lift", "pnp"}
+    assert len(list((out / "overlays").glob("*.jpg"))) == 1
+    assert json.loads((out / "config.json").read_text())["refine"]["solver"] == "poselib"
+    # Resume: nothing left to do, nothing appended.
+    assert main(args) == 0
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4
+
+
+def test_a_corrupt_query_is_recorded_and_the_run_goes_on(workdir, tmp_path, capsys):
+    root, _, _ = workdir
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    (data / "test" / "r_1.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "out"
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt")]
+    assert main([*args, "--out", str(out), "--device", "cpu", "--matcher", "sift"]) == 0
+    records = {json.loads(x)["name"]: json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()}
+    assert records["test/r_1.png"]["status"] == "bad_input"
+    assert "r_1.png" in records["test/r_1.png"]["message"]
+    assert sum(r["status"] == "refined" for r in records.values()) == 3
+
+
+def test_bad_arguments_exit_2(workdir, tmp_path, capsys):
+    root, _, _ = workdir
+    args = [
+        "refine",
+        "--model",
+        str(tmp_path / "none.ply"),
+        "--data",
+        str(root / "data"),
+        "--poses",
+        str(root / "coarse.txt"),
+    ]
+    assert main([*args, "--out", str(tmp_path / "o"), "--device", "cpu"]) == 2
+    assert "none.ply: no such" in capsys.readouterr().err
