@@ -28,6 +28,8 @@ for step in "${steps[@]}"; do
   case $step in
     agreement)
       GSCPR_RESULTS_DIR=$OUT python3 -m pytest -q -p no:cacheprovider tests/splat/test_gpu_agreement.py -s 2>&1 | tee "$OUT/agreement.log" | tail -15 ;;
+    refine)
+      python3 benchmarks/refine.py --out "$OUT/refine.json" 2>&1 | tee "$OUT/refine.log" | tail -30 ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
     *) echo "unknown step $step" ;;

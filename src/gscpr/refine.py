@@ -269,7 +269,7 @@ def refine_query(
         except (RuntimeError, ValueError) as e:  # a matcher that chokes on an image is a failed query
             matches, result.message = Matches.empty(), f"matcher failed: {e}"
         if cfg.subpixel and len(matches) and render_cam.size == query_camera.size:
-            matches, _ = refine_subpixel(rgb, query_image, matches)
+            matches, _ = refine_subpixel(rgb, query_image, matches, device=matcher.device)
         t2 = time.perf_counter()
         result.matches, result.num_matches = matches, len(matches)
         if len(matches) < cfg.min_matches:

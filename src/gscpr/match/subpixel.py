@@ -35,7 +35,14 @@ def _normalise(p: torch.Tensor) -> torch.Tensor:
 
 
 def refine_subpixel(
-    image0, image1, matches: Matches, patch: int = 11, search: int = 3, min_ncc: float = 0.8, lk_steps: int = 6
+    image0,
+    image1,
+    matches: Matches,
+    patch: int = 11,
+    search: int = 3,
+    min_ncc: float = 0.8,
+    lk_steps: int = 6,
+    device: torch.device | str = "cpu",
 ) -> tuple[Matches, np.ndarray]:
     """Move ``matches.kpts1`` (in ``image1``) to where the ``image0`` patch at ``kpts0`` aligns best.
 
@@ -47,15 +54,15 @@ def refine_subpixel(
     """
     if len(matches) == 0:
         return matches, np.zeros(0, dtype=bool)
-    g0 = to_tensor_image(image0).mean(0)
-    g1 = to_tensor_image(image1).mean(0)
+    g0 = to_tensor_image(image0, device).mean(0)
+    g1 = to_tensor_image(image1, device).mean(0)
     r = patch // 2
-    d = torch.arange(-r, r + 1, dtype=torch.float32)
+    d = torch.arange(-r, r + 1, dtype=torch.float32, device=device)
     offsets = torch.stack(torch.meshgrid(d, d, indexing="xy"), dim=-1).reshape(-1, 2)  # [P, 2]
-    s = torch.arange(-search, search + 1, dtype=torch.float32)
+    s = torch.arange(-search, search + 1, dtype=torch.float32, device=device)
     shifts = torch.stack(torch.meshgrid(s, s, indexing="xy"), dim=-1).reshape(-1, 2)  # [S, 2], x fastest
-    k0 = torch.as_tensor(matches.kpts0, dtype=torch.float32)
-    k1 = torch.as_tensor(matches.kpts1, dtype=torch.float32)
+    k0 = torch.as_tensor(matches.kpts0, dtype=torch.float32, device=device)
+    k1 = torch.as_tensor(matches.kpts1, dtype=torch.float32, device=device)
     raw = _sample(g0, k0[:, None, :] + offsets)  # [N, P]
     ref = _normalise(raw)
     textured = raw.std(dim=-1) > 1e-3  # flat patches cannot be aligned
@@ -69,7 +76,7 @@ def refine_subpixel(
     ok = (peak >= min_ncc) & (bx > 0) & (bx < n - 1) & (by > 0) & (by < n - 1) & textured
     pos = k1 + shifts[best]
     # 2. Gauss-Newton on the shift, with central-difference image gradients at the sampled points.
-    e = torch.tensor([[0.5, 0.0], [0.0, 0.5]])
+    e = torch.tensor([[0.5, 0.0], [0.0, 0.5]], device=device)
     for _ in range(lk_steps):
         pts = pos[:, None, :] + offsets
         cur = _sample(g1, pts)
@@ -78,13 +85,13 @@ def refine_subpixel(
         gx = (_sample(g1, pts + e[0]) - _sample(g1, pts - e[0])) / sd
         gy = (_sample(g1, pts + e[1]) - _sample(g1, pts - e[1])) / sd
         J = torch.stack([gx, gy], dim=-1)  # [N, P, 2]
-        JtJ = J.transpose(1, 2) @ J + 1e-6 * torch.eye(2)
+        JtJ = J.transpose(1, 2) @ J + 1e-6 * torch.eye(2, device=device)
         step = -torch.linalg.solve(JtJ, (J * res[..., None]).sum(1))
         step = step.clamp(-1.0, 1.0)
         pos = torch.where(ok[:, None], pos + step, pos)
-        if step[ok].abs().max() < 1e-3 if ok.any() else True:
+        if not bool((step[ok].abs() > 1e-3).any()):
             break
     ok &= (pos - k1).abs().amax(dim=-1) <= search + 0.5  # a shift that ran away is not trusted
     out = torch.where(ok[:, None], pos, k1)
     moved = ok & ((out - k1).abs().amax(dim=-1) > 1e-3)
-    return Matches(matches.kpts0, out.double().numpy(), matches.scores), moved.numpy()
+    return Matches(matches.kpts0, out.double().cpu().numpy(), matches.scores), moved.cpu().numpy()
