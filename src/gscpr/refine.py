@@ -221,6 +221,13 @@ def _render_at(model, camera: Camera, pose: np.ndarray, cfg: RefineConfig):
     return out.rgb[0].float().cpu().numpy(), out.depth[0].float().cpu().numpy(), out.alpha[0].float().cpu().numpy()
 
 
+def _unusable(coarse: np.ndarray) -> RefineResult | None:
+    """The result for a coarse pose that cannot be refined (not a finite 4x4), else None."""
+    if coarse.shape == (4, 4) and np.all(np.isfinite(coarse)):
+        return None
+    return RefineResult(coarse, coarse, "bad_input", message="coarse pose is not a finite 4x4 matrix")
+
+
 # ----------------------------------------------------------------------------- absolute refinement
 def refine_query(
     model,
@@ -240,10 +247,9 @@ def refine_query(
     """
     cfg = cfg or RefineConfig()
     coarse = np.asarray(coarse_pose, dtype=np.float64)
+    if (bad := _unusable(coarse)) is not None:
+        return bad
     result = RefineResult(pose=coarse, coarse=coarse, status="bad_input")
-    if coarse.shape != (4, 4) or not np.all(np.isfinite(coarse)):
-        result.message = "coarse pose is not a finite 4x4 matrix"
-        return result
     render_cam = query_camera.without_distortion()
     if cfg.render_scale != 1.0:
         render_cam = render_cam.scaled(cfg.render_scale)
@@ -328,10 +334,9 @@ def refine_relative(
     composed into a world-to-camera pose (the original wrote the render-frame pose instead)."""
     cfg = cfg or RefineConfig()
     coarse = np.asarray(coarse_pose, dtype=np.float64)
+    if (bad := _unusable(coarse)) is not None:
+        return bad
     result = RefineResult(pose=coarse, coarse=coarse, status="bad_input")
-    if coarse.shape != (4, 4) or not np.all(np.isfinite(coarse)):
-        result.message = "coarse pose is not a finite 4x4 matrix"
-        return result
     t0 = time.perf_counter()
     if rendered is not None:
         rgb, depth, alpha, cam = rendered

@@ -45,6 +45,27 @@ def resolve_image(root: Path, file_path: str) -> Path | None:
     return None
 
 
+def existing_frames(path: Path, data: dict, root: Path) -> tuple[list[tuple[int, dict, Path]], int]:
+    """``(index, frame, image path)`` of the listed frames whose image exists, and how many were skipped.
+
+    Skipped frames are reported in a warning; a file none of whose images exist is an error.
+    """
+    found, skipped = [], 0
+    for i, fr in enumerate(data["frames"]):
+        if "file_path" not in fr or "transform_matrix" not in fr:
+            raise DatasetError(f"{path}: frame {i} lacks file_path or transform_matrix")
+        img = resolve_image(root, fr["file_path"])
+        if img is None:
+            skipped += 1
+        else:
+            found.append((i, fr, img))
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=3)
+    if not found:
+        raise DatasetError(f"{path}: none of the {len(data['frames'])} listed images exist")
+    return found, skipped
+
+
 def frame_pose(path: Path, index: int, matrix) -> np.ndarray:
     try:
         return opengl_c2w_to_opencv_w2c(np.asarray(matrix, dtype=np.float64))
@@ -59,24 +80,14 @@ def load_blender(root: str | Path, split: str = "test") -> list[Frame]:
     data = read_transforms(path)
     if "camera_angle_x" not in data:
         raise DatasetError(f"{path}: missing camera_angle_x")
-    frames, skipped, size = [], 0, None
-    for i, fr in enumerate(data["frames"]):
-        if "file_path" not in fr or "transform_matrix" not in fr:
-            raise DatasetError(f"{path}: frame {i} lacks file_path or transform_matrix")
-        img = resolve_image(root, fr["file_path"])
-        if img is None:
-            skipped += 1
-            continue
-        size = size or image_size(img)
-        focal = 0.5 * size[0] / math.tan(0.5 * float(data["camera_angle_x"]))
-        cam = Camera.centered(size[0], size[1], focal)
-        frames.append(
-            Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
-        )
-    if skipped:
-        warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=2)
-    if not frames:
-        raise DatasetError(f"{path}: none of the {len(data['frames'])} listed images exist")
+    found, skipped = existing_frames(path, data, root)
+    size = image_size(found[0][2])
+    focal = 0.5 * size[0] / math.tan(0.5 * float(data["camera_angle_x"]))
+    cam = Camera.centered(size[0], size[1], focal)
+    frames = [
+        Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
+        for i, fr, img in found
+    ]
     for f in frames:
         f.meta.update(skipped=skipped, rgba=True)
     return frames

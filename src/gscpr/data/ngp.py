@@ -9,11 +9,10 @@ counted. ``test_every=N`` holds out every N-th frame (sorted by file name) as th
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 from ..camera import Camera, IntrinsicsError
-from .blender import frame_pose, read_transforms, resolve_image
+from .blender import existing_frames, frame_pose, read_transforms
 from .frame import DatasetError, Frame
 
 __all__ = ["holdout_split", "load_ngp"]
@@ -52,23 +51,13 @@ def load_ngp(
     path = root / file_name
     data = read_transforms(path)
     glob = {k: data[k] for k in INTRINSIC_KEYS if k in data}
-    frames, skipped = [], 0
-    for i, fr in enumerate(data["frames"]):
-        if "file_path" not in fr or "transform_matrix" not in fr:
-            raise DatasetError(f"{path}: frame {i} lacks file_path or transform_matrix")
-        img = resolve_image(root, fr["file_path"])
-        if img is None:
-            skipped += 1
-            continue
+    found, skipped = existing_frames(path, data, root)
+    frames = []
+    for i, fr, img in found:
         cam = _camera(path, i, {**glob, **{k: fr[k] for k in INTRINSIC_KEYS if k in fr}})
         meta = {k: fr[k] for k in ("sharpness",) if k in fr}
-        frames.append(
-            Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), None, meta)
-        )
-    if skipped:
-        warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=2)
-    if not frames:
-        raise DatasetError(f"{path}: none of the {len(data['frames'])} listed images exist")
+        pose = frame_pose(path, i, fr["transform_matrix"])
+        frames.append(Frame(img.relative_to(root).as_posix(), img, cam, pose, None, meta))
     frames.sort(key=lambda f: f.name)
     for f in frames:
         f.meta["skipped"] = skipped
