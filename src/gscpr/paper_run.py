@@ -21,18 +21,17 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .camera import Camera
 from .data.frame import DatasetError
-from .data.images import load_rgb
 from .evaluate import evaluate_scene, format_table, write_log
 from .match import MATCHERS, MatchError, load_matcher
 from .paper import get_dataset, model_dir, render_dir
 from .pipeline import Query, finish, poses_from_records, refine_queries
 from .poses import PoseFileError, canonical_name, read_poses, write_poses
 from .refine import SOLVERS, RefineConfig
+from .render_poses import depth_path
 
 __all__ = ["main"]
 
@@ -81,11 +80,9 @@ def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[l
             unmatched[name] = pose
             continue
         out_name = f.meta.get("original_name", f.name) if ds.name == "cambridge" else f.name
-        rendered = None
-        rgb_path = renders / name
-        if rgb_path.is_file() and rgb_path.with_suffix(".npy").is_file():
-            rendered = (load_rgb(rgb_path), np.load(rgb_path.with_suffix(".npy")).astype(np.float32), None, f.camera)
-        queries.append(Query(out_name, f.image_path, f.camera, pose, f.pose, rendered))
+        files = (renders / name, depth_path(renders, name))
+        on_disk = files if all(p.is_file() for p in files) else None
+        queries.append(Query(out_name, f.image_path, f.camera, pose, f.pose, on_disk))
     return queries, unmatched
 
 
@@ -113,7 +110,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
             return 2
         model_path = model_dir(args.root, ds.name, scene)
         model = None
-        if any(q.render is None for q in queries) or args.iterations > 1:
+        if any(q.render_files is None for q in queries) or args.iterations > 1:
             from .splat.model import load_scene_model
 
             model = load_scene_model(model_path, args.device) if model_path.exists() else None

@@ -42,7 +42,7 @@ class Query:
     camera: Camera
     coarse: np.ndarray
     gt: np.ndarray | None = None
-    render: tuple | None = None  # (rgb, depth, alpha or None, camera) already on disk, or None
+    render_files: tuple[Path, Path] | None = None  # (RGB image, depth .npy) at the coarse pose already on disk
 
 
 def _record(q: Query, r: RefineResult) -> dict:
@@ -119,7 +119,12 @@ def refine_queries(
                         f"{q.image_path}: image is {image.shape[1]}x{image.shape[0]}, camera says "
                         f"{q.camera.width}x{q.camera.height} (wrong intrinsics?)"
                     )
-                r = solve(model, image, q.camera, q.coarse, matcher, cfg, rendered=q.render)
+                # Renders on disk are read here, one query at a time, not all up front.
+                rendered = None
+                if q.render_files is not None:
+                    rgb_file, depth_file = q.render_files
+                    rendered = (load_image(rgb_file), np.load(depth_file).astype(np.float32), None, q.camera)
+                r = solve(model, image, q.camera, q.coarse, matcher, cfg, rendered=rendered)
             except (DatasetError, OSError, ValueError, RuntimeError) as e:
                 r = RefineResult(pose=q.coarse, coarse=q.coarse, status="bad_input", message=str(e))
                 image = None
@@ -127,13 +132,8 @@ def refine_queries(
             log.write(json.dumps(rec) + "\n")
             log.flush()
             done[q.name] = rec
-            if image is not None and drawn < overlays and r.matches is not None:
-                render_rgb = q.render[0] if q.render is not None else None
-                if render_rgb is None:
-                    from .refine import _render_at
-
-                    render_rgb = _render_at(model, q.camera.without_distortion(), q.coarse, cfg)[0]
-                draw_overlay(render_rgb, image, r, out_dir / "overlays" / (q.name.replace("/", "_") + ".jpg"))
+            if image is not None and drawn < overlays and r.render_rgb is not None:
+                draw_overlay(r.render_rgb, image, r, out_dir / "overlays" / (q.name.replace("/", "_") + ".jpg"))
                 drawn += 1
     return done
 

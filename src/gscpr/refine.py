@@ -15,7 +15,7 @@ Whatever goes wrong (too few matches, no depth, RANSAC failure, too few inliers)
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -88,14 +88,16 @@ class RefineResult:
     timings: dict = field(default_factory=dict)
     message: str = ""
     matches: Matches | None = field(default=None, repr=False)  # of the last iteration, for overlays
+    render_rgb: np.ndarray | None = field(default=None, repr=False)  # the render those matches are on
 
     @property
     def ok(self) -> bool:
         return self.status == "refined"
 
     def summary(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("pose", "coarse", "matches")}
-        return d
+        # Not asdict(): it would deep-copy the matches and the render only to drop them.
+        skip = ("pose", "coarse", "matches", "render_rgb")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -150,7 +152,7 @@ def lift_keypoints(
     return (p_cam - t) @ R, valid
 
 
-def _poselib(p2d, p3d, camera: Camera, cfg: RefineConfig, init: np.ndarray):
+def _poselib(p2d, p3d, camera: Camera, cfg: RefineConfig):
     import poselib
 
     cam = {"model": "PINHOLE", "width": camera.width, "height": camera.height,
@@ -161,7 +163,7 @@ def _poselib(p2d, p3d, camera: Camera, cfg: RefineConfig, init: np.ndarray):
     return make_pose(pose.R, pose.t), np.asarray(info["inliers"], dtype=bool)
 
 
-def _pycolmap(p2d, p3d, camera: Camera, cfg: RefineConfig, init: np.ndarray):
+def _pycolmap(p2d, p3d, camera: Camera, cfg: RefineConfig):
     import pycolmap
 
     # COLMAP's continuous convention is a shift of both points and principal point: a pinhole is unchanged.
@@ -179,7 +181,7 @@ def _pycolmap(p2d, p3d, camera: Camera, cfg: RefineConfig, init: np.ndarray):
     return T, np.asarray(out["inlier_mask"], dtype=bool)
 
 
-def _paper(p2d, p3d, camera: Camera, cfg: RefineConfig, init: np.ndarray):
+def _paper(p2d, p3d, camera: Camera, cfg: RefineConfig):
     # The original: OpenCV EPnP inside RANSAC, 2000 iterations, confidence 0.99.
     ok, rvec, tvec, inliers = cv2.solvePnPRansac(
         p3d.astype(np.float32), p2d.astype(np.float32), camera.K, None, reprojectionError=cfg.ransac_px,
@@ -193,15 +195,13 @@ def _paper(p2d, p3d, camera: Camera, cfg: RefineConfig, init: np.ndarray):
 
 
 def solve_pnp(
-    p2d: np.ndarray, p3d: np.ndarray, camera: Camera, cfg: RefineConfig, init: np.ndarray | None = None
+    p2d: np.ndarray, p3d: np.ndarray, camera: Camera, cfg: RefineConfig
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """w2c pose and inlier mask from 2D-3D correspondences with the configured solver; ``(None, None)`` on
     failure (including non-finite output)."""
     solver = {"poselib": _poselib, "pycolmap": _pycolmap, "paper": _paper}[cfg.solver]
     try:
-        T, inliers = solver(
-            np.ascontiguousarray(p2d, np.float64), np.ascontiguousarray(p3d, np.float64), camera, cfg, init
-        )
+        T, inliers = solver(np.ascontiguousarray(p2d, np.float64), np.ascontiguousarray(p3d, np.float64), camera, cfg)
     except (cv2.error, RuntimeError, ValueError):
         return None, None
     if T is None or not np.all(np.isfinite(T)):
@@ -253,6 +253,7 @@ def refine_query(
     render_cam = query_camera.without_distortion()
     if cfg.render_scale != 1.0:
         render_cam = render_cam.scaled(cfg.render_scale)
+    pinhole = query_camera.without_distortion()  # query keypoints are undistorted to this camera
     pose = coarse
     timings = {"render": 0.0, "match": 0.0, "lift": 0.0, "pnp": 0.0}
     for it in range(cfg.iterations):
@@ -277,24 +278,22 @@ def refine_query(
         if cfg.subpixel and len(matches) and render_cam.size == query_camera.size:
             matches, _ = refine_subpixel(rgb, query_image, matches, device=matcher.device)
         t2 = time.perf_counter()
-        result.matches, result.num_matches = matches, len(matches)
+        timings["render"] += t1 - t0
+        timings["match"] += t2 - t1
+        result.matches, result.num_matches, result.render_rgb = matches, len(matches), rgb
         if len(matches) < cfg.min_matches:
             result.status = "too_few_matches"
-            timings["render"] += t1 - t0
-            timings["match"] += t2 - t1
             break
         p3d, valid = lift_keypoints(matches.kpts0, depth, alpha, cam, pose, cfg.depth_sampling, cfg.min_alpha,
                                     cfg.max_depth_jump)  # fmt: skip
         p2d = undistort_keypoints(matches.kpts1[valid], query_camera)
         t3 = time.perf_counter()
         result.num_lifted = int(valid.sum())
-        timings["render"] += t1 - t0
-        timings["match"] += t2 - t1
         timings["lift"] += t3 - t2
         if result.num_lifted < cfg.min_matches:
             result.status = "too_few_valid_depth"
             break
-        T, inliers = solve_pnp(p2d, p3d, query_camera.without_distortion(), cfg, pose)
+        T, inliers = solve_pnp(p2d, p3d, pinhole, cfg)
         timings["pnp"] += time.perf_counter() - t3
         if T is None:
             result.status, result.message = "pnp_failed", f"{cfg.solver} found no pose"
@@ -306,17 +305,15 @@ def refine_query(
             break
         step_r, step_t = pose_errors(T, pose)
         pose = T
-        err = _reproj_error(T, p2d[inliers], p3d[inliers], query_camera.without_distortion())
+        err = _reproj_error(T, p2d[inliers], p3d[inliers], pinhole)
         result.pose, result.status, result.iterations = T, "refined", it + 1
         result.num_inliers, result.inlier_ratio = n_in, n_in / max(1, result.num_lifted)
         result.reproj_error = float(np.median(err)) if len(err) else float("nan")
         if step_r < cfg.stop_rot_deg and step_t < cfg.stop_trans:
             break
     result.timings = timings
-    if result.status != "refined" and result.iterations == 0:
-        result.pose = coarse
-    elif result.status != "refined":
-        result.status = "refined"  # a later iteration failed: keep the last good refinement
+    if result.iterations and result.status != "refined":
+        result.status = "refined"  # a later iteration failed: result.pose is still the last good refinement
     return result
 
 
@@ -346,7 +343,7 @@ def refine_relative(
     t1 = time.perf_counter()
     matches = matcher.match(rgb, query_image)
     t2 = time.perf_counter()
-    result.matches, result.num_matches = matches, len(matches)
+    result.matches, result.num_matches, result.render_rgb = matches, len(matches), rgb
     result.timings = {"render": t1 - t0, "match": t2 - t1}
     if len(matches) < max(cfg.min_matches, 8):
         result.status = "too_few_matches"
