@@ -64,6 +64,16 @@ class ScaffoldConfig:
     white_background: bool = False
     extra: dict = field(default_factory=dict)  # every other cfg_args entry, written back unchanged
 
+    def mlp_widths(self) -> dict[str, tuple[int, int]]:
+        """``(inputs, outputs)`` of the opacity, cov and color MLPs: feature + view direction (+ distance)
+        (+ appearance), and k, 7k, 3k outputs. Used to build, check and trace them."""
+        base, k = self.feat_dim + 3, self.n_offsets
+        return {
+            "opacity": (base + int(self.add_opacity_dist), k),
+            "cov": (base + int(self.add_cov_dist), 7 * k),
+            "color": (base + int(self.add_color_dist) + self.appearance_dim, 3 * k),
+        }
+
     KEYS = ("feat_dim", "n_offsets", "voxel_size", "appearance_dim", "use_feat_bank", "add_opacity_dist",
             "add_cov_dist", "add_color_dist", "white_background")  # fmt: skip
 
@@ -97,10 +107,10 @@ class ScaffoldModel(nn.Module):
         self.log_scaling = nn.Parameter(torch.zeros(num_anchors, 6))
         self.opacity_logits = nn.Parameter(torch.zeros(num_anchors, 1))
         self.rotations = nn.Parameter(torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(num_anchors, 1))
-        d_op, d_cov, d_col = int(cfg.add_opacity_dist), int(cfg.add_cov_dist), int(cfg.add_color_dist)
-        self.mlp_opacity: nn.Module = _mlp(f + 3 + d_op, f, k, nn.Tanh())
-        self.mlp_cov: nn.Module = _mlp(f + 3 + d_cov, f, 7 * k, None)
-        self.mlp_color: nn.Module = _mlp(f + 3 + d_col + cfg.appearance_dim, f, 3 * k, nn.Sigmoid())
+        widths = cfg.mlp_widths()
+        self.mlp_opacity: nn.Module = _mlp(widths["opacity"][0], f, widths["opacity"][1], nn.Tanh())
+        self.mlp_cov: nn.Module = _mlp(widths["cov"][0], f, widths["cov"][1], None)
+        self.mlp_color: nn.Module = _mlp(widths["color"][0], f, widths["color"][1], nn.Sigmoid())
         self.mlp_feature_bank: nn.Module | None = (
             nn.Sequential(nn.Linear(4, f), nn.ReLU(True), nn.Linear(f, 3), nn.Softmax(dim=1))
             if cfg.use_feat_bank
@@ -297,15 +307,11 @@ def load_scaffold(
 
 def _check_mlp_shapes(model: ScaffoldModel, where: Path) -> None:
     cfg = model.config
-    probe = torch.zeros(1, cfg.feat_dim + 3 + 1 + cfg.appearance_dim)
-    for name, n_in, n_out in (
-        ("opacity_mlp.pt", cfg.feat_dim + 3 + int(cfg.add_opacity_dist), cfg.n_offsets),
-        ("cov_mlp.pt", cfg.feat_dim + 3 + int(cfg.add_cov_dist), 7 * cfg.n_offsets),
-        ("color_mlp.pt", cfg.feat_dim + 3 + int(cfg.add_color_dist) + cfg.appearance_dim, 3 * cfg.n_offsets),
-    ):
-        mlp = {"opacity_mlp.pt": model.mlp_opacity, "cov_mlp.pt": model.mlp_cov, "color_mlp.pt": model.mlp_color}[name]
+    mlps = {"opacity": model.mlp_opacity, "cov": model.mlp_cov, "color": model.mlp_color}
+    for key, (n_in, n_out) in cfg.mlp_widths().items():
+        name, mlp = f"{key}_mlp.pt", mlps[key]
         try:
-            out = mlp(probe[:, :n_in])
+            out = mlp(torch.zeros(1, n_in))
         except RuntimeError as e:
             raise ScaffoldFormatError(
                 f"{where / name}: does not take {n_in} inputs as cfg_args implies ({e})"
@@ -337,11 +343,11 @@ def save_scaffold(model: ScaffoldModel, model_dir: str | Path, iteration: int) -
     for i, n in enumerate(_ply_names(cfg)):
         vertex[n] = data[:, i]
     PlyData([PlyElement.describe(vertex, "vertex")]).write(str(it_dir / "point_cloud.ply"))
-    f = cfg.feat_dim
+    widths = cfg.mlp_widths()
     for module, file, example in (
-        (model.mlp_opacity, "opacity_mlp.pt", torch.rand(1, f + 3 + int(cfg.add_opacity_dist))),
-        (model.mlp_cov, "cov_mlp.pt", torch.rand(1, f + 3 + int(cfg.add_cov_dist))),
-        (model.mlp_color, "color_mlp.pt", torch.rand(1, f + 3 + int(cfg.add_color_dist) + cfg.appearance_dim)),
+        (model.mlp_opacity, "opacity_mlp.pt", torch.rand(1, widths["opacity"][0])),
+        (model.mlp_cov, "cov_mlp.pt", torch.rand(1, widths["cov"][0])),
+        (model.mlp_color, "color_mlp.pt", torch.rand(1, widths["color"][0])),
         (model.mlp_feature_bank, "feature_bank_mlp.pt", torch.rand(1, 4)),
         (model.embedding_appearance, "embedding_appearance.pt", torch.zeros(1, dtype=torch.long)),
     ):
