@@ -8,7 +8,15 @@ from gscpr.camera import Camera
 from gscpr.geometry import perturb_pose, pose_errors
 from gscpr.match import load_matcher
 from gscpr.match.base import Matcher, Matches
-from gscpr.refine import RefineConfig, lift_keypoints, refine_query, refine_relative, solve_pnp
+from gscpr.refine import (
+    RefineConfig,
+    lift_keypoints,
+    refine_batch,
+    refine_query,
+    refine_relative,
+    solve_pnp,
+    spread_select,
+)
 from gscpr.splat import render
 
 from .scenes import pose_inside, textured_room
@@ -44,10 +52,28 @@ def test_refinement_recovers_the_pose(scene, queries, matcher, solver, n):
     for image, gt, coarse in queries[:n]:
         r = refine_query(scene, image, CAM, coarse, m, cfg)
         assert r.ok, r.status
-        assert r.num_inliers >= 30 and set(r.timings) == {"render", "match", "lift", "pnp"}
+        assert r.num_inliers >= 30 and set(r.timings) == {"render", "match", "subpixel", "lift", "pnp"}
         errors.append(pose_errors(r.pose, gt))
     rot, trans = np.median(errors, axis=0)
     assert rot < 0.1 and trans < 0.01 * TRANS
+
+
+def test_a_batch_refines_like_one_query_at_a_time(scene, queries):
+    m = load_matcher("xfeat", "cpu")
+    cfg = RefineConfig(ransac_px=1.0, iterations=2)
+    images, gts, coarse = zip(*queries[:3], strict=True)
+    coarse = [*coarse[:2], np.full((4, 4), np.nan), coarse[2]]  # a broken pose inside the batch
+    images = [*images[:2], images[0], images[2]]
+    batch = refine_batch(scene, images, [CAM] * 4, coarse, m, cfg)
+    assert [r.status for r in batch] == ["refined", "refined", "bad_input", "refined"]
+    for r, image, pose in zip(batch, images, coarse, strict=True):
+        if r.ok:
+            single = refine_query(scene, image, CAM, pose, m, cfg)
+            np.testing.assert_allclose(r.pose, single.pose, atol=1e-6)
+            assert r.num_inliers == single.num_inliers
+    for r, gt in zip([batch[0], batch[1], batch[3]], gts, strict=True):
+        rot, trans = pose_errors(r.pose, gt)
+        assert rot < 0.1 and trans < 0.01 * TRANS
 
 
 def test_paper_solver_and_the_relative_variant_improve_the_pose(scene, queries):
@@ -114,3 +140,16 @@ def test_pnp_with_perfect_correspondences_is_exact():
         T, inliers = solve_pnp(p2d, p3d, CAM, RefineConfig(solver=solver))
         rot, trans = pose_errors(T, pose)
         assert inliers.all() and rot < 1e-4 and trans < 1e-5, solver
+
+
+def test_spread_select_keeps_the_best_matches_across_the_whole_view():
+    rng = np.random.default_rng(0)
+    crowd = rng.uniform(0, 40, (900, 2))  # a textured corner ...
+    rest = rng.uniform(0, 1, (300, 2)) * [640, 480]  # ... and matches all over the view
+    kpts, scores = np.concatenate([crowd, rest]), rng.random(1200)
+    idx = spread_select(kpts, scores, 200, (640, 480))
+    assert len(set(idx)) == 200 and np.all(np.diff(idx) > 0)
+    assert (idx < 900).sum() <= 10  # the corner gives a handful, not most
+    cells = {(int(x // 40), int(y // 30)) for x, y in kpts[idx]}
+    assert len(cells) > 120  # spread over the 16 x 16 cells
+    assert set(spread_select(kpts, scores, 5000, (640, 480))) == set(range(1200))

@@ -64,10 +64,14 @@ def load_done(jsonl: Path) -> dict[str, dict]:
 
 
 def draw_overlay(
-    render_rgb: np.ndarray, query_rgb: np.ndarray, r: RefineResult, path: Path, max_lines: int = 300
+    render_rgb: np.ndarray | torch.Tensor, query_rgb: np.ndarray, r: RefineResult, path: Path, max_lines: int = 300
 ) -> None:
     """Render (left) and query (right) side by side with match lines, the status written on top."""
-    to8 = lambda im: cv2.cvtColor((np.clip(im, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)  # noqa: E731
+
+    def to8(im):
+        im = im.cpu().numpy() if isinstance(im, torch.Tensor) else np.asarray(im)
+        return cv2.cvtColor((np.clip(im, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+
     a, b = to8(render_rgb), to8(query_rgb)
     h = max(a.shape[0], b.shape[0])
     canvas = np.zeros((h, a.shape[1] + b.shape[1], 3), np.uint8)
@@ -80,7 +84,8 @@ def draw_overlay(
             p1 = (int(round(r.matches.kpts1[i, 0])) + a.shape[1], int(round(r.matches.kpts1[i, 1])))
             cv2.line(canvas, p0, p1, (0, 255, 0) if r.ok else (0, 0, 255), 1, cv2.LINE_AA)
     text = f"{r.status}: {r.num_matches} matches, {r.num_lifted} lifted, {r.num_inliers} inliers"
-    cv2.putText(canvas, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined: readable on dark and white renders
+        cv2.putText(canvas, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, width, cv2.LINE_AA)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), canvas)
 
@@ -133,7 +138,9 @@ def refine_queries(
             log.flush()
             done[q.name] = rec
             if image is not None and drawn < overlays and r.render_rgb is not None:
-                draw_overlay(r.render_rgb, image, r, out_dir / "overlays" / (q.name.replace("/", "_") + ".jpg"))
+                draw_overlay(
+                    r.render_rgb, image, r, out_dir / "overlays" / Path(q.name.replace("/", "_")).with_suffix(".jpg")
+                )
                 drawn += 1
     return done
 
@@ -207,12 +214,11 @@ def finish(out: Path, queries: list[Query], records: dict[str, dict], title: str
         )
         after = evaluate_scene({n: refined[n] for n in gt}, gt, title, scheme="exact")
         lines.append(format_table([before], [after], f"{title}: coarse → refined"))
-    timing = np.array([[records[n]["timings"].get(k, 0.0) for k in ("render", "match", "lift", "pnp")] for n in names])
+    stages = ("render", "match", "subpixel", "lift", "pnp")
+    timing = np.array([[records[n]["timings"].get(k, 0.0) for k in stages] for n in names])
     if len(timing):
         med = np.median(timing, axis=0) * 1000
-        lines.append(
-            f"median ms per query: render {med[0]:.1f}, match {med[1]:.1f}, lift {med[2]:.1f}, pnp {med[3]:.1f}"
-        )
+        lines.append("median ms per query: " + ", ".join(f"{k} {v:.1f}" for k, v in zip(stages, med, strict=True)))
     text = "\n\n".join(lines)
     (out / "summary.md").write_text(text + "\n", encoding="utf-8")
     return text

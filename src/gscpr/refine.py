@@ -32,9 +32,11 @@ __all__ = [
     "RefineConfig",
     "RefineResult",
     "lift_keypoints",
+    "refine_batch",
     "refine_query",
     "refine_relative",
     "solve_pnp",
+    "spread_select",
     "undistort_keypoints",
 ]
 
@@ -48,8 +50,14 @@ class RefineConfig:
     solver: str = "poselib"
     ransac_px: float = 2.0  # inlier threshold in query pixels (the paper: 1 px at 640x480, 2.5 px at 1080p)
     ransac_max_iterations: int = 10_000
+    # PoseLib and COLMAP default to at least 1000 RANSAC iterations; with the hundreds of good matches of a render
+    # near the query, 100 reach the same pose and are 4-5x faster (benchmarks/results/refine_*).
+    ransac_min_iterations: int = 100
     ransac_confidence: float = 0.9999
     min_matches: int = 4  # fewer than this: keep the coarse pose (as the original)
+    # Keep at most this many matches, spread over the query image (best score per cell first): beyond about a
+    # thousand, more correspondences cost sub-pixel, lifting and PnP time without improving the pose. None: all.
+    max_matches: int | None = 1024
     min_inliers: int = 12  # a PnP with fewer inliers is not trusted
     depth_sampling: str = "bilinear"  # or "nearest"
     min_alpha: float = 0.5  # lifted pixels must be this opaque in the render
@@ -88,7 +96,8 @@ class RefineResult:
     timings: dict = field(default_factory=dict)
     message: str = ""
     matches: Matches | None = field(default=None, repr=False)  # of the last iteration, for overlays
-    render_rgb: np.ndarray | None = field(default=None, repr=False)  # the render those matches are on
+    # The render those matches are on, [H, W, 3] in [0, 1] (a tensor on the render device when rendered here).
+    render_rgb: np.ndarray | torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +110,23 @@ class RefineResult:
 
 
 # ----------------------------------------------------------------------------- pieces
+def spread_select(kpts: np.ndarray, scores: np.ndarray, k: int, size: tuple[int, int], grid: int = 16) -> np.ndarray:
+    """Indices of ``k`` of the keypoints ``[N, 2]``, spread over an image of ``size`` (W, H): the image is cut
+    into ``grid`` x ``grid`` cells and cells take turns giving their best-scoring keypoint, so that a textured
+    corner does not crowd out the rest of the view (which would weaken the PnP geometry)."""
+    if len(kpts) <= k:
+        return np.arange(len(kpts))
+    W, H = size
+    cx = np.clip((kpts[:, 0] / max(W, 1) * grid).astype(int), 0, grid - 1)
+    cy = np.clip((kpts[:, 1] / max(H, 1) * grid).astype(int), 0, grid - 1)
+    cell = cy * grid + cx
+    order = np.lexsort((-scores, cell))  # by cell, best first within a cell
+    start = np.searchsorted(cell[order], cell[order], side="left")
+    rank = np.empty(len(kpts), dtype=int)
+    rank[order] = np.arange(len(kpts)) - start  # 0 for each cell's best, 1 for its second, ...
+    return np.sort(np.lexsort((-scores, rank))[:k])
+
+
 def undistort_keypoints(kpts: np.ndarray, camera: Camera) -> np.ndarray:
     """Query keypoints moved to where an ideal pinhole with the same K would see them."""
     if not camera.has_distortion or len(kpts) == 0:
@@ -158,7 +184,8 @@ def _poselib(p2d, p3d, camera: Camera, cfg: RefineConfig):
     cam = {"model": "PINHOLE", "width": camera.width, "height": camera.height,
            "params": [camera.fx, camera.fy, camera.cx, camera.cy]}  # fmt: skip
     ransac = {"max_reproj_error": cfg.ransac_px, "max_iterations": cfg.ransac_max_iterations,
-              "success_prob": cfg.ransac_confidence, "seed": cfg.seed}  # fmt: skip
+              "min_iterations": cfg.ransac_min_iterations, "success_prob": cfg.ransac_confidence,
+              "seed": cfg.seed}  # fmt: skip
     pose, info = poselib.estimate_absolute_pose(p2d, p3d, cam, ransac, {})
     return make_pose(pose.R, pose.t), np.asarray(info["inliers"], dtype=bool)
 
@@ -172,6 +199,7 @@ def _pycolmap(p2d, p3d, camera: Camera, cfg: RefineConfig):
     opts = pycolmap.AbsolutePoseEstimationOptions()
     opts.ransac.max_error = cfg.ransac_px
     opts.ransac.max_num_trials = cfg.ransac_max_iterations
+    opts.ransac.min_num_trials = cfg.ransac_min_iterations
     opts.ransac.confidence = cfg.ransac_confidence
     out = pycolmap.estimate_and_refine_absolute_pose(p2d, p3d, cam, opts)
     if out is None:
@@ -215,10 +243,13 @@ def _reproj_error(T: np.ndarray, p2d: np.ndarray, p3d: np.ndarray, camera: Camer
     return np.linalg.norm(camera.project(pc) - p2d, axis=1)
 
 
-def _render_at(model, camera: Camera, pose: np.ndarray, cfg: RefineConfig):
+def _render_at(model, cameras: Camera | list[Camera], poses: np.ndarray, cfg: RefineConfig):
+    """Renders at ``poses [B, 4, 4]`` (or one ``[4, 4]``): RGB stays on the render device (the matcher takes it
+    from there), depth and alpha come to the host for lifting."""
     with torch.inference_mode():
-        out = render(model, camera, pose, background=cfg.background, backend=cfg.backend)
-    return out.rgb[0].float().cpu().numpy(), out.depth[0].float().cpu().numpy(), out.alpha[0].float().cpu().numpy()
+        out = render(model, cameras, poses, background=cfg.background, backend=cfg.backend)
+    rgb, depth, alpha = out.rgb.float(), out.depth.float().cpu().numpy(), out.alpha.float().cpu().numpy()
+    return (rgb[0], depth[0], alpha[0]) if np.ndim(poses) == 2 else (rgb, depth, alpha)
 
 
 def _unusable(coarse: np.ndarray) -> RefineResult | None:
@@ -237,13 +268,16 @@ def refine_query(
     matcher: Matcher,
     cfg: RefineConfig | None = None,
     rendered: tuple[np.ndarray, np.ndarray, np.ndarray | None, Camera] | None = None,
+    matches: Matches | None = None,
 ) -> RefineResult:
     """Refine one query's coarse w2c pose (GS-CPR).
 
     Args:
         model: a scene model for ``gscpr.splat.render`` (None if ``rendered`` is given and ``iterations == 1``).
         query_image: RGB ``[H, W, 3]`` at ``query_camera``'s size.
-        rendered: a render at the coarse pose already on disk: ``(rgb, depth, alpha or None, camera)``.
+        rendered: a render at the coarse pose already made (on disk, or by :func:`refine_batch`):
+            ``(rgb [H, W, 3] array or tensor, depth [H, W], alpha [H, W] or None, camera)``.
+        matches: render-to-query matches on ``rendered`` already computed (before the sub-pixel step).
     """
     cfg = cfg or RefineConfig()
     coarse = np.asarray(coarse_pose, dtype=np.float64)
@@ -255,7 +289,7 @@ def refine_query(
         render_cam = render_cam.scaled(cfg.render_scale)
     pinhole = query_camera.without_distortion()  # query keypoints are undistorted to this camera
     pose = coarse
-    timings = {"render": 0.0, "match": 0.0, "lift": 0.0, "pnp": 0.0}
+    timings = {"render": 0.0, "match": 0.0, "subpixel": 0.0, "lift": 0.0, "pnp": 0.0}
     for it in range(cfg.iterations):
         t0 = time.perf_counter()
         if it == 0 and rendered is not None:
@@ -271,15 +305,20 @@ def refine_query(
                 break
             cam = render_cam
         t1 = time.perf_counter()
-        try:
-            matches = matcher.match(rgb, query_image)
-        except (RuntimeError, ValueError) as e:  # a matcher that chokes on an image is a failed query
-            matches, result.message = Matches.empty(), f"matcher failed: {e}"
-        if cfg.subpixel and len(matches) and render_cam.size == query_camera.size:
+        if it > 0 or matches is None:
+            try:
+                matches = matcher.match(rgb, query_image)
+            except (RuntimeError, ValueError) as e:  # a matcher that chokes on an image is a failed query
+                matches, result.message = Matches.empty(), f"matcher failed: {e}"
+        if cfg.max_matches and len(matches) > cfg.max_matches:
+            matches = matches.subset(spread_select(matches.kpts1, matches.scores, cfg.max_matches, query_camera.size))
+        t_sub = time.perf_counter()
+        if cfg.subpixel and len(matches) and cam.size == query_camera.size:
             matches, _ = refine_subpixel(rgb, query_image, matches, device=matcher.device)
         t2 = time.perf_counter()
         timings["render"] += t1 - t0
-        timings["match"] += t2 - t1
+        timings["match"] += t_sub - t1
+        timings["subpixel"] += t2 - t_sub
         result.matches, result.num_matches, result.render_rgb = matches, len(matches), rgb
         if len(matches) < cfg.min_matches:
             result.status = "too_few_matches"
@@ -315,6 +354,57 @@ def refine_query(
     if result.iterations and result.status != "refined":
         result.status = "refined"  # a later iteration failed: result.pose is still the last good refinement
     return result
+
+
+def refine_batch(
+    model,
+    query_images: list[np.ndarray],
+    query_cameras: list[Camera],
+    coarse_poses: np.ndarray,
+    matcher: Matcher,
+    cfg: RefineConfig | None = None,
+) -> list[RefineResult]:
+    """:func:`refine_query` for ``B`` queries of one image size with the GPU work batched: one render call for
+    all coarse poses and one feature-extraction call for all renders and queries (matchers that support it);
+    the sub-pixel step, lifting and PnP then run per query, and so do further iterations. The render and match
+    times of the batch are shared equally among its queries in their timings.
+    """
+    cfg = cfg or RefineConfig()
+    B = len(query_images)
+    coarse = [np.asarray(p, dtype=np.float64) for p in coarse_poses]
+    if len(query_cameras) != B or len(coarse) != B:
+        raise ValueError(f"got {B} images, {len(query_cameras)} cameras and {len(coarse)} poses")
+    cams = [c.without_distortion() for c in query_cameras]
+    if cfg.render_scale != 1.0:
+        cams = [c.scaled(cfg.render_scale) for c in cams]
+    ok = [i for i in range(B) if _unusable(coarse[i]) is None]
+    sizes = {cams[i].size for i in ok}
+    if len(sizes) > 1:
+        raise ValueError(f"refine_batch needs queries of one size, got {sorted(sizes)}")
+    results: list[RefineResult | None] = [None] * B
+    if ok:
+        t0 = time.perf_counter()
+        try:
+            rgb, depth, alpha = _render_at(model, [cams[i] for i in ok], np.stack([coarse[i] for i in ok]), cfg)
+        except (RuntimeError, ValueError):  # one bad view spoils a batched render: fall back to one by one
+            pairs = zip(query_images, query_cameras, coarse, strict=True)
+            return [refine_query(model, im, c, p, matcher, cfg) for im, c, p in pairs]
+        t1 = time.perf_counter()
+        try:
+            matches = matcher.match_batch(list(rgb), [query_images[i] for i in ok])
+        except (RuntimeError, ValueError):
+            matches = [None] * len(ok)  # refine_query matches each pair again and reports its failure
+        t2 = time.perf_counter()
+        for j, i in enumerate(ok):
+            rendered = (rgb[j], depth[j], alpha[j], cams[i])
+            r = refine_query(model, query_images[i], query_cameras[i], coarse[i], matcher, cfg, rendered, matches[j])
+            r.timings["render"] += (t1 - t0) / len(ok)
+            r.timings["match"] += (t2 - t1) / len(ok)
+            results[i] = r
+    for i in range(B):
+        if results[i] is None:
+            results[i] = _unusable(coarse[i])
+    return results
 
 
 # ----------------------------------------------------------------------------- relative refinement

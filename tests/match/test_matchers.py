@@ -36,6 +36,20 @@ def test_recovers_a_pure_shift(image, name):
 
 
 @pytest.mark.parametrize("name", ["xfeat", "sift"])
+def test_a_batch_matches_like_pair_by_pair(image, name):
+    matcher = load_matcher(name, "cpu")
+    a, b = np.ascontiguousarray(image[:160, :224]), np.ascontiguousarray(image[7:167, 11:235])
+    blank = np.full_like(a, 0.5)
+    batch = matcher.match_batch([a, b, blank], [b, a, a])
+    assert len(batch[2]) == 0
+    for m, (x, y) in zip(batch[:2], [(a, b), (b, a)], strict=True):
+        single = matcher.match(x, y)
+        assert len(m) == len(single) > 30
+        np.testing.assert_allclose(m.kpts0, single.kpts0, atol=1e-3)
+        np.testing.assert_allclose(m.kpts1, single.kpts1, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["xfeat", "sift"])
 def test_blank_image_gives_no_matches(image, name):
     m = load_matcher(name, "cpu").match(image, np.full_like(image, 0.5))
     assert len(m) == 0 or len(m) < 5

@@ -89,5 +89,10 @@ class Matcher:
             return Matches.empty()
         return Matches(rescale_keypoints(m.kpts0, sx0, sy0), rescale_keypoints(m.kpts1, sx1, sy1), m.scores)
 
+    def match_batch(self, images0, images1) -> list[Matches]:
+        """Match the pairs ``(images0[i], images1[i])``; backends that extract features for a whole batch in
+        one network call (XFeat) override this, the others match pair by pair."""
+        return [self.match(a, b) for a, b in zip(images0, images1, strict=True)]
+
     def _match(self, image0: Tensor, image1: Tensor) -> Matches:
         raise NotImplementedError

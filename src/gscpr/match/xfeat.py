@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base import Matcher, MatchError, Matches
+from .base import Matcher, MatchError, Matches, rescale_keypoints, resize_long_side, to_tensor_image
 
 __all__ = ["XFeatMatcher"]
 
@@ -46,16 +46,31 @@ class XFeatMatcher(Matcher):
             self.glue.dev = self.device
             self.glue.net.to(self.device)
 
+    def match_batch(self, images0, images1) -> list[Matches]:
+        """All renders and queries through the network in one batch when they share a size; then pair by pair."""
+        ims = [resize_long_side(to_tensor_image(im, self.device), self.max_size) for im in [*images0, *images1]]
+        if len({t.shape for t, _, _ in ims}) > 1:
+            return super().match_batch(images0, images1)
+        with torch.inference_mode():
+            feats = self.xfeat.detectAndCompute(torch.stack([t for t, _, _ in ims]), top_k=self.top_k)
+        B, out = len(images0), []
+        for i in range(B):
+            (t0, sx0, sy0), (t1, sx1, sy1) = ims[i], ims[B + i]
+            with torch.inference_mode():
+                m = self._match_features(feats[i], feats[B + i], t0, t1)
+            if len(m):
+                m = Matches(rescale_keypoints(m.kpts0, sx0, sy0), rescale_keypoints(m.kpts1, sx1, sy1), m.scores)
+            out.append(m)
+        return out
+
     def _match(self, image0: Tensor, image1: Tensor) -> Matches:
-        feats = []
-        for img in (image0, image1):
-            if img.std() < 1e-6:  # XFeat finds no keypoint in a flat image (and fails on it)
-                return Matches.empty()
-            out = self.xfeat.detectAndCompute(img[None], top_k=self.top_k)[0]
-            if len(out["keypoints"]) == 0:
-                return Matches.empty()
-            feats.append(out)
-        f0, f1 = feats
+        f0, f1 = self.xfeat.detectAndCompute(torch.stack([image0, image1]), top_k=self.top_k)
+        return self._match_features(f0, f1, image0, image1)
+
+    def _match_features(self, f0: dict, f1: dict, image0: Tensor, image1: Tensor) -> Matches:
+        # XFeat finds nothing in a flat image (a render of empty space); the matchers fail on no keypoints.
+        if len(f0["keypoints"]) == 0 or len(f1["keypoints"]) == 0:
+            return Matches.empty()
         if self.mode == "mnn":
             i0, i1 = self.xfeat.match(f0["descriptors"], f1["descriptors"], min_cossim=self.min_cossim)
             scores = (f0["descriptors"][i0] * f1["descriptors"][i1]).sum(-1)
