@@ -6,6 +6,8 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gscpr_out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
+# gsplat's JIT build in the (ignored) checkout: a second call on a still-warm machine reuses it.
+export TORCH_EXTENSIONS_DIR=$PWD/.gpu/torch_extensions
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD/src
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
@@ -30,6 +32,14 @@ for step in "${steps[@]}"; do
       GSCPR_RESULTS_DIR=$OUT python3 -m pytest -q -p no:cacheprovider tests/splat/test_gpu_agreement.py -s 2>&1 | tee "$OUT/agreement.log" | tail -15 ;;
     refine)
       python3 benchmarks/refine.py --out "$OUT/refine.json" 2>&1 | tee "$OUT/refine.log" | tail -30 ;;
+    demo)  # data: python benchmarks/prepare_gpu_data.py mic  (carry .gpu)
+      python3 benchmarks/make_demo_scene.py --data .gpu/mic --out "$OUT" 2>&1 | tee "$OUT/demo.log" | tail -25 ;;
+    train-lego)  # data: python benchmarks/prepare_gpu_data.py lego
+      python3 benchmarks/train.py --scene lego=.gpu/lego --out "$OUT/train_lego.json" 2>&1 | tee "$OUT/train_lego.log" | tail -8 ;;
+    train-fox)
+      python3 benchmarks/train.py --scene fox=.gpu/fox --out "$OUT/train_fox.json" 2>&1 | tee "$OUT/train_fox.log" | tail -8 ;;
+    profile)
+      python3 benchmarks/profile_refine.py --out "$OUT/profile_refine.txt" > "$OUT/profile.log" 2>&1; tail -5 "$OUT/profile.log" ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
     *) echo "unknown step $step" ;;

@@ -36,3 +36,40 @@ def pose_inside(rng: np.random.Generator, spread: float = 0.7) -> np.ndarray:
     """A random w2c pose with the camera near the centre of the room, looking anywhere."""
     R = qvec_to_rotmat(rng.normal(size=4))
     return make_pose(R, -R @ rng.uniform(-spread, spread, 3))
+
+
+def look_at_origin(rng: np.random.Generator, distance: float = 3.0) -> np.ndarray:
+    """A random w2c pose on a sphere of ``distance`` around the origin, looking at it."""
+    R = qvec_to_rotmat(rng.normal(size=4))
+    return make_pose(R, np.array([0.0, 0.0, distance]))
+
+
+def write_blender_scene(root, model, n_train: int, n_test: int, width: int = 64, focal: float = 60.0, seed: int = 0):
+    """A NeRF-synthetic-style folder (``transforms_{train,test}.json`` + PNGs) of ``model`` rendered from poses
+    around the origin on a white background; returns ``{split: [w2c, ...]}``."""
+    import json
+    from pathlib import Path
+
+    import imageio.v3 as iio
+
+    from gscpr.camera import Camera
+    from gscpr.geometry import opencv_w2c_to_opengl_c2w
+    from gscpr.splat import render
+
+    root, rng = Path(root), np.random.default_rng(seed)
+    cam = Camera.centered(width, width, focal)
+    poses = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        frames, poses[split] = [], []
+        for i in range(n):
+            pose = look_at_origin(rng)
+            rgb = render(model, cam, pose, background=(1.0, 1.0, 1.0), backend="torch").rgb[0].numpy()
+            iio.imwrite(root / split / f"r_{i}.png", (rgb * 255 + 0.5).astype(np.uint8))
+            frames.append(
+                {"file_path": f"./{split}/r_{i}", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()}
+            )
+            poses[split].append(pose)
+        angle = 2 * np.arctan(width / (2 * focal))
+        (root / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
+    return poses
