@@ -9,6 +9,7 @@ import sys
 
 # name -> (module, one-line help). Modules are imported lazily so that `gscpr --help` stays fast.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("gscpr.demo", "refine perturbed poses of the embedded mic scene on the CPU (no download, no GPU)"),
     "eval": ("gscpr.evaluate", "pose accuracy against ground truth, paper-style tables and logs"),
     "setup": ("gscpr.data.setup", "download and prepare 7-Scenes, 12-Scenes or Cambridge in the ACE layout"),
     "inspect": ("gscpr.data.inspect", "load any supported dataset folder and summarise it"),
