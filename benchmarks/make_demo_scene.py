@@ -53,11 +53,11 @@ def main() -> None:
                       save_steps=())  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, train, tmp, device="cuda")
-        trainer.train(test, progress=False)
+        final = trainer.train(test, progress=False)[-1]  # the evaluation at the last step
     g = trainer.gaussians()
     log = {"iterations": args.iterations, "strategy": args.strategy, "cap_max": args.cap_max,
            "seconds": trainer.seconds, "gaussians": len(g),
-           "test_psnr": test_psnr(g, test), "device": torch.cuda.get_device_name(), "pruned": {}}  # fmt: skip
+           "test_psnr": final["psnr"], "device": torch.cuda.get_device_name(), "pruned": {}}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     save_ply(args.out / "mic.ply", g.to("cpu"))
     for n in args.max_gaussians:

@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from gscpr.data import load_rgb
+from gscpr.data.images import to_uint8
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SCENES = {"mic": ("nerf_synthetic/mic", 400), "lego": ("nerf_synthetic/lego", 800), "fox": ("instant_ngp_fox", None)}
@@ -36,7 +36,7 @@ def copy_blender(src: Path, dst: Path, size: int) -> None:
             img = load_rgb(src / f"{rel}.png", background=(1.0, 1.0, 1.0))
             if img.shape[0] != size:
                 img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-            bgr = cv2.cvtColor((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+            bgr = cv2.cvtColor(to_uint8(img), cv2.COLOR_RGB2BGR)
             cv2.imwrite(str(dst / f"{rel}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
             f["file_path"] = f"./{rel}.jpg"
         (dst / f"transforms_{split}.json").write_text(json.dumps({**data, "frames": frames}))

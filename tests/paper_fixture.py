@@ -7,16 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gscpr.geometry import invert_pose, make_pose, perturb_pose, qvec_to_rotmat
+from gscpr.geometry import invert_pose, perturb_pose
 from gscpr.paper import model_dir
 from gscpr.poses import write_matrix_pose, write_poses
 from gscpr.splat.scaffold import random_scaffold, save_scaffold
 
-
-def look_at_origin(rng: np.random.Generator, distance: float = 3.0) -> np.ndarray:
-    R = qvec_to_rotmat(rng.normal(size=4))
-    centre = -R[2] * distance
-    return make_pose(R, -R @ centre)
+from .scenes import look_at_origin
 
 
 def make_paper_root(root: Path, dataset: str, scene: str, estimator: str, names: list[str], seed: int = 0) -> dict:

@@ -53,6 +53,7 @@ def write_blender_scene(root, model, n_train: int, n_test: int, width: int = 64,
     import imageio.v3 as iio
 
     from gscpr.camera import Camera
+    from gscpr.data.images import to_uint8
     from gscpr.geometry import opencv_w2c_to_opengl_c2w
     from gscpr.splat import render
 
@@ -65,7 +66,7 @@ def write_blender_scene(root, model, n_train: int, n_test: int, width: int = 64,
         for i in range(n):
             pose = look_at_origin(rng)
             rgb = render(model, cam, pose, background=(1.0, 1.0, 1.0), backend="torch").rgb[0].numpy()
-            iio.imwrite(root / split / f"r_{i}.png", (rgb * 255 + 0.5).astype(np.uint8))
+            iio.imwrite(root / split / f"r_{i}.png", to_uint8(rgb))
             frames.append(
                 {"file_path": f"./{split}/r_{i}", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()}
             )

@@ -8,6 +8,7 @@ def test_centered_principal_point_is_the_geometric_centre():
     cam = Camera.centered(640, 480, 525.0)
     assert (cam.cx, cam.cy) == (319.5, 239.5)
     assert cam.continuous_principal_point() == (320.0, 240.0)  # COLMAP / gsplat / Inria 3DGS "W/2"
+    np.testing.assert_array_equal(cam.continuous_K(), [[cam.fx, 0, 320], [0, cam.fy, 240], [0, 0, 1]])
     np.testing.assert_array_equal(cam.K, [[525, 0, 319.5], [0, 525, 239.5], [0, 0, 1]])
 
 

@@ -113,6 +113,12 @@ class Camera:
         """``(cx, cy)`` in the continuous convention, for gsplat and COLMAP."""
         return self.cx + 0.5, self.cy + 0.5
 
+    def continuous_K(self) -> np.ndarray:
+        """The 3x3 intrinsic matrix in the continuous convention, as gsplat and the reference rasterizer take it."""
+        K = self.K
+        K[0, 2], K[1, 2] = self.continuous_principal_point()
+        return K
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["dist"] = list(self.dist)

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .camera import Camera
+from .data.images import to_uint8
 from .geometry import check_pose
 from .paper import DATASETS, get_dataset, model_dir, render_dir
 from .poses import PoseFileError, canonical_name, read_poses
@@ -50,7 +51,7 @@ def depth_path(out_dir: Path, name: str) -> Path:
 
 def _write_rgb(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    img = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)  # rounding as torchvision's save_image
+    img = to_uint8(rgb)  # rounding as torchvision's save_image
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params):
         raise OSError(f"{path}: cannot write image")

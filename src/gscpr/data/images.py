@@ -10,7 +10,7 @@ import numpy as np
 
 from .frame import DatasetError
 
-__all__ = ["load_rgb"]
+__all__ = ["load_rgb", "to_uint8"]
 
 
 def load_rgb(path: str | Path, background: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
@@ -37,3 +37,11 @@ def load_rgb(path: str | Path, background: Sequence[float] = (1.0, 1.0, 1.0)) ->
         alpha = img[..., 3:]
         img = img[..., :3] * alpha + np.asarray(background, dtype=np.float32) * (1.0 - alpha)
     return np.ascontiguousarray(img)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """An image in [0, 1] as ``uint8`` (rounded, clipped); ``uint8`` input is returned as it is."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -85,13 +85,6 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
-def _continuous_K(camera: Camera) -> np.ndarray:
-    # gsplat and the reference sample pixel centres at +0.5: hand them K in the continuous convention.
-    K = camera.K
-    K[0, 2], K[1, 2] = camera.continuous_principal_point()
-    return K
-
-
 def render(
     model: SceneModel,
     cameras: Camera | Sequence[Camera],
@@ -136,7 +129,7 @@ def render(
     backend = resolve_backend(backend, device)
     bg = torch.as_tensor(background, dtype=torch.float32, device=device).reshape(3)
     viewmats = poses.to(device=device, dtype=torch.float32)
-    Ks = torch.as_tensor(np.stack([_continuous_K(c) for c in cams]), dtype=torch.float32, device=device)
+    Ks = torch.as_tensor(np.stack([c.continuous_K() for c in cams]), dtype=torch.float32, device=device)
 
     sizes = {c.size for c in cams}
     if len(sizes) > 1:

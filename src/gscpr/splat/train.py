@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..camera import Camera
+from ..data.images import to_uint8
 from .gaussians import Gaussians, save_ply
 from .sh import num_sh_bases, rgb_to_sh
 
@@ -208,17 +209,14 @@ class Trainer:
         self.params = self._init_params(*init)
         self.lrs = {"means": cfg.lr_means * self.scene_scale, "scales": cfg.lr_scales, "quats": cfg.lr_quats,
                     "opacities": cfg.lr_opacities, "sh0": cfg.lr_sh0, "shN": cfg.lr_shN}  # fmt: skip
-        self.optimizers = {
-            k: torch.optim.Adam([{"params": self.params[k], "lr": lr, "name": k}], eps=1e-15)
-            for k, lr in self.lrs.items()
-        }
+        self.optimizers = self._make_optimizers()
         self.strategy = self.strategy_state = None
         if self.use_gsplat:
             self._init_strategy()
         # Images stay on the device as uint8: 100 800x800 views are 190 MB.
-        to8 = lambda im: im if im.dtype == np.uint8 else (np.clip(im, 0, 1) * 255 + 0.5).astype(np.uint8)  # noqa: E731
-        self.images = [torch.as_tensor(to8(v.image)).to(self.device) for v in views]
-        self.Ks = torch.stack([_continuous_K(v.camera) for v in views]).to(self.device)
+        self.images = [torch.as_tensor(to_uint8(v.image)).to(self.device) for v in views]
+        Ks = np.stack([v.camera.continuous_K() for v in views])
+        self.Ks = torch.as_tensor(Ks, dtype=torch.float32, device=self.device)
         self.viewmats = torch.as_tensor(poses, dtype=torch.float32, device=self.device)
         self.bg = torch.tensor(cfg.background, dtype=torch.float32, device=self.device)
         self.seconds = 0.0
@@ -239,6 +237,13 @@ class Trainer:
                 "shN": torch.zeros(n, num_sh_bases(self.cfg.sh_degree) - 1, 3),
             }
         ).to(self.device)
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Adam]:
+        """One Adam per parameter group (gsplat's strategies replace parameters group by group)."""
+        return {
+            k: torch.optim.Adam([{"params": self.params[k], "lr": lr, "name": k}], eps=1e-15)
+            for k, lr in self.lrs.items()
+        }
 
     def _init_strategy(self) -> None:
         from gsplat.strategy import DefaultStrategy, MCMCStrategy
@@ -367,7 +372,7 @@ class Trainer:
         for v in views:
             gt = torch.as_tensor(v.image, device=self.device)
             gt = (gt.float() / 255.0 if gt.dtype == torch.uint8 else gt.float())[None]
-            K = _continuous_K(v.camera)[None].to(self.device)
+            K = torch.as_tensor(v.camera.continuous_K(), dtype=torch.float32, device=self.device)[None]
             vm = torch.as_tensor(v.pose, dtype=torch.float32, device=self.device)[None]
             rgb = self._rasterize(vm, K, v.camera.width, v.camera.height, self.active_sh_degree())[0].clamp(0, 1)
             values.append((psnr(rgb, gt), float(ssim(rgb, gt))))
@@ -396,7 +401,7 @@ class Trainer:
                 "config": asdict(self.cfg),
                 "params": {k: v.detach().cpu() for k, v in self.params.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "strategy_state": _to_cpu(self.strategy_state),
+                "strategy_state": _to_device(self.strategy_state, "cpu"),
                 "rng": self.rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(),
             },
@@ -412,11 +417,8 @@ class Trainer:
                 return False
             path = ckpts[-1]
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        self.params = torch.nn.ParameterDict({k: v for k, v in ck["params"].items()}).to(self.device)
-        self.optimizers = {
-            k: torch.optim.Adam([{"params": self.params[k], "lr": lr, "name": k}], eps=1e-15)
-            for k, lr in self.lrs.items()
-        }
+        self.params = torch.nn.ParameterDict(ck["params"]).to(self.device)
+        self.optimizers = self._make_optimizers()
         for k, o in self.optimizers.items():
             o.load_state_dict(ck["optimizers"][k])
         if self.strategy is not None and ck["strategy_state"] is not None:
@@ -427,24 +429,10 @@ class Trainer:
         return True
 
 
-def _continuous_K(camera: Camera) -> Tensor:
-    # Rasterizers take the continuous convention (pixel centres at +0.5).
-    K = torch.tensor(camera.K, dtype=torch.float32)
-    K[0, 2], K[1, 2] = camera.continuous_principal_point()
-    return K
-
-
-def _to_cpu(x):
-    if isinstance(x, Tensor):
-        return x.detach().cpu()
-    if isinstance(x, dict):
-        return {k: _to_cpu(v) for k, v in x.items()}
-    return x
-
-
 def _to_device(x, device):
+    """``x`` (a tensor, or a dict of them such as a strategy's state) detached and moved to ``device``."""
     if isinstance(x, Tensor):
-        return x.to(device)
+        return x.detach().to(device)
     if isinstance(x, dict):
         return {k: _to_device(v, device) for k, v in x.items()}
     return x
@@ -486,7 +474,7 @@ def load_views(frames, max_size: int | None = 1600, background=(0.0, 0.0, 0.0), 
             s = max_size / max(cam.width, cam.height)
             w, h = round(cam.width * s), round(cam.height * s)
             img, cam = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), cam.resized(w, h)
-        views.append(TrainView((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), cam, f.pose, f.name))
+        views.append(TrainView(to_uint8(img), cam, f.pose, f.name))
     return views
 
 
