@@ -252,6 +252,12 @@ def _render_at(model, cameras: Camera | list[Camera], poses: np.ndarray, cfg: Re
     return (rgb[0], depth[0], alpha[0]) if np.ndim(poses) == 2 else (rgb, depth, alpha)
 
 
+def _render_camera(query_camera: Camera, cfg: RefineConfig) -> Camera:
+    """The camera renders are made with: the query's, without distortion, at ``cfg.render_scale``."""
+    cam = query_camera.without_distortion()
+    return cam.scaled(cfg.render_scale) if cfg.render_scale != 1.0 else cam
+
+
 def _unusable(coarse: np.ndarray) -> RefineResult | None:
     """The result for a coarse pose that cannot be refined (not a finite 4x4), else None."""
     if coarse.shape == (4, 4) and np.all(np.isfinite(coarse)):
@@ -284,9 +290,7 @@ def refine_query(
     if (bad := _unusable(coarse)) is not None:
         return bad
     result = RefineResult(pose=coarse, coarse=coarse, status="bad_input")
-    render_cam = query_camera.without_distortion()
-    if cfg.render_scale != 1.0:
-        render_cam = render_cam.scaled(cfg.render_scale)
+    render_cam = _render_camera(query_camera, cfg)
     pinhole = query_camera.without_distortion()  # query keypoints are undistorted to this camera
     pose = coarse
     timings = {"render": 0.0, "match": 0.0, "subpixel": 0.0, "lift": 0.0, "pnp": 0.0}
@@ -374,14 +378,12 @@ def refine_batch(
     coarse = [np.asarray(p, dtype=np.float64) for p in coarse_poses]
     if len(query_cameras) != B or len(coarse) != B:
         raise ValueError(f"got {B} images, {len(query_cameras)} cameras and {len(coarse)} poses")
-    cams = [c.without_distortion() for c in query_cameras]
-    if cfg.render_scale != 1.0:
-        cams = [c.scaled(cfg.render_scale) for c in cams]
-    ok = [i for i in range(B) if _unusable(coarse[i]) is None]
+    cams = [_render_camera(c, cfg) for c in query_cameras]
+    results: list[RefineResult | None] = [_unusable(p) for p in coarse]  # None where the pose is usable
+    ok = [i for i in range(B) if results[i] is None]
     sizes = {cams[i].size for i in ok}
     if len(sizes) > 1:
         raise ValueError(f"refine_batch needs queries of one size, got {sorted(sizes)}")
-    results: list[RefineResult | None] = [None] * B
     if ok:
         t0 = time.perf_counter()
         try:
@@ -401,9 +403,6 @@ def refine_batch(
             r.timings["render"] += (t1 - t0) / len(ok)
             r.timings["match"] += (t2 - t1) / len(ok)
             results[i] = r
-    for i in range(B):
-        if results[i] is None:
-            results[i] = _unusable(coarse[i])
     return results
 
 

@@ -81,13 +81,20 @@ class Matcher:
 
     def match(self, image0, image1) -> Matches:
         """Match two RGB images; keypoints are returned at each image's own full resolution."""
-        t0, sx0, sy0 = resize_long_side(to_tensor_image(image0, self.device), self.max_size)
-        t1, sx1, sy1 = resize_long_side(to_tensor_image(image1, self.device), self.max_size)
+        (t0, *s0), (t1, *s1) = self._input(image0), self._input(image1)
         with torch.inference_mode():
-            m = self._match(t0, t1)
+            return self._full_resolution(self._match(t0, t1), s0, s1)
+
+    def _input(self, image) -> tuple[Tensor, float, float]:
+        """The network's input ``[3, h, w]`` on the device, and the x, y scales from the image to it."""
+        return resize_long_side(to_tensor_image(image, self.device), self.max_size)
+
+    @staticmethod
+    def _full_resolution(m: Matches, scales0: tuple[float, float], scales1: tuple[float, float]) -> Matches:
+        """Matches on the network's inputs mapped back to the images' full resolution."""
         if len(m) == 0:
             return Matches.empty()
-        return Matches(rescale_keypoints(m.kpts0, sx0, sy0), rescale_keypoints(m.kpts1, sx1, sy1), m.scores)
+        return Matches(rescale_keypoints(m.kpts0, *scales0), rescale_keypoints(m.kpts1, *scales1), m.scores)
 
     def match_batch(self, images0, images1) -> list[Matches]:
         """Match the pairs ``(images0[i], images1[i])``; backends that extract features for a whole batch in

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base import Matcher, MatchError, Matches, rescale_keypoints, resize_long_side, to_tensor_image
+from .base import Matcher, MatchError, Matches
 
 __all__ = ["XFeatMatcher"]
 
@@ -48,20 +48,18 @@ class XFeatMatcher(Matcher):
 
     def match_batch(self, images0, images1) -> list[Matches]:
         """All renders and queries through the network in one batch when they share a size; then pair by pair."""
-        ims = [resize_long_side(to_tensor_image(im, self.device), self.max_size) for im in [*images0, *images1]]
+        ims = [self._input(im) for im in [*images0, *images1]]
         if len({t.shape for t, _, _ in ims}) > 1:
             return super().match_batch(images0, images1)
+        B = len(images0)
         with torch.inference_mode():
             feats = self.xfeat.detectAndCompute(torch.stack([t for t, _, _ in ims]), top_k=self.top_k)
-        B, out = len(images0), []
-        for i in range(B):
-            (t0, sx0, sy0), (t1, sx1, sy1) = ims[i], ims[B + i]
-            with torch.inference_mode():
-                m = self._match_features(feats[i], feats[B + i], t0, t1)
-            if len(m):
-                m = Matches(rescale_keypoints(m.kpts0, sx0, sy0), rescale_keypoints(m.kpts1, sx1, sy1), m.scores)
-            out.append(m)
-        return out
+            return [
+                self._full_resolution(
+                    self._match_features(feats[i], feats[B + i], ims[i][0], ims[B + i][0]), ims[i][1:], ims[B + i][1:]
+                )  # fmt: skip
+                for i in range(B)
+            ]
 
     def _match(self, image0: Tensor, image1: Tensor) -> Matches:
         f0, f1 = self.xfeat.detectAndCompute(torch.stack([image0, image1]), top_k=self.top_k)
