@@ -28,6 +28,7 @@ from tests.scenes import pose_inside, textured_room  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--queries", type=int, default=10)
+    p.add_argument("--matcher", default="xfeat")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     cam = Camera.centered(640, 480, 525.0)
@@ -37,7 +38,7 @@ def main() -> None:
     with torch.inference_mode():
         images = [render(scene, cam, g).rgb[0].cpu().numpy() for g in gts]
     coarse = [perturb_pose(g, 3.0, 0.05, rng=i) for i, g in enumerate(gts)]
-    matcher, cfg = load_matcher("xfeat", "cuda"), RefineConfig(ransac_px=1.0)
+    matcher, cfg = load_matcher(args.matcher, "cuda"), RefineConfig(ransac_px=1.0)
     for i in range(2):
         refine_query(scene, images[i], cam, coarse[i], matcher, cfg)
     torch.cuda.synchronize()

@@ -37,7 +37,9 @@ RESOLUTIONS = {"640x480": (640, 480, 525.0), "1920x1080": (1920, 1080, 1670.0)}
 STAGES = ("render", "match", "subpixel", "lift", "pnp")
 
 
-def run(matcher_name: str, res: str, scene, n_queries: int, device: str, solver: str, batch: int = 1) -> dict:
+def run(
+    matcher_name: str, res: str, scene, n_queries: int, device: str, solver: str, batch: int = 1, min_iters: int = 100
+) -> dict:
     w, h, f = RESOLUTIONS[res]
     cam = Camera.centered(w, h, f)
     rng = np.random.default_rng(0)
@@ -46,7 +48,7 @@ def run(matcher_name: str, res: str, scene, n_queries: int, device: str, solver:
         images = [render(scene, cam, p).rgb[0].cpu().numpy() for p in gts]
     coarse = [perturb_pose(p, 3.0, 0.05, rng=i) for i, p in enumerate(gts)]
     matcher = load_matcher(matcher_name, device)
-    cfg = RefineConfig(solver=solver, ransac_px=1.0 if w < 1000 else 2.5)
+    cfg = RefineConfig(solver=solver, ransac_px=1.0 if w < 1000 else 2.5, ransac_min_iterations=min_iters)
     for i in range(2):  # warm-up: cuDNN autotuning, allocator, kernels
         refine_query(scene, images[i], cam, coarse[i], matcher, cfg)
     if device == "cuda":
@@ -76,6 +78,7 @@ def run(matcher_name: str, res: str, scene, n_queries: int, device: str, solver:
         "resolution": res,
         "solver": solver,
         "batch": batch,
+        "ransac_min_iterations": min_iters,
         "queries": n_queries,
         **{f"ms_{s}": float(v) for s, v in zip(STAGES, med, strict=True)},
         "ms_total_median": float(np.median(np.array(stages).sum(axis=1)) * 1000),
@@ -94,6 +97,13 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=32)
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (1: query after query)")
     p.add_argument("--solver", default="poselib")
+    p.add_argument(
+        "--min-iterations",
+        type=int,
+        nargs="+",
+        default=[RefineConfig.ransac_min_iterations],
+        help="RANSAC minimum iterations (several: one row each, to compare speed and accuracy)",
+    )
     p.add_argument("--splats-per-side", type=int, default=200, help="6 x N^2 Gaussians (200: 240k)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", type=Path)
@@ -105,9 +115,10 @@ def main() -> None:
             for b in args.batch:
                 if b > 1 and m != "xfeat":
                     continue  # only XFeat extracts features for a batch in one call; the others gain nothing
-                row = run(m, res, scene, args.queries, args.device, args.solver, b)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                for it in args.min_iterations:
+                    row = run(m, res, scene, args.queries, args.device, args.solver, b, it)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     result = {
         "benchmark": "refine",
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
@@ -116,11 +127,12 @@ def main() -> None:
         "gaussians": len(scene),
         "rows": rows,
     }
-    print("\n| matcher | resolution | batch | render | match | sub-pixel | lift | PnP | total ms | queries/s "
-          "| peak MB | rot deg | trans m |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| matcher | resolution | batch | RANSAC min it. | render | match | sub-pixel | lift | PnP | total ms "
+          "| queries/s | peak MB | rot deg | trans m |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        cells = [r["matcher"], r["resolution"], r["batch"], *(f"{r[f'ms_{s}']:.1f}" for s in STAGES),
+        cells = [r["matcher"], r["resolution"], r["batch"], r["ransac_min_iterations"],
+                 *(f"{r[f'ms_{s}']:.1f}" for s in STAGES),
                  f"{r['ms_total_median']:.1f}", f"{r['queries_per_s']:.1f}", f"{r['peak_mem_mb'] or 0:.0f}",
                  f"{r['median_rot_deg']:.4f}", f"{r['median_trans_m']:.5f}"]  # fmt: skip
         print("| " + " | ".join(str(c) for c in cells) + " |")

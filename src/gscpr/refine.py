@@ -50,9 +50,11 @@ class RefineConfig:
     solver: str = "poselib"
     ransac_px: float = 2.0  # inlier threshold in query pixels (the paper: 1 px at 640x480, 2.5 px at 1080p)
     ransac_max_iterations: int = 10_000
-    # PoseLib and COLMAP default to at least 1000 RANSAC iterations; with the hundreds of good matches of a render
-    # near the query, 100 reach the same pose and are 4-5x faster (benchmarks/results/refine_*).
-    ransac_min_iterations: int = 100
+    # PoseLib and COLMAP default to at least 1000 RANSAC iterations. With the hundreds of good matches of a render
+    # near the query, LO-RANSAC reaches the same pose after a few tens (on the H100 machine: PnP 48 ms at 1000,
+    # 3.3 ms at 100, 2.0 ms at 20, same median error: benchmarks/results/refine_*); the adaptive stopping rule
+    # still runs more iterations when the inlier ratio is low.
+    ransac_min_iterations: int = 20
     ransac_confidence: float = 0.9999
     min_matches: int = 4  # fewer than this: keep the coarse pose (as the original)
     # Keep at most this many matches, spread over the query image (best score per cell first): beyond about a
@@ -258,6 +260,12 @@ def _render_camera(query_camera: Camera, cfg: RefineConfig) -> Camera:
     return cam.scaled(cfg.render_scale) if cfg.render_scale != 1.0 else cam
 
 
+def _on_device(image, device: torch.device) -> torch.Tensor:
+    """An image as a tensor on ``device``, uploaded as it is (uint8 stays uint8: a quarter of the copy)."""
+    t = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
+    return t.to(device)
+
+
 def _unusable(coarse: np.ndarray) -> RefineResult | None:
     """The result for a coarse pose that cannot be refined (not a finite 4x4), else None."""
     if coarse.shape == (4, 4) and np.all(np.isfinite(coarse)):
@@ -280,7 +288,7 @@ def refine_query(
 
     Args:
         model: a scene model for ``gscpr.splat.render`` (None if ``rendered`` is given and ``iterations == 1``).
-        query_image: RGB ``[H, W, 3]`` at ``query_camera``'s size.
+        query_image: RGB ``[H, W, 3]`` at ``query_camera``'s size (array, or tensor on any device).
         rendered: a render at the coarse pose already made (on disk, or by :func:`refine_batch`):
             ``(rgb [H, W, 3] array or tensor, depth [H, W], alpha [H, W] or None, camera)``.
         matches: render-to-query matches on ``rendered`` already computed (before the sub-pixel step).
@@ -290,6 +298,7 @@ def refine_query(
     if (bad := _unusable(coarse)) is not None:
         return bad
     result = RefineResult(pose=coarse, coarse=coarse, status="bad_input")
+    query_image = _on_device(query_image, matcher.device)  # once: the matcher and the sub-pixel step share it
     render_cam = _render_camera(query_camera, cfg)
     pinhole = query_camera.without_distortion()  # query keypoints are undistorted to this camera
     pose = coarse
@@ -393,6 +402,7 @@ def refine_batch(
             return [refine_query(model, im, c, p, matcher, cfg) for im, c, p in pairs]
         t1 = time.perf_counter()
         try:
+            query_images = [_on_device(im, matcher.device) for im in query_images]
             matches = matcher.match_batch(list(rgb), [query_images[i] for i in ok])
         except (RuntimeError, ValueError):
             matches = [None] * len(ok)  # refine_query matches each pair again and reports its failure
