@@ -29,19 +29,31 @@ steps=("$@")
 for step in "${steps[@]}"; do
   case $step in
     agreement)
-      GSCPR_RESULTS_DIR=$OUT python3 -m pytest -q -p no:cacheprovider tests/splat/test_gpu_agreement.py -s 2>&1 | tee "$OUT/agreement.log" | tail -15 ;;
+      GSCPR_RESULTS_DIR=$OUT python3 -m pytest -q -p no:cacheprovider tests/splat/test_gpu_agreement.py tests/test_cudagraph.py -s 2>&1 | tee "$OUT/agreement.log" | tail -15 ;;
     refine)
-      python3 benchmarks/refine.py --out "$OUT/refine.json" 2>&1 | tee "$OUT/refine.log" | tail -30 ;;
+      python3 benchmarks/refine.py --out "$OUT/refine.json" 2>&1 | tee "$OUT/refine.log" | tail -30
+      # the RANSAC floor's effect on speed and accuracy, XFeat at 640x480
+      python3 benchmarks/refine.py --matchers xfeat --resolutions 640x480 --batch 1 --min-iterations 100 20 5 \
+        --out "$OUT/refine_min_iterations.json" 2>&1 | tail -6 ;;
     demo)  # data: python benchmarks/prepare_gpu_data.py mic  (carry .gpu)
       python3 benchmarks/make_demo_scene.py --data .gpu/mic --out "$OUT" 2>&1 | tee "$OUT/demo.log" | tail -25 ;;
     train-lego)  # data: python benchmarks/prepare_gpu_data.py lego
       python3 benchmarks/train.py --scene lego=.gpu/lego --out "$OUT/train_lego.json" 2>&1 | tee "$OUT/train_lego.log" | tail -8 ;;
     train-fox)
       python3 benchmarks/train.py --scene fox=.gpu/fox --out "$OUT/train_fox.json" 2>&1 | tee "$OUT/train_fox.log" | tail -8 ;;
+    train-scaffold)  # Scaffold-GS (GS-CPR's settings) on lego and fox, 7k steps; cut at 400 s, logs kept live
+      scenes=(); for s in lego fox; do [ -d .gpu/$s ] && scenes+=(--scene $s=.gpu/$s); done  # what was carried
+      timeout 400 python3 benchmarks/train.py --model scaffold --eval-steps 2000 7000 "${scenes[@]}" \
+        --out "$OUT/train_scaffold.json" 2>&1 | tee "$OUT/train_scaffold.log" | tail -8 ;;
     profile)
       python3 benchmarks/profile_refine.py --out "$OUT/profile_refine.txt" > "$OUT/profile.log" 2>&1; tail -5 "$OUT/profile.log" ;;
+    profile-lighterglue)
+      python3 benchmarks/profile_refine.py --matcher xfeat-lighterglue --queries 3 --out "$OUT/profile_lighterglue.txt" > "$OUT/profile_lg.log" 2>&1; tail -5 "$OUT/profile_lg.log" ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
     *) echo "unknown step $step" ;;
   esac
 done
+# The device tool brings back a handful of files: pack everything into one archive.
+(cd "$OUT" && tar czf /tmp/results.tar.gz --exclude=results.tar.gz . && find . -type f ! -name results.tar.gz -delete \
+  && mv /tmp/results.tar.gz .)

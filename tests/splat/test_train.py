@@ -17,16 +17,20 @@ from ..scenes import look_at_origin, textured_room, write_blender_scene
 CAM = Camera.centered(64, 48, 55.0)
 
 
-@pytest.fixture(scope="module")
-def views():
-    """A small textured box seen from 16 poses around it (12 to train on, 4 held out)."""
-    box = textured_room(n_side=16, half=0.6, seed=3)
+def box_views(box) -> tuple[list[TrainView], list[TrainView]]:
+    """``box`` seen from 16 poses around it: 12 to train on, 4 held out (the training tests' scene)."""
     rng = np.random.default_rng(0)
     out = []
     for _ in range(16):
         pose = look_at_origin(rng)
         out.append(TrainView(render(box, CAM, pose, backend="torch").rgb[0].numpy(), CAM, pose))
     return out[:12], out[12:]
+
+
+@pytest.fixture(scope="module")
+def views():
+    """A small textured box seen from 16 poses around it (12 to train on, 4 held out)."""
+    return box_views(textured_room(n_side=16, half=0.6, seed=3))
 
 
 def read_csv(path) -> list[dict]:

@@ -112,7 +112,8 @@ def tcnn_layers(params: Tensor, n_in: int = N_BINS, n_out: int = N_OUT, width: i
 
 
 def load_act_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ACTModule:
-    """The ACT MLP of a released checkpoint (``030000.tar``), converted from tiny-cuda-nn; no tcnn needed."""
+    """The ACT MLP of a released checkpoint (``030000.tar``, converted from tiny-cuda-nn; no tcnn needed) or of
+    one trained here (``act.pt``, an :class:`ACTModule` state dict, written by ``gscpr train --act``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such ACT checkpoint")
@@ -121,6 +122,13 @@ def load_act_checkpoint(path: str | Path, device: str | torch.device = "cpu") ->
     except Exception as e:  # torch raises several types for corrupt or foreign files
         raise ValueError(f"{path}: cannot read the checkpoint ({e})") from None
     state = ckpt.get("network_fn_state_dict", ckpt) if isinstance(ckpt, dict) else {}
+    if "layers.0.weight" in state:  # ours
+        module = ACTModule(input_pad=state["layers.0.weight"].shape[1] - N_BINS)
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"{path}: not an ACT module state ({e})") from None
+        return module.to(device).eval()
     if TCNN_KEY not in state:
         raise ValueError(f"{path}: no '{TCNN_KEY}' in network_fn_state_dict; not a GS-CPR ACT checkpoint")
     try:

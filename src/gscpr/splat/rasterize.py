@@ -157,9 +157,14 @@ def rasterize_reference(
     covars = quat_scale_to_covar(quats, scales)
     campos = torch.linalg.inv(viewmats)[:, :3, 3]
     tiles_x, tiles_y = math.ceil(width / tile_size), math.ceil(height / tile_size)
-    out_colors, out_alphas, all_radii, all_means2d, all_depths = [], [], [], [], []
+    out_colors, out_alphas, all_radii, all_depths = [], [], [], []
+    projected = [_project(means, covars, viewmats[ci], Ks[ci], width, height, eps2d) for ci in range(C)]
+    # The returned means2d is the tensor the images are computed from, so that, as with gsplat, its .grad
+    # (after retain_grad) holds the view-space gradients densification looks at.
+    all_means2d = torch.stack([p[0] for p in projected])
     for ci in range(C):
-        means2d, conics, depths, std2d, det = _project(means, covars, viewmats[ci], Ks[ci], width, height, eps2d)
+        _, conics, depths, std2d, det = projected[ci]
+        means2d = all_means2d[ci]
         col = colors[ci] if colors.dim() == (4 if sh_degree is not None else 3) else colors
         if sh_degree is not None:
             col = sh_to_color(sh_degree, means - campos[ci], col)
@@ -187,7 +192,6 @@ def rasterize_reference(
         )
         radii = torch.where(visible[:, None], radii, torch.zeros_like(radii))
         all_radii.append(radii.int())
-        all_means2d.append(means2d)
         all_depths.append(depths)
 
         ids = torch.nonzero(visible).squeeze(1)
@@ -248,5 +252,5 @@ def rasterize_reference(
             image = torch.cat([image[..., :-1], image[..., -1:] / alpha[..., None].clamp_min(1e-10)], dim=-1)
         out_colors.append(image)
         out_alphas.append(alpha[..., None])
-    meta = {"radii": torch.stack(all_radii), "means2d": torch.stack(all_means2d), "depths": torch.stack(all_depths)}
+    meta = {"radii": torch.stack(all_radii), "means2d": all_means2d, "depths": torch.stack(all_depths)}
     return torch.stack(out_colors), torch.stack(out_alphas), meta

@@ -146,6 +146,14 @@ class ScaffoldModel(nn.Module):
 
     def decode(self, camera_center: Tensor, mask: Tensor | None = None) -> ViewGaussians:
         """The neural Gaussians of the (masked) anchors seen from ``camera_center [3]``."""
+        return self.decode_children(camera_center, mask)[0]
+
+    def decode_children(
+        self, camera_center: Tensor, mask: Tensor | None = None, appearance_index: int | None = None
+    ) -> tuple[ViewGaussians, Tensor, Tensor]:
+        """:meth:`decode`, plus what training needs: the opacity of every child of the masked anchors
+        ``[M' k]`` (before dropping those <= 0) and the mask ``[M' k]`` of the children kept. Training
+        views use their own appearance row; others ``appearance_index``."""
         anchors, feat = self.anchors, self.features
         offsets, scaling = self.offsets, torch.exp(self.log_scaling)
         if mask is not None:
@@ -171,7 +179,8 @@ class ScaffoldModel(nn.Module):
         if cfg.appearance_dim > 0:
             if self.embedding_appearance is None:
                 raise RuntimeError("the model has appearance_dim > 0 but no appearance embedding")
-            idx = torch.full((len(anchors),), self.appearance_index, dtype=torch.long, device=anchors.device)
+            row = self.appearance_index if appearance_index is None else appearance_index
+            idx = torch.full((len(anchors),), row, dtype=torch.long, device=anchors.device)
             color_in = torch.cat([color_in, self.embedding_appearance(idx)], dim=1)
         color = self.mlp_color(color_in).reshape(-1, 3)
         scale_rot = self.mlp_cov(with_dist if cfg.add_cov_dist else without).reshape(-1, 7)
@@ -179,7 +188,7 @@ class ScaffoldModel(nn.Module):
         scaling_rep = scaling.repeat_interleave(k, dim=0)[keep]
         anchor_rep = anchors.repeat_interleave(k, dim=0)[keep]
         scale_rot = scale_rot[keep]
-        return ViewGaussians(
+        view = ViewGaussians(
             means=anchor_rep + offsets.reshape(-1, 3)[keep] * scaling_rep[:, :3],
             quats=torch.nn.functional.normalize(scale_rot[:, 3:7], dim=-1),
             scales=scaling_rep[:, 3:] * torch.sigmoid(scale_rot[:, :3]),
@@ -187,6 +196,7 @@ class ScaffoldModel(nn.Module):
             colors=color[keep],
             sh_degree=None,
         )
+        return view, opacity, keep
 
     def gaussians_for_view(self, viewmat: Tensor, K: Tensor, width: int, height: int) -> ViewGaussians:
         """The scene model interface of ``render``: decode the anchors that can reach this view."""
@@ -345,10 +355,11 @@ def save_scaffold(model: ScaffoldModel, model_dir: str | Path, iteration: int) -
     PlyData([PlyElement.describe(vertex, "vertex")]).write(str(it_dir / "point_cloud.ply"))
     widths = cfg.mlp_widths()
     for module, file, example in (
-        (model.mlp_opacity, "opacity_mlp.pt", torch.rand(1, widths["opacity"][0])),
-        (model.mlp_cov, "cov_mlp.pt", torch.rand(1, widths["cov"][0])),
-        (model.mlp_color, "color_mlp.pt", torch.rand(1, widths["color"][0])),
-        (model.mlp_feature_bank, "feature_bank_mlp.pt", torch.rand(1, 4)),
+        # Zeros, not random examples: tracing must not draw from the generator a training run is using.
+        (model.mlp_opacity, "opacity_mlp.pt", torch.zeros(1, widths["opacity"][0])),
+        (model.mlp_cov, "cov_mlp.pt", torch.zeros(1, widths["cov"][0])),
+        (model.mlp_color, "color_mlp.pt", torch.zeros(1, widths["color"][0])),
+        (model.mlp_feature_bank, "feature_bank_mlp.pt", torch.zeros(1, 4)),
         (model.embedding_appearance, "embedding_appearance.pt", torch.zeros(1, dtype=torch.long)),
     ):
         if module is None:

@@ -34,7 +34,9 @@ from .gaussians import Gaussians, save_ply
 from .sh import num_sh_bases, rgb_to_sh
 
 __all__ = [
+    "RunConfig",
     "TrainConfig",
+    "TrainLoop",
     "TrainView",
     "Trainer",
     "init_points_random",
@@ -50,7 +52,22 @@ STRATEGIES = ("default", "mcmc")
 
 
 @dataclass
-class TrainConfig:
+class RunConfig:
+    """What every training run has: its background, when it evaluates, saves and logs, and its seed."""
+
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    eval_steps: tuple[int, ...] = (7000, 30_000)
+    save_steps: tuple[int, ...] = (7000, 30_000)
+    log_every: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.background = tuple(float(v) for v in self.background)
+        self.eval_steps, self.save_steps = tuple(self.eval_steps), tuple(self.save_steps)
+
+
+@dataclass
+class TrainConfig(RunConfig):
     """Every knob of a 3DGS training run (the defaults are the 3DGS paper's / gsplat's for 30k steps)."""
 
     iterations: int = 30_000
@@ -59,7 +76,6 @@ class TrainConfig:
     sh_degree_interval: int = 1000  # one more active SH degree every this many steps
     init_points: int = 100_000  # random initialisation, when there are no SfM points
     init_opacity: float = 0.1
-    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
     lr_means: float = 1.6e-4  # times the scene scale, decays to 1 % over the run
     lr_scales: float = 5e-3
     lr_quats: float = 1e-3
@@ -76,16 +92,11 @@ class TrainConfig:
     cap_max: int = 1_000_000  # mcmc: the most Gaussians
     mcmc_opacity_reg: float = 0.01
     mcmc_scale_reg: float = 0.01
-    eval_steps: tuple[int, ...] = (7000, 30_000)
-    save_steps: tuple[int, ...] = (7000, 30_000)
-    log_every: int = 100
-    seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; expected one of {', '.join(STRATEGIES)}")
-        self.background = tuple(float(v) for v in self.background)
-        self.eval_steps, self.save_steps = tuple(self.eval_steps), tuple(self.save_steps)
 
 
 @dataclass
@@ -174,8 +185,137 @@ def init_points_random(poses_w2c: np.ndarray, n: int, rng: np.random.Generator) 
     return centre + rng.uniform(-1.0, 1.0, size=(n, 3)) * half, rng.uniform(size=(n, 3))
 
 
-# ----------------------------------------------------------------------------- the trainer
-class Trainer:
+# ----------------------------------------------------------------------------- the loop every trainer shares
+class TrainLoop:
+    """The step loop, logs, evaluation and checkpoint schedule shared by the 3DGS and Scaffold-GS trainers.
+
+    A subclass sets ``cfg`` (with ``iterations``, ``eval_steps``, ``save_steps``, ``log_every``), ``out``,
+    ``device``, ``step`` and ``seconds``, and implements :meth:`train_step` (returning ``loss``, ``l1`` and
+    ``mse`` tensors), :meth:`render_view`, :meth:`model_size` and :meth:`save`.
+    """
+
+    cfg: RunConfig
+    out: Path
+    device: torch.device
+    step: int
+    seconds: float
+    rng: np.random.Generator
+
+    def train_step(self) -> dict:
+        raise NotImplementedError
+
+    def render_view(self, view: TrainView) -> Tensor:
+        """The current model's image ``[1, H, W, 3]`` of a (test) view."""
+        raise NotImplementedError
+
+    def model_size(self) -> dict[str, int]:
+        """What the log calls the model's size, e.g. ``{"num_gaussians": N}``."""
+        raise NotImplementedError
+
+    def log_extra(self, step: int) -> dict:
+        return {}
+
+    def save(self) -> Path:
+        raise NotImplementedError
+
+    def train(
+        self, test_views: list[TrainView] | None = None, progress: bool = True, until: int | None = None
+    ) -> list[dict]:
+        """Train from the current step to ``cfg.iterations`` (or stop at step ``until`` and save, to resume
+        later); returns the evaluations made on ``test_views`` at ``cfg.eval_steps`` and the last step."""
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        evals = []
+        until = min(until or cfg.iterations, cfg.iterations)
+        bar = tqdm(total=cfg.iterations, initial=self.step, desc="training", unit="step", disable=not progress)
+        with open(self.out / "train_log.csv", "a", newline="") as f:
+            log = csv.writer(f)
+            if f.tell() == 0:
+                log.writerow(["step", "loss", "l1", "psnr", *self.model_size(), *self.log_extra(0), "seconds"])
+            t0 = time.perf_counter()
+            while self.step < until:
+                stats = self.train_step()
+                bar.update(1)
+                done = self.step  # steps completed
+                if done % cfg.log_every == 0 or done == cfg.iterations:
+                    elapsed = self.seconds + time.perf_counter() - t0
+                    loss, l1 = float(stats["loss"]), float(stats["l1"])
+                    p = float(-10 * torch.log10(stats["mse"].clamp_min(1e-12)))
+                    size = self.model_size()
+                    log.writerow([done, f"{loss:.6f}", f"{l1:.6f}", f"{p:.3f}", *size.values(),
+                                  *self.log_extra(done - 1).values(), f"{elapsed:.2f}"])  # fmt: skip
+                    f.flush()
+                    bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{p:.2f}", n=next(iter(size.values())))
+                if done in cfg.eval_steps or done in cfg.save_steps or done in (until, cfg.iterations):
+                    self.seconds += time.perf_counter() - t0
+                    if test_views and (done in cfg.eval_steps or done == cfg.iterations):
+                        evals.append(self.evaluate(test_views))
+                    if done in cfg.save_steps or done == until < cfg.iterations:  # stopping early: resumable
+                        self.save()
+                    t0 = time.perf_counter()
+            self.seconds += time.perf_counter() - t0
+        bar.close()
+        return evals
+
+    def write_checkpoint(self, state: dict) -> Path:
+        """``ckpt_<step>.pt``: the subclass's ``state`` with the step, time, config and random generators."""
+        path = self.out / f"ckpt_{self.step}.pt"
+        cuda_rng = torch.cuda.get_rng_state() if self.device.type == "cuda" else None
+        torch.save({**state, "step": self.step, "seconds": self.seconds, "config": asdict(self.cfg),
+                    "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng},
+                   path)  # fmt: skip
+        return path
+
+    def read_checkpoint(self, path: str | Path | None = None) -> dict | None:
+        """Load ``path`` or the latest ``ckpt_<N>.pt`` in the output folder (None if there is none) and
+        restore the step, time and random generators; the subclass restores the rest from the result."""
+        if path is None:
+            ckpts = sorted(self.out.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+            if not ckpts:
+                return None
+            path = ckpts[-1]
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        self.step, self.seconds = int(ck["step"]), float(ck["seconds"])
+        self.rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        if ck.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ck["cuda_rng"])
+        return ck
+
+    @torch.no_grad()
+    def evaluate(self, views: list[TrainView]) -> dict:
+        """Mean PSNR and SSIM over ``views`` (appended to ``eval.csv``)."""
+        values = []
+        for v in views:
+            gt = torch.as_tensor(v.image, device=self.device)
+            gt = (gt.float() / 255.0 if gt.dtype == torch.uint8 else gt.float())[None]
+            rgb = self.render_view(v).clamp(0, 1)
+            values.append((psnr(rgb, gt), float(ssim(rgb, gt))))
+        p, s = np.mean(values, axis=0) if values else (math.nan, math.nan)
+        row = {"step": self.step, "psnr": float(p), "ssim": float(s), **self.model_size(),
+               "seconds": self.seconds, "views": len(views)}  # fmt: skip
+        path = self.out / "eval.csv"
+        new = not path.is_file()
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        return row
+
+
+def view_tensors(view: TrainView, device) -> tuple[Tensor, Tensor]:
+    """``viewmat [1, 4, 4]`` and ``K [1, 3, 3]`` (continuous convention) of a view, for the rasterizers."""
+    K = torch.as_tensor(view.camera.continuous_K(), dtype=torch.float32, device=device)[None]
+    return torch.as_tensor(view.pose, dtype=torch.float32, device=device)[None], K
+
+
+# ----------------------------------------------------------------------------- the 3DGS trainer
+class Trainer(TrainLoop):
     """A 3DGS training run: ``Trainer(cfg, train_views, out_dir).train(test_views)``; resumable from ``out_dir``.
 
     Args:
@@ -322,110 +462,39 @@ class Trainer:
         # Tensors, not floats: reading them back each step would stall the GPU; the loop does when it logs.
         return {"loss": loss.detach(), "l1": l1.detach(), "mse": F.mse_loss(rgb.detach().clamp(0, 1), gt)}
 
-    def train(
-        self, test_views: list[TrainView] | None = None, progress: bool = True, until: int | None = None
-    ) -> list[dict]:
-        """Train from the current step to ``cfg.iterations`` (or stop at step ``until`` and save, to resume
-        later); returns the evaluations made on ``test_views`` at ``cfg.eval_steps`` and the last step."""
-        from tqdm import tqdm
+    def render_view(self, view: TrainView) -> Tensor:
+        vm, K = view_tensors(view, self.device)
+        return self._rasterize(vm, K, view.camera.width, view.camera.height, self.active_sh_degree())[0]
 
-        cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-        evals = []
-        until = min(until or cfg.iterations, cfg.iterations)
-        bar = tqdm(total=cfg.iterations, initial=self.step, desc="training", unit="step", disable=not progress)
-        with open(self.out / "train_log.csv", "a", newline="") as f:
-            log = csv.writer(f)
-            if f.tell() == 0:
-                log.writerow(["step", "loss", "l1", "psnr", "num_gaussians", "sh_degree", "seconds"])
-            t0 = time.perf_counter()
-            while self.step < until:
-                stats = self.train_step()
-                bar.update(1)
-                done = self.step  # steps completed
-                if done % cfg.log_every == 0 or done == cfg.iterations:
-                    elapsed = self.seconds + time.perf_counter() - t0
-                    n = len(self.params["means"])
-                    loss, l1 = float(stats["loss"]), float(stats["l1"])
-                    p = float(-10 * torch.log10(stats["mse"].clamp_min(1e-12)))
-                    log.writerow([done, f"{loss:.6f}", f"{l1:.6f}", f"{p:.3f}", n, self.active_sh_degree(done - 1),
-                                  f"{elapsed:.2f}"])  # fmt: skip
-                    f.flush()
-                    bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{p:.2f}", n=n)
-                if done in cfg.eval_steps or done in cfg.save_steps or done in (until, cfg.iterations):
-                    self.seconds += time.perf_counter() - t0
-                    if test_views and (done in cfg.eval_steps or done == cfg.iterations):
-                        evals.append(self.evaluate(test_views))
-                    if done in cfg.save_steps or done == until < cfg.iterations:  # stopping early: resumable
-                        self.save()
-                    t0 = time.perf_counter()
-            self.seconds += time.perf_counter() - t0
-        bar.close()
-        return evals
+    def model_size(self) -> dict[str, int]:
+        return {"num_gaussians": len(self.params["means"])}
 
-    # ------------------------------------------------------------------ evaluation and files
-    @torch.no_grad()
-    def evaluate(self, views: list[TrainView]) -> dict:
-        """Mean PSNR and SSIM over ``views`` (appended to ``eval.csv``)."""
-        values = []
-        for v in views:
-            gt = torch.as_tensor(v.image, device=self.device)
-            gt = (gt.float() / 255.0 if gt.dtype == torch.uint8 else gt.float())[None]
-            K = torch.as_tensor(v.camera.continuous_K(), dtype=torch.float32, device=self.device)[None]
-            vm = torch.as_tensor(v.pose, dtype=torch.float32, device=self.device)[None]
-            rgb = self._rasterize(vm, K, v.camera.width, v.camera.height, self.active_sh_degree())[0].clamp(0, 1)
-            values.append((psnr(rgb, gt), float(ssim(rgb, gt))))
-        p, s = np.mean(values, axis=0) if values else (math.nan, math.nan)
-        row = {"step": self.step, "psnr": float(p), "ssim": float(s), "num_gaussians": len(self.params["means"]),
-               "seconds": self.seconds, "views": len(views)}  # fmt: skip
-        path = self.out / "eval.csv"
-        new = not path.is_file()
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
-        return row
+    def log_extra(self, step: int) -> dict:
+        return {"sh_degree": self.active_sh_degree(step)}
 
+    # ------------------------------------------------------------------ files
     def save(self) -> Path:
         """The PLY at ``point_cloud/iteration_<step>/`` and a checkpoint ``ckpt_<step>.pt`` to resume from."""
         ply = self.out / "point_cloud" / f"iteration_{self.step}" / "point_cloud.ply"
         ply.parent.mkdir(parents=True, exist_ok=True)
         save_ply(ply, self.gaussians().to("cpu"))
-        torch.save(
-            {
-                "step": self.step,
-                "seconds": self.seconds,
-                "config": asdict(self.cfg),
-                "params": {k: v.detach().cpu() for k, v in self.params.items()},
-                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "strategy_state": _to_device(self.strategy_state, "cpu"),
-                "rng": self.rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-            },
-            self.out / f"ckpt_{self.step}.pt",
-        )
+        self.write_checkpoint({
+            "params": {k: v.detach().cpu() for k, v in self.params.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "strategy_state": _to_device(self.strategy_state, "cpu"),
+        })  # fmt: skip
         return ply
 
     def resume(self, path: str | Path | None = None) -> bool:
         """Continue from ``path`` or the latest ``ckpt_<N>.pt`` in the output folder; False if there is none."""
-        if path is None:
-            ckpts = sorted(self.out.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-            if not ckpts:
-                return False
-            path = ckpts[-1]
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if (ck := self.read_checkpoint(path)) is None:
+            return False
         self.params = torch.nn.ParameterDict(ck["params"]).to(self.device)
         self.optimizers = self._make_optimizers()
         for k, o in self.optimizers.items():
             o.load_state_dict(ck["optimizers"][k])
         if self.strategy is not None and ck["strategy_state"] is not None:
             self.strategy_state = _to_device(ck["strategy_state"], self.device)
-        self.step, self.seconds = int(ck["step"]), float(ck["seconds"])
-        self.rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
         return True
 
 
@@ -480,23 +549,36 @@ def load_views(frames, max_size: int | None = 1600, background=(0.0, 0.0, 0.0), 
 
 # ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = TrainConfig()
+    from .train_scaffold import ScaffoldTrainConfig
+
+    d, sd = TrainConfig(), ScaffoldTrainConfig()
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (COLMAP, Blender, instant-ngp, ...)")
     parser.add_argument("--out", type=Path, required=True, help="model folder (Inria layout) with logs and checkpoints")
-    parser.add_argument("--model", default="3dgs", choices=["3dgs"], help="scene model to train")
-    parser.add_argument("--strategy", default=d.strategy, choices=STRATEGIES, help="growth strategy (CUDA)")
+    parser.add_argument("--model", default="3dgs", choices=["3dgs", "scaffold"], help="scene model to train")
     parser.add_argument("--iterations", type=int, default=d.iterations)
-    parser.add_argument("--sh-degree", type=int, default=d.sh_degree)
     parser.add_argument("--max-size", type=int, default=1600, help="downscale images to this long side")
     parser.add_argument("--background", type=float, nargs=3, help="default: white for Blender scenes, else black")
-    parser.add_argument("--init-points", type=int, default=d.init_points, help="random init without SfM points")
-    parser.add_argument("--refine-stop", type=int, default=d.refine_stop, help="last step that grows the model")
-    parser.add_argument("--cap-max", type=int, default=d.cap_max, help="mcmc: the most Gaussians")
+    parser.add_argument("--init-points", type=int, help=f"random init without SfM points (default: {d.init_points} "
+                        f"for 3dgs, {sd.init_points} for scaffold)")  # fmt: skip
     parser.add_argument("--eval-steps", type=int, nargs="*", default=list(d.eval_steps))
     parser.add_argument("--save-steps", type=int, nargs="*", default=list(d.save_steps), help="and the last step")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    g = parser.add_argument_group("3dgs")
+    g.add_argument("--strategy", default=d.strategy, choices=STRATEGIES, help="growth strategy (CUDA)")
+    g.add_argument("--sh-degree", type=int, default=d.sh_degree)
+    g.add_argument("--refine-stop", type=int, default=d.refine_stop, help="last step that grows the model")
+    g.add_argument("--cap-max", type=int, default=d.cap_max, help="mcmc: the most Gaussians")
+    g = parser.add_argument_group("scaffold (the original's options)")
+    g.add_argument("--voxel-size", type=float, default=sd.voxel_size, help="anchor grid (<= 0: from the points)")
+    g.add_argument("--update-init-factor", type=int, default=sd.update_init_factor)
+    g.add_argument("--appearance-dim", type=int, default=sd.appearance_dim)
+    g.add_argument("--update-until", type=int, default=sd.update_until, help="last step that grows anchors")
+    colour = g.add_mutually_exclusive_group()
+    colour.add_argument("--act", action="store_true", help="train GS-CPR's ACT exposure transform with the model")
+    colour.add_argument("--exposure", action="store_true", help="per-image exposure compensation (baseline)")
+    g.add_argument("--masks", type=Path, help="folder of masks named like the images (white: pixels the loss sees)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -505,7 +587,12 @@ def run(args: argparse.Namespace) -> int:
     from ..data import detect_format, load_colmap_points, load_dataset
     from ..data.colmap import find_sparse_model
     from ..data.frame import DatasetError
+    from .train_scaffold import ScaffoldTrainConfig, ScaffoldTrainer, load_masks
 
+    scaffold = args.model == "scaffold"
+    if not scaffold and (args.act or args.exposure or args.masks):
+        print("error: --act, --exposure and --masks train with --model scaffold", file=sys.stderr)
+        return 2
     try:
         fmt = detect_format(args.data, "train")
         background = tuple(args.background) if args.background else (1.0, 1.0, 1.0) if fmt == "blender" else (0.0,) * 3
@@ -521,24 +608,39 @@ def run(args: argparse.Namespace) -> int:
                 init = (xyz, rgb / 255.0)
             except DatasetError:
                 init = None  # LLFF without its sparse model: random points
-        cfg = TrainConfig(
-            iterations=args.iterations, strategy=args.strategy, sh_degree=args.sh_degree, background=background,
-            init_points=args.init_points, refine_stop=args.refine_stop, cap_max=args.cap_max,
-            eval_steps=tuple(args.eval_steps), save_steps=(*args.save_steps, args.iterations), seed=args.seed,
-        )  # fmt: skip
+        common = dict(iterations=args.iterations, background=background, eval_steps=tuple(args.eval_steps),
+                      save_steps=(*args.save_steps, args.iterations), seed=args.seed)  # fmt: skip
+        if args.init_points is not None:
+            common["init_points"] = args.init_points
+        if scaffold:
+            cfg = ScaffoldTrainConfig(
+                **common, voxel_size=args.voxel_size, update_init_factor=args.update_init_factor,
+                appearance_dim=args.appearance_dim, update_until=args.update_until,
+                colour="act" if args.act else "exposure" if args.exposure else "none",
+            )  # fmt: skip
+        else:
+            cfg = TrainConfig(**common, strategy=args.strategy, sh_degree=args.sh_degree, refine_stop=args.refine_stop,
+                              cap_max=args.cap_max)  # fmt: skip
         train_views = load_views(train_frames, args.max_size, background)
         test_views = load_views(test_frames, args.max_size, background)
+        masks = load_masks(args.masks, train_views) if args.masks else None
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.device == "cpu":
-        print("training on the CPU: reference rasterizer, no densification (slow; use a GPU for real scenes)")
-    trainer = Trainer(cfg, train_views, args.out, init, args.device)
+        print("training on the CPU: reference rasterizer" + ("" if scaffold else ", no densification")
+              + " (slow; use a GPU for real scenes)")  # fmt: skip
+    if scaffold:
+        trainer = ScaffoldTrainer(cfg, train_views, args.out, init, args.device, masks)
+    else:
+        trainer = Trainer(cfg, train_views, args.out, init, args.device)
     if args.resume and trainer.resume():
         print(f"resuming {args.out} at step {trainer.step}")
-    print(f"{fmt} scene: {len(train_views)} training and {len(test_views)} test views, {len(trainer.params['means'])}"
-          f" initial Gaussians ({'SfM points' if init is not None else 'random'})")  # fmt: skip
+    size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in trainer.model_size().items())
+    print(f"{fmt} scene: {len(train_views)} training and {len(test_views)} test views, {size} at the start"
+          f" ({'SfM points' if init is not None else 'random'})")  # fmt: skip
     for e in trainer.train(test_views):
-        print(f"step {e['step']}: test PSNR {e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, {e['num_gaussians']} Gaussians")
-    print(f"model: {args.out / 'point_cloud' / f'iteration_{trainer.step}' / 'point_cloud.ply'}")
+        size = ", ".join(f"{e[k]} {k.removeprefix('num_')}" for k in trainer.model_size())
+        print(f"step {e['step']}: test PSNR {e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, {size}")
+    print(f"model: {args.out / 'point_cloud' / f'iteration_{trainer.step}'}")
     return 0

@@ -1,0 +1,484 @@
+"""Training a Scaffold-GS scene model (Lu et al., CVPR 2024) the way GS-CPR's maps were trained, optionally with
+ACT (GS-CPR's exposure-adaptive colour transform) or a per-image exposure baseline.
+
+The recipe is the original's (``city-super/Scaffold-GS``, as GS-CPR's ``train_scaffold.sh`` runs it):
+
+* anchors on a voxel grid of the initial points (``voxel_size``; <= 0: the median distance of the points to
+  their three nearest neighbours), zero features and offsets, log-scales from the neighbour distance; anchors
+  never move (position learning rate 0);
+* per view, the anchors that can reach the frustum decode ``n_offsets`` children each (opacity, colour and
+  covariance MLPs), children with opacity <= 0 are dropped;
+* loss ``0.8 L1 + 0.2 (1 - SSIM) + 0.01 mean(prod(child scales))``;
+* statistics from step ``start_stat`` to ``update_until``: per child, the norm of its view-space position
+  gradient (in NDC units, as the original rasterizer reports it) and how often it was seen; per anchor, the
+  opacity of its children and how often it was visible;
+* every ``update_interval`` steps after ``update_from``: anchor growing on ``update_depth`` levels (children
+  whose mean gradient passes ``grow_grad * (hierarchy_factor // 2)^i``, a random half / quarter / eighth of
+  them, become anchors at the centres of voxels of ``voxel_size * update_init_factor // hierarchy_factor^i``
+  that hold no anchor yet, with the largest feature of the children that fell in them) and pruning of anchors
+  whose children's mean opacity stays under ``min_opacity``; the children's log-scale factors are then capped
+  at 0.05, as the original does on every update;
+* Adam with the original's learning rates and exponential schedules.
+
+Two things differ from the original, knowingly: a growth level whose voxel would be smaller than ``voxel_size``
+(``update_init_factor // hierarchy_factor^i == 0``, e.g. GS-CPR's factor 4 at the third level, which divides
+by a zero voxel size there) uses ``voxel_size``; and each level is tried even when the previous one added
+nothing (the original then skips the remaining levels).
+
+Colour models (``colour``):
+
+* ``act``: GS-CPR's ACT. The training image's 10-bin luminance histogram goes through the ACT MLP to a 3x3
+  matrix and bias; the render becomes ``sigmoid(A rgb + b)`` per pixel before the loss (the correct per-pixel
+  transform, not the released code's mixed-up layout). At refinement time the query's histogram picks the
+  transform (``gscpr.splat.act``). Optional masks (``masks``) restrict the loss to static pixels, as GS-CPR's
+  semantic masks do on Cambridge.
+* ``exposure``: the plain baseline, one affine colour transform per training image (identity at the start).
+  Novel views get the identity.
+
+Outputs in ``out_dir``: the original's layout (``cfg_args``, ``point_cloud/iteration_<N>/point_cloud.ply`` and
+the TorchScript MLPs, via :func:`gscpr.splat.scaffold.save_scaffold`), ``act.pt`` / ``exposure.pt`` for the
+colour model, ``ckpt_<N>.pt`` to resume, ``config.json``, ``train_log.csv`` and ``eval.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.images import to_uint8
+from .act import ACTModule, apply_act, luminance_histogram
+from .scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
+from .train import (
+    RunConfig,
+    TrainLoop,
+    TrainView,
+    init_points_random,
+    knn_scales,
+    scene_centre_and_radius,
+    ssim,
+    view_tensors,
+)
+
+__all__ = ["COLOUR_MODELS", "ScaffoldTrainConfig", "ScaffoldTrainer", "expon_lr", "load_masks", "voxelize"]
+
+COLOUR_MODELS = ("none", "act", "exposure")
+# Anchor-level parameters: pruned and grown with the anchors (the MLPs are not).
+ANCHOR_PARAMS = ("anchors", "features", "offsets", "log_scaling", "opacity_logits", "rotations")
+
+
+@dataclass
+class ScaffoldTrainConfig(RunConfig):
+    """Every knob of a Scaffold-GS training run; the defaults are the original's (and GS-CPR's scripts')."""
+
+    iterations: int = 30_000
+    voxel_size: float = 0.001  # <= 0: the median distance of the initial points to their 3 nearest neighbours
+    feat_dim: int = 32
+    n_offsets: int = 10
+    appearance_dim: int = 0  # GS-CPR trains without per-image appearance embeddings
+    update_depth: int = 3
+    update_init_factor: int = 4  # GS-CPR's scripts; Scaffold-GS's default is 16
+    hierarchy_factor: int = 4
+    init_points: int = 10_000  # random initialisation when there are no SfM points (the original's Blender loader)
+    # Learning rates: (initial, final) of exponential schedules over ``iterations``; offsets times the scene scale.
+    lr_offsets: tuple[float, float] = (0.01, 0.0001)
+    lr_features: float = 0.0075
+    lr_scaling: float = 0.007
+    lr_mlp_opacity: tuple[float, float] = (0.002, 0.00002)
+    lr_mlp_cov: tuple[float, float] = (0.004, 0.004)
+    lr_mlp_color: tuple[float, float] = (0.008, 0.00005)
+    lr_mlp_feature_bank: tuple[float, float] = (0.01, 0.00001)
+    lr_appearance: tuple[float, float] = (0.05, 0.0005)
+    use_feat_bank: bool = False
+    ssim_weight: float = 0.2
+    scale_reg: float = 0.01
+    # Anchor growing and pruning.
+    start_stat: int = 500
+    update_from: int = 1500
+    update_interval: int = 100
+    update_until: int = 15_000
+    min_opacity: float = 0.005
+    success_threshold: float = 0.8
+    grow_grad: float = 0.0002
+    # Colour model: "none", "act" (GS-CPR's ACT) or "exposure" (per-image affine baseline).
+    colour: str = "none"
+    lr_colour: float = 5e-4  # GS-CPR's ACT learning rate (its NeRF-W style ``--lrate``)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.colour not in COLOUR_MODELS:
+            raise ValueError(f"unknown colour model {self.colour!r}; expected one of {', '.join(COLOUR_MODELS)}")
+        for name in ("lr_offsets", "lr_mlp_opacity", "lr_mlp_cov", "lr_mlp_color", "lr_mlp_feature_bank",
+                     "lr_appearance"):  # fmt: skip
+            setattr(self, name, tuple(getattr(self, name)))
+
+
+def expon_lr(lrs: tuple[float, float], step: int, max_steps: int) -> float:
+    """The original's schedule: log-linear from ``lrs[0]`` at step 0 to ``lrs[1]`` at ``max_steps``."""
+    lr0, lr1 = lrs
+    if lr0 == lr1:
+        return lr0
+    if lr0 <= 0 or lr1 <= 0:
+        return 0.0
+    t = min(max(step / max(1, max_steps), 0.0), 1.0)
+    return math.exp(math.log(lr0) * (1 - t) + math.log(lr1) * t)
+
+
+def voxelize(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """The centres ``[M, 3]`` of the voxels of side ``voxel_size`` that hold at least one point."""
+    return np.unique(np.round(np.asarray(points, dtype=np.float64) / voxel_size), axis=0) * voxel_size
+
+
+class ScaffoldTrainer(TrainLoop):
+    """A Scaffold-GS training run: ``ScaffoldTrainer(cfg, views, out_dir).train(test_views)``; resumable.
+
+    Args:
+        init: ``(xyz [N, 3], rgb [N, 3])`` (an SfM cloud; colours unused); random points if None.
+        masks: per training view, a boolean ``[H, W]`` of the pixels the loss sees (None: all).
+        device: CUDA rasterizes with gsplat; the CPU with the reference rasterizer (same algorithm, slow).
+    """
+
+    def __init__(
+        self,
+        cfg: ScaffoldTrainConfig,
+        views: list[TrainView],
+        out_dir: str | Path,
+        init: tuple[np.ndarray, np.ndarray] | None = None,
+        device: str | torch.device = "cuda",
+        masks: list[np.ndarray | None] | None = None,
+    ):
+        if not views:
+            raise ValueError("no training views")
+        if masks is not None and len(masks) != len(views):
+            raise ValueError(f"got {len(masks)} masks for {len(views)} views")
+        self.cfg, self.out, self.device = cfg, Path(out_dir), torch.device(device)
+        self.views, self.step, self.seconds = views, 0, 0.0
+        self.rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        poses = np.stack([v.pose for v in views])
+        self.scene_scale = 1.1 * scene_centre_and_radius(poses)[1]
+        if init is None:
+            init = init_points_random(poses, cfg.init_points, self.rng)
+        self.model = self._init_model(np.asarray(init[0]))
+        if cfg.appearance_dim > 0:
+            self.model.embedding_appearance = nn.Embedding(len(views), cfg.appearance_dim).to(self.device)
+        self.colour = self._init_colour(len(views))
+        self.optimizer = self._make_optimizer()
+        self._reset_stats()
+        self.images = [torch.as_tensor(to_uint8(v.image)).to(self.device) for v in views]
+        self.hists = torch.stack([luminance_histogram(v.image) for v in views]).to(self.device)
+        self.masks = [None if m is None else torch.as_tensor(m, dtype=torch.bool, device=self.device)
+                      for m in (masks or [None] * len(views))]  # fmt: skip
+        self.viewmats = torch.as_tensor(poses, dtype=torch.float32, device=self.device)
+        self.Ks = torch.as_tensor(np.stack([v.camera.continuous_K() for v in views]), dtype=torch.float32,
+                                  device=self.device)  # fmt: skip
+        self.centres = -torch.einsum("nji,nj->ni", self.viewmats[:, :3, :3], self.viewmats[:, :3, 3])
+        self.bg = torch.tensor(cfg.background, dtype=torch.float32, device=self.device)
+
+    # ------------------------------------------------------------------ set-up
+    def _init_model(self, xyz: np.ndarray) -> ScaffoldModel:
+        cfg = self.cfg
+        voxel = cfg.voxel_size
+        if voxel <= 0:
+            pts = torch.as_tensor(xyz, dtype=torch.float32, device=self.device)
+            voxel = float(knn_scales(pts).median())
+        self.voxel_size = voxel
+        anchors = torch.as_tensor(voxelize(xyz, voxel), dtype=torch.float32, device=self.device)
+        model = ScaffoldModel(len(anchors), ScaffoldConfig(
+            feat_dim=cfg.feat_dim, n_offsets=cfg.n_offsets, voxel_size=voxel, appearance_dim=cfg.appearance_dim,
+            use_feat_bank=cfg.use_feat_bank, white_background=cfg.background == (1.0, 1.0, 1.0),
+        )).to(self.device)  # fmt: skip
+        with torch.no_grad():
+            model.anchors.copy_(anchors)
+            model.log_scaling.copy_(torch.log(knn_scales(anchors))[:, None].repeat(1, 6))
+            model.opacity_logits.fill_(math.log(0.1 / 0.9))
+        for name in ("anchors", "opacity_logits", "rotations"):  # fixed: the original's learning rates are 0
+            getattr(model, name).requires_grad_(False)
+        return model.train()
+
+    def _init_colour(self, n_views: int) -> nn.Module | None:
+        if self.cfg.colour == "act":
+            return ACTModule().to(self.device)
+        if self.cfg.colour == "exposure":
+            exposure = nn.Embedding(n_views, 12).to(self.device)  # 3x3 matrix (minus identity) and bias
+            nn.init.zeros_(exposure.weight)
+            return exposure
+        return None
+
+    def _make_optimizer(self) -> torch.optim.Adam:
+        m, c = self.model, self.cfg
+        groups = [
+            {"params": [m.offsets], "name": "offsets"},
+            {"params": [m.features], "name": "features", "lr": c.lr_features},
+            {"params": [m.log_scaling], "name": "log_scaling", "lr": c.lr_scaling},
+            {"params": list(m.mlp_opacity.parameters()), "name": "mlp_opacity"},
+            {"params": list(m.mlp_cov.parameters()), "name": "mlp_cov"},
+            {"params": list(m.mlp_color.parameters()), "name": "mlp_color"},
+        ]
+        if m.mlp_feature_bank is not None:
+            groups.append({"params": list(m.mlp_feature_bank.parameters()), "name": "mlp_feature_bank"})
+        if m.embedding_appearance is not None:
+            groups.append({"params": list(m.embedding_appearance.parameters()), "name": "appearance"})
+        if self.colour is not None:
+            groups.append({"params": list(self.colour.parameters()), "name": "colour", "lr": c.lr_colour})
+        opt = torch.optim.Adam([{"lr": 0.0, **g} for g in groups], eps=1e-15)
+        self._update_lrs(opt, 0)
+        return opt
+
+    def _update_lrs(self, opt: torch.optim.Adam, step: int) -> None:
+        c, n = self.cfg, self.cfg.iterations
+        schedules = {"offsets": tuple(v * self.scene_scale for v in c.lr_offsets), "mlp_opacity": c.lr_mlp_opacity,
+                     "mlp_cov": c.lr_mlp_cov, "mlp_color": c.lr_mlp_color, "mlp_feature_bank": c.lr_mlp_feature_bank,
+                     "appearance": c.lr_appearance}  # fmt: skip
+        for group in opt.param_groups:
+            if group["name"] in schedules:
+                group["lr"] = expon_lr(schedules[group["name"]], step, n)
+
+    def _reset_stats(self) -> None:
+        M, k = len(self.model), self.cfg.n_offsets
+        z = lambda n: torch.zeros(n, device=self.device)  # noqa: E731
+        self.opacity_accum, self.anchor_denom = z(M), z(M)
+        self.offset_grad_accum, self.offset_denom = z(M * k), z(M * k)
+
+    # ------------------------------------------------------------------ rendering
+    def _rasterize(self, g, viewmat: Tensor, K: Tensor, width: int, height: int):
+        args = (g.means, g.quats, g.scales, g.opacities, g.colors, viewmat, K, width, height)
+        if self.device.type == "cuda":
+            from gsplat import rasterization
+
+            rgb, alpha, info = rasterization(*args, packed=False)
+        else:
+            from .rasterize import rasterize_reference
+
+            rgb, alpha, info = rasterize_reference(*args)
+        return rgb + (1 - alpha) * self.bg, info
+
+    def _decode(self, i: int | None, viewmat: Tensor, K: Tensor, width: int, height: int):
+        centre = -viewmat[0, :3, :3].T @ viewmat[0, :3, 3]
+        visible = self.model.visible_anchors(viewmat[0], K[0], width, height)
+        appearance = None if i is None or self.model.embedding_appearance is None else i
+        return (*self.model.decode_children(centre, visible, appearance), visible)
+
+    def _colour_transform(self, rgb: Tensor, i: int) -> Tensor:
+        if self.cfg.colour == "act":
+            return apply_act(rgb[0], self.colour(self.hists[i : i + 1])[0])[None]
+        if self.cfg.colour == "exposure":
+            p = self.colour.weight[i]
+            return rgb @ (torch.eye(3, device=rgb.device) + p[:9].reshape(3, 3)).T + p[9:12]
+        return rgb
+
+    def render_view(self, view: TrainView) -> Tensor:
+        """A novel view: the query's own ACT transform (its histogram), no exposure correction."""
+        vm, K = view_tensors(view, self.device)
+        g = self._decode(None, vm, K, view.camera.width, view.camera.height)[0]
+        rgb = self._rasterize(g, vm, K, view.camera.width, view.camera.height)[0]
+        if self.cfg.colour == "act":
+            rgb = apply_act(rgb[0], self.colour(luminance_histogram(view.image)[None].to(self.device))[0])[None]
+        return rgb
+
+    def model_size(self) -> dict[str, int]:
+        return {"num_anchors": len(self.model)}
+
+    # ------------------------------------------------------------------ one step
+    def render_training_view(self, i: int, retain_grad: bool = False):
+        """Training view ``i`` as the loss sees it (its appearance row and colour transform): the image
+        ``[1, H, W, 3]``, the decoded Gaussians, the children's opacities and kept mask, the visible anchors
+        and the rasterizer's info."""
+        cam = self.views[i].camera
+        vm, K = self.viewmats[i : i + 1], self.Ks[i : i + 1]
+        g, child_opacity, kept, visible = self._decode(i, vm, K, cam.width, cam.height)
+        rgb, info = self._rasterize(g, vm, K, cam.width, cam.height)
+        if retain_grad:
+            info["means2d"].retain_grad()
+        return self._colour_transform(rgb, i), g, child_opacity, kept, visible, info
+
+    def train_step(self) -> dict:
+        cfg = self.cfg
+        it = self.step + 1  # the original counts steps from 1
+        self._update_lrs(self.optimizer, it)
+        i = int(self.rng.integers(len(self.views)))
+        cam = self.views[i].camera
+        stats = cfg.start_stat < it < cfg.update_until
+        rgb, g, child_opacity, kept, visible, info = self.render_training_view(i, retain_grad=stats)
+        gt = self.images[i][None].float() / 255.0
+        if self.masks[i] is not None:
+            m = self.masks[i][None, :, :, None].float()
+            rgb, gt = rgb * m, gt * m
+        l1 = F.l1_loss(rgb, gt)
+        loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - ssim(rgb, gt))
+        if len(g.scales):
+            loss = loss + cfg.scale_reg * g.scales.prod(dim=1).mean()
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if stats:
+            self._accumulate(info, cam.width, cam.height, child_opacity.detach(), kept, visible)
+            if it > cfg.update_from and it % cfg.update_interval == 0:
+                self.adjust_anchors()
+        elif it == cfg.update_until:
+            self._reset_stats()  # growth is over
+        self.step += 1
+        return {"loss": loss.detach(), "l1": l1.detach(), "mse": F.mse_loss(rgb.detach().clamp(0, 1), gt)}
+
+    @torch.no_grad()
+    def _accumulate(self, info: dict, width: int, height: int, child_opacity: Tensor, kept: Tensor,
+                    visible: Tensor) -> None:  # fmt: skip
+        k = self.cfg.n_offsets
+        self.opacity_accum[visible] += child_opacity.clamp_min(0).view(-1, k).sum(dim=1)
+        self.anchor_denom[visible] += 1
+        grad = info["means2d"].grad
+        if grad is None:
+            return
+        radii = info["radii"][0]
+        seen = (radii > 0).all(dim=-1) if radii.dim() == 2 else radii > 0
+        # Pixel gradients to the NDC gradients the original thresholds (x: W / 2, y: H / 2).
+        norm = (grad[0] * torch.tensor([width / 2.0, height / 2.0], device=grad.device)).norm(dim=-1)
+        children = (visible.nonzero()[:, 0, None] * k + torch.arange(k, device=self.device)).reshape(-1)[kept]
+        self.offset_grad_accum.index_add_(0, children[seen], norm[seen])
+        self.offset_denom.index_add_(0, children[seen], torch.ones_like(norm[seen]))
+
+    # ------------------------------------------------------------------ growing and pruning
+    @torch.no_grad()
+    def adjust_anchors(self) -> None:
+        """One growth and pruning update from the statistics gathered since the last one."""
+        c = self.cfg
+        grads = torch.nan_to_num(self.offset_grad_accum / self.offset_denom, nan=0.0)
+        ready = self.offset_denom > c.update_interval * c.success_threshold * 0.5
+        M0 = len(self.model)
+        self._grow(grads, ready)
+        added = len(self.model) - M0
+        self.offset_denom[ready], self.offset_grad_accum[ready] = 0, 0
+        self.offset_denom = _pad_rows(self.offset_denom, added * c.n_offsets)
+        self.offset_grad_accum = _pad_rows(self.offset_grad_accum, added * c.n_offsets)
+        self.opacity_accum = _pad_rows(self.opacity_accum, added)
+        self.anchor_denom = _pad_rows(self.anchor_denom, added)
+        checked = self.anchor_denom > c.update_interval * c.success_threshold
+        prune = (self.opacity_accum < c.min_opacity * self.anchor_denom) & checked
+        self.opacity_accum[checked], self.anchor_denom[checked] = 0, 0
+        keep = ~prune
+        self.opacity_accum, self.anchor_denom = self.opacity_accum[keep], self.anchor_denom[keep]
+        child_keep = keep.repeat_interleave(c.n_offsets)
+        self.offset_grad_accum, self.offset_denom = self.offset_grad_accum[child_keep], self.offset_denom[child_keep]
+        self._set_anchor_params({n: getattr(self.model, n).data[keep] for n in ANCHOR_PARAMS}, lambda t: t[keep])
+        self.model.log_scaling[:, 3:].clamp_(max=0.05)  # the original caps these on every update
+
+    def _grow(self, grads: Tensor, ready: Tensor) -> None:
+        c, m = self.cfg, self.model
+        k = c.n_offsets
+        children = (m.anchors[:, None] + m.offsets * torch.exp(m.log_scaling[:, None, :3])).reshape(-1, 3)
+        feats = m.features.repeat_interleave(k, dim=0)
+        for level in range(c.update_depth):
+            threshold = c.grow_grad * (c.hierarchy_factor // 2) ** level
+            picked = (grads >= threshold) & ready
+            picked &= torch.rand(len(picked), device=self.device) > 0.5 ** (level + 1)
+            if not bool(picked.any()):
+                continue
+            size = self.voxel_size * max(c.update_init_factor // c.hierarchy_factor**level, 1)
+            cells, inverse = torch.unique(torch.round(children[picked] / size).long(), dim=0, return_inverse=True)
+            existing = torch.round(m.anchors / size).long()
+            # A cell is new when no current anchor (grown at earlier levels included) lies in it.
+            _, idx, counts = torch.unique(torch.cat([existing, cells]), dim=0, return_inverse=True, return_counts=True)
+            new = counts[idx[len(existing) :]] == 1
+            if not bool(new.any()):
+                continue
+            f = feats[picked]
+            best = torch.zeros(len(cells), f.shape[1], device=self.device).scatter_reduce(
+                0, inverse[:, None].expand(-1, f.shape[1]), f, reduce="amax", include_self=False
+            )
+            n = int(new.sum())
+            values = {
+                "anchors": cells[new].float() * size,
+                "features": best[new],
+                "offsets": torch.zeros(n, k, 3, device=self.device),
+                "log_scaling": torch.full((n, 6), math.log(size), device=self.device),
+                "opacity_logits": torch.full((n, 1), math.log(0.1 / 0.9), device=self.device),
+                "rotations": torch.tensor([[1.0, 0.0, 0.0, 0.0]], device=self.device).repeat(n, 1),
+            }
+            values = {name: torch.cat([getattr(m, name).data, v]) for name, v in values.items()}
+            self._set_anchor_params(values, partial(_pad_rows, n=n))  # new anchors start with zero moments
+
+    def _set_anchor_params(self, values: dict[str, Tensor], moments) -> None:
+        """Install new anchor-level parameters ``values`` (one per ``ANCHOR_PARAMS``) and map the Adam
+        moments of the old ones to the new rows with ``moments(m)``."""
+        groups = {g["name"]: g for g in self.optimizer.param_groups}
+        for name in ANCHOR_PARAMS:
+            old = getattr(self.model, name)
+            new = nn.Parameter(values[name], requires_grad=old.requires_grad)
+            if name in groups:
+                state = self.optimizer.state.pop(old, None)
+                if state:
+                    state["exp_avg"] = moments(state["exp_avg"])
+                    state["exp_avg_sq"] = moments(state["exp_avg_sq"])
+                    self.optimizer.state[new] = state
+                groups[name]["params"][0] = new
+            setattr(self.model, name, new)
+
+    # ------------------------------------------------------------------ files
+    def save(self) -> Path:
+        """The original's model folder at this step, the colour model, and ``ckpt_<step>.pt`` to resume from."""
+        it_dir = save_scaffold(self.model, self.out, self.step)
+        if self.colour is not None:
+            torch.save(self.colour.state_dict(), it_dir / f"{self.cfg.colour}.pt")
+        self.write_checkpoint({
+            "voxel_size": self.voxel_size,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "colour": None if self.colour is None else self.colour.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "stats": [t.cpu() for t in (self.opacity_accum, self.anchor_denom, self.offset_grad_accum,
+                                        self.offset_denom)],
+        })  # fmt: skip
+        return it_dir
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Continue from ``path`` or the latest ``ckpt_<N>.pt`` in the output folder; False if there is none."""
+        if (ck := self.read_checkpoint(path)) is None:
+            return False
+        n = len(ck["model"]["anchors"])
+        for name in ANCHOR_PARAMS:  # the anchors grew: resize before loading
+            old = getattr(self.model, name)
+            shape = (n, *old.shape[1:])
+            setattr(self.model, name, nn.Parameter(torch.zeros(shape, device=self.device),
+                                                   requires_grad=old.requires_grad))  # fmt: skip
+        self.model.load_state_dict(ck["model"])
+        self.voxel_size = float(ck["voxel_size"])
+        if self.colour is not None:
+            self.colour.load_state_dict(ck["colour"])
+        self.optimizer = self._make_optimizer()
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.opacity_accum, self.anchor_denom, self.offset_grad_accum, self.offset_denom = (
+            t.to(self.device) for t in ck["stats"]
+        )
+        return True
+
+
+def _pad_rows(t: Tensor, n: int) -> Tensor:
+    """``t`` with ``n`` rows of zeros appended."""
+    return torch.cat([t, t.new_zeros(n, *t.shape[1:])])
+
+
+def load_masks(folder: str | Path, views: list[TrainView]) -> list[np.ndarray]:
+    """Per training view, the mask ``folder/<image name>`` (any image extension; names with ``/`` also looked
+    up flattened to ``_``, as GS-CPR's Cambridge masks are), resized to the view, white (> 0.5) = kept."""
+    import cv2
+
+    from ..data.frame import DatasetError
+    from ..data.images import load_rgb
+
+    folder = Path(folder)
+    out = []
+    for v in views:
+        stems = {Path(v.name).with_suffix(""), Path(v.name.replace("/", "_")).with_suffix("")}
+        found = [p for s in stems for p in sorted(folder.glob(f"{s}.*"))]
+        if not found:
+            raise DatasetError(f"{folder}: no mask for image {v.name!r} (expected e.g. {folder / v.name})")
+        m = load_rgb(found[0], (0.0, 0.0, 0.0)).mean(axis=-1)
+        if m.shape != (v.camera.height, v.camera.width):
+            m = cv2.resize(m, (v.camera.width, v.camera.height), interpolation=cv2.INTER_AREA)
+        out.append(m > 0.5)
+    return out
