@@ -129,7 +129,7 @@ def training_l1(trainer: ScaffoldTrainer) -> float:
     """Mean L1 of the training views as the loss sees them (with their colour transforms)."""
     errs = []
     for i in range(len(trainer.views)):
-        gt = trainer.images[i][None].float() / 255.0
+        gt = trainer.target(i)
         errs.append(float((trainer.render_training_view(i)[0].clamp(0, 1) - gt).abs().mean()))
     return float(np.mean(errs))
 

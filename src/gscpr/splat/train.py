@@ -201,6 +201,36 @@ class TrainLoop:
     seconds: float
     rng: np.random.Generator
 
+    def start(
+        self,
+        cfg: RunConfig,
+        views: list[TrainView],
+        out_dir: str | Path,
+        init: tuple[np.ndarray, np.ndarray] | None,
+        device: str | torch.device,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The set-up every run shares: seeds, the scene scale, the views on the device (images as uint8:
+        100 800x800 views are 190 MB; ``viewmats``, ``Ks``, ``bg``). Returns ``init``, or random points
+        where the cameras look (``cfg.init_points``) when it is None."""
+        if not views:
+            raise ValueError("no training views")
+        self.cfg, self.out, self.device = cfg, Path(out_dir), torch.device(device)
+        self.views, self.step, self.seconds = views, 0, 0.0
+        self.rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        poses = np.stack([v.pose for v in views])
+        self.scene_scale = 1.1 * scene_centre_and_radius(poses)[1]
+        self.images = [torch.as_tensor(to_uint8(v.image)).to(self.device) for v in views]
+        Ks = np.stack([v.camera.continuous_K() for v in views])
+        self.Ks = torch.as_tensor(Ks, dtype=torch.float32, device=self.device)
+        self.viewmats = torch.as_tensor(poses, dtype=torch.float32, device=self.device)
+        self.bg = torch.tensor(cfg.background, dtype=torch.float32, device=self.device)
+        return init_points_random(poses, cfg.init_points, self.rng) if init is None else init
+
+    def target(self, i: int) -> Tensor:
+        """Training image ``i`` as ``[1, H, W, 3]`` float in [0, 1]."""
+        return self.images[i][None].float() / 255.0
+
     def train_step(self) -> dict:
         raise NotImplementedError
 
@@ -331,18 +361,8 @@ class Trainer(TrainLoop):
         init: tuple[np.ndarray, np.ndarray] | None = None,
         device: str | torch.device = "cuda",
     ):
-        if not views:
-            raise ValueError("no training views")
-        self.cfg, self.out, self.device = cfg, Path(out_dir), torch.device(device)
+        init = self.start(cfg, views, out_dir, init, device)
         self.use_gsplat = self.device.type == "cuda"
-        self.views = views
-        self.step = 0
-        self.rng = np.random.default_rng(cfg.seed)
-        torch.manual_seed(cfg.seed)
-        poses = np.stack([v.pose for v in views])
-        self.scene_scale = 1.1 * scene_centre_and_radius(poses)[1]
-        if init is None:
-            init = init_points_random(poses, cfg.init_points, self.rng)
         if cfg.strategy == "mcmc" and self.use_gsplat and len(init[0]) > cfg.cap_max:
             keep = self.rng.choice(len(init[0]), cfg.cap_max, replace=False)  # MCMC grows up to the cap, never shrinks
             init = (np.asarray(init[0])[keep], np.asarray(init[1])[keep])
@@ -353,13 +373,6 @@ class Trainer(TrainLoop):
         self.strategy = self.strategy_state = None
         if self.use_gsplat:
             self._init_strategy()
-        # Images stay on the device as uint8: 100 800x800 views are 190 MB.
-        self.images = [torch.as_tensor(to_uint8(v.image)).to(self.device) for v in views]
-        Ks = np.stack([v.camera.continuous_K() for v in views])
-        self.Ks = torch.as_tensor(Ks, dtype=torch.float32, device=self.device)
-        self.viewmats = torch.as_tensor(poses, dtype=torch.float32, device=self.device)
-        self.bg = torch.tensor(cfg.background, dtype=torch.float32, device=self.device)
-        self.seconds = 0.0
 
     def _init_params(self, xyz: np.ndarray, rgb: np.ndarray) -> torch.nn.ParameterDict:
         xyz_t = torch.as_tensor(np.asarray(xyz), dtype=torch.float32, device=self.device)
@@ -434,7 +447,7 @@ class Trainer(TrainLoop):
         cfg, step = self.cfg, self.step
         i = int(self.rng.integers(len(self.views)))
         cam = self.views[i].camera
-        gt = self.images[i][None].float() / 255.0
+        gt = self.target(i)
         sh_degree = self.active_sh_degree()
         rgb, _, info = self._rasterize(self.viewmats[i : i + 1], self.Ks[i : i + 1], cam.width, cam.height, sh_degree)
         if self.strategy is not None:

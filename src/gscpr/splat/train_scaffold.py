@@ -52,16 +52,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.images import to_uint8
 from .act import ACTModule, apply_act, luminance_histogram
 from .scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
 from .train import (
     RunConfig,
     TrainLoop,
     TrainView,
-    init_points_random,
     knn_scales,
-    scene_centre_and_radius,
     ssim,
     view_tensors,
 )
@@ -153,33 +150,18 @@ class ScaffoldTrainer(TrainLoop):
         device: str | torch.device = "cuda",
         masks: list[np.ndarray | None] | None = None,
     ):
-        if not views:
-            raise ValueError("no training views")
         if masks is not None and len(masks) != len(views):
             raise ValueError(f"got {len(masks)} masks for {len(views)} views")
-        self.cfg, self.out, self.device = cfg, Path(out_dir), torch.device(device)
-        self.views, self.step, self.seconds = views, 0, 0.0
-        self.rng = np.random.default_rng(cfg.seed)
-        torch.manual_seed(cfg.seed)
-        poses = np.stack([v.pose for v in views])
-        self.scene_scale = 1.1 * scene_centre_and_radius(poses)[1]
-        if init is None:
-            init = init_points_random(poses, cfg.init_points, self.rng)
+        init = self.start(cfg, views, out_dir, init, device)
         self.model = self._init_model(np.asarray(init[0]))
         if cfg.appearance_dim > 0:
             self.model.embedding_appearance = nn.Embedding(len(views), cfg.appearance_dim).to(self.device)
         self.colour = self._init_colour(len(views))
         self.optimizer = self._make_optimizer()
         self._reset_stats()
-        self.images = [torch.as_tensor(to_uint8(v.image)).to(self.device) for v in views]
         self.hists = torch.stack([luminance_histogram(v.image) for v in views]).to(self.device)
         self.masks = [None if m is None else torch.as_tensor(m, dtype=torch.bool, device=self.device)
                       for m in (masks or [None] * len(views))]  # fmt: skip
-        self.viewmats = torch.as_tensor(poses, dtype=torch.float32, device=self.device)
-        self.Ks = torch.as_tensor(np.stack([v.camera.continuous_K() for v in views]), dtype=torch.float32,
-                                  device=self.device)  # fmt: skip
-        self.centres = -torch.einsum("nji,nj->ni", self.viewmats[:, :3, :3], self.viewmats[:, :3, 3])
-        self.bg = torch.tensor(cfg.background, dtype=torch.float32, device=self.device)
 
     # ------------------------------------------------------------------ set-up
     def _init_model(self, xyz: np.ndarray) -> ScaffoldModel:
@@ -306,7 +288,7 @@ class ScaffoldTrainer(TrainLoop):
         cam = self.views[i].camera
         stats = cfg.start_stat < it < cfg.update_until
         rgb, g, child_opacity, kept, visible, info = self.render_training_view(i, retain_grad=stats)
-        gt = self.images[i][None].float() / 255.0
+        gt = self.target(i)
         if self.masks[i] is not None:
             m = self.masks[i][None, :, :, None].float()
             rgb, gt = rgb * m, gt * m
