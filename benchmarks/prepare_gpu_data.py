@@ -1,11 +1,11 @@
 """Copy the scenes a GPU job needs from ../shared/data into .gpu/ (ignored by git), small enough to carry.
 
-    python benchmarks/prepare_gpu_data.py mic lego fox
+    python benchmarks/prepare_gpu_data.py mic lego fox fern
 
 The device tool carries at most 64 MiB per call, so NeRF-synthetic scenes are composited on white (the usual
 "white background" protocol) and re-encoded as JPEG (quality 95; ``--size`` resizes, mic is used at 400x400
-for the demo model); the file paths in the copied transforms point at the JPEGs. The fox capture is copied as
-it is (JPEG already). Frames whose image ../shared does not hold (it keeps 50 of lego's and 25 of mic's 200
+for the demo model); the file paths in the copied transforms point at the JPEGs. The fox and fern captures are
+copied as they are (JPEG already). Frames whose image ../shared does not hold (it keeps 50 of lego's and 25 of mic's 200
 test views) are left out. Test PSNRs measured on these copies are against the JPEGs, as the results say.
 """
 
@@ -22,7 +22,12 @@ from gscpr.data import load_rgb
 from gscpr.data.images import to_uint8
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SCENES = {"mic": ("nerf_synthetic/mic", 400), "lego": ("nerf_synthetic/lego", 800), "fox": ("instant_ngp_fox", None)}
+SCENES = {
+    "mic": ("nerf_synthetic/mic", 400),
+    "lego": ("nerf_synthetic/lego", 800),
+    "fox": ("instant_ngp_fox", None),
+    "fern": ("nerf_llff_data/fern", None),
+}
 
 
 def copy_blender(src: Path, dst: Path, size: int) -> None:

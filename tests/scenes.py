@@ -47,30 +47,53 @@ def look_at_origin(rng: np.random.Generator, distance: float = 3.0) -> np.ndarra
 def write_blender_scene(root, model, n_train: int, n_test: int, width: int = 64, focal: float = 60.0, seed: int = 0):
     """A NeRF-synthetic-style folder (``transforms_{train,test}.json`` + PNGs) of ``model`` rendered from poses
     around the origin on a white background; returns ``{split: [w2c, ...]}``."""
+    from gscpr.camera import Camera
+
+    rng = np.random.default_rng(seed)
+    cam = Camera.centered(width, width, focal)
+    poses = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        poses[split] = [look_at_origin(rng) for _ in range(n)]
+        write_blender_views(root, model, cam, poses[split], split, background=(1.0, 1.0, 1.0))
+    return poses
+
+
+def write_blender_views(
+    root, model, camera, poses: list[np.ndarray], split: str = "test", background=(0.0, 0.0, 0.0)
+) -> list[str]:
+    """Render ``model`` at ``poses`` into a Blender-format folder ``root`` (``transforms_<split>.json`` and
+    ``<split>/r_<i>.png``); returns the frame names as the Blender loader gives them."""
     import json
     from pathlib import Path
 
     import imageio.v3 as iio
 
-    from gscpr.camera import Camera
     from gscpr.data.images import to_uint8
     from gscpr.geometry import opencv_w2c_to_opengl_c2w
     from gscpr.splat import render
 
-    root, rng = Path(root), np.random.default_rng(seed)
-    cam = Camera.centered(width, width, focal)
-    poses = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        frames, poses[split] = [], []
-        for i in range(n):
-            pose = look_at_origin(rng)
-            rgb = render(model, cam, pose, background=(1.0, 1.0, 1.0), backend="torch").rgb[0].numpy()
-            iio.imwrite(root / split / f"r_{i}.png", to_uint8(rgb))
-            frames.append(
-                {"file_path": f"./{split}/r_{i}", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()}
-            )
-            poses[split].append(pose)
-        angle = 2 * np.arctan(width / (2 * focal))
-        (root / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
-    return poses
+    root = Path(root)
+    (root / split).mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i, pose in enumerate(poses):
+        rgb = render(model, camera, pose, background=background, backend="torch").rgb[0].numpy()
+        iio.imwrite(root / split / f"r_{i}.png", to_uint8(rgb))
+        frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()})
+    angle = 2 * np.arctan(camera.width / 2 / camera.fx)
+    (root / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
+    return [f"{split}/r_{i}.png" for i in range(len(poses))]
+
+
+def write_room_queries(root, camera, n: int, seed: int) -> tuple[Gaussians, dict[str, np.ndarray]]:
+    """The generated room saved as ``root/scene.ply`` and ``n`` views of it at random poses inside it in the
+    Blender folder ``root/data``; returns the scene and ``{name: w2c}``."""
+    from pathlib import Path
+
+    from gscpr.splat import save_ply
+
+    scene = textured_room()
+    save_ply(Path(root) / "scene.ply", scene)
+    rng = np.random.default_rng(seed)
+    poses = [pose_inside(rng) for _ in range(n)]
+    names = write_blender_views(Path(root) / "data", scene, camera, poses)
+    return scene, dict(zip(names, poses, strict=True))

@@ -1,16 +1,14 @@
 import json
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 
 from gscpr.camera import Camera
 from gscpr.cli import main
-from gscpr.geometry import opencv_w2c_to_opengl_c2w, perturb_pose, pose_errors
+from gscpr.geometry import perturb_pose, pose_errors
 from gscpr.poses import read_poses, write_poses
-from gscpr.splat import render, save_ply
 
-from .scenes import pose_inside, textured_room
+from .scenes import write_room_queries
 
 CAM = Camera.centered(240, 180, 200.0)
 
@@ -19,20 +17,8 @@ CAM = Camera.centered(240, 180, 200.0)
 def workdir(tmp_path_factory):
     """A Blender-format query set rendered from a generated scene, its model and coarse poses."""
     root = tmp_path_factory.mktemp("refine")
-    scene = textured_room()
-    save_ply(root / "scene.ply", scene)
-    rng = np.random.default_rng(5)
-    frames, gt, coarse = [], {}, {}
-    for i in range(4):
-        pose = pose_inside(rng)
-        img = render(scene, CAM, pose, backend="torch").rgb[0].numpy()
-        (root / "data" / "test").mkdir(parents=True, exist_ok=True)
-        iio.imwrite(root / "data" / "test" / f"r_{i}.png", (img * 255).round().astype(np.uint8))
-        frames.append({"file_path": f"./test/r_{i}", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()})
-        gt[f"test/r_{i}.png"] = pose
-        coarse[f"test/r_{i}.png"] = perturb_pose(pose, 2.0, 0.04, rng=i)
-    angle = 2 * np.arctan(CAM.width / 2 / CAM.fx)
-    (root / "data" / "transforms_test.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
+    _, gt = write_room_queries(root, CAM, 4, seed=5)
+    coarse = {n: perturb_pose(p, 2.0, 0.04, rng=i) for i, (n, p) in enumerate(gt.items())}
     coarse["test/r_9.png"] = np.eye(4)  # a pose whose image does not exist
     write_poses(root / "coarse.txt", coarse)
     return root, gt, coarse

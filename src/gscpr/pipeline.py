@@ -30,7 +30,7 @@ from .match import MATCHERS, MatchError, load_matcher
 from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
 from .refine import SOLVERS, RefineConfig, RefineResult, refine_batch, refine_query, refine_relative
 
-__all__ = ["Query", "draw_overlay", "refine_queries"]
+__all__ = ["Query", "draw_overlay", "overlay_image", "refine_queries"]
 
 
 @dataclass
@@ -63,14 +63,19 @@ def load_done(jsonl: Path) -> dict[str, dict]:
     return done
 
 
-def draw_overlay(
-    render_rgb: np.ndarray | torch.Tensor, query_rgb: np.ndarray, r: RefineResult, path: Path, max_lines: int = 300
-) -> None:
-    """Render (left) and query (right) side by side with match lines, the status written on top."""
+def overlay_image(
+    render_rgb: np.ndarray | torch.Tensor,
+    query_rgb: np.ndarray,
+    r: RefineResult,
+    max_lines: int = 300,
+    label: bool = True,
+) -> np.ndarray:
+    """Render (left) and query (right) side by side with match lines (green: refined, red: not) and, with
+    ``label``, the status written on top; ``[H, W_render + W_query, 3]`` uint8 RGB."""
 
     def to8(im):
         im = im.cpu().numpy() if isinstance(im, torch.Tensor) else np.asarray(im)
-        return cv2.cvtColor((np.clip(im, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        return (np.clip(im, 0, 1) * 255).astype(np.uint8) if im.dtype != np.uint8 else im
 
     a, b = to8(render_rgb), to8(query_rgb)
     h = max(a.shape[0], b.shape[0])
@@ -82,12 +87,20 @@ def draw_overlay(
         for i in idx:
             p0 = tuple(int(v) for v in np.round(r.matches.kpts0[i]))
             p1 = (int(round(r.matches.kpts1[i, 0])) + a.shape[1], int(round(r.matches.kpts1[i, 1])))
-            cv2.line(canvas, p0, p1, (0, 255, 0) if r.ok else (0, 0, 255), 1, cv2.LINE_AA)
-    text = f"{r.status}: {r.num_matches} matches, {r.num_lifted} lifted, {r.num_inliers} inliers"
-    for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined: readable on dark and white renders
-        cv2.putText(canvas, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, width, cv2.LINE_AA)
+            cv2.line(canvas, p0, p1, (0, 255, 0) if r.ok else (255, 0, 0), 1, cv2.LINE_AA)
+    if label:
+        text = f"{r.status}: {r.num_matches} matches, {r.num_lifted} lifted, {r.num_inliers} inliers"
+        for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined: readable on dark and white
+            cv2.putText(canvas, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, width, cv2.LINE_AA)
+    return canvas
+
+
+def draw_overlay(
+    render_rgb: np.ndarray | torch.Tensor, query_rgb: np.ndarray, r: RefineResult, path: Path, max_lines: int = 300
+) -> None:
+    """:func:`overlay_image` written to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), canvas)
+    cv2.imwrite(str(path), cv2.cvtColor(overlay_image(render_rgb, query_rgb, r, max_lines), cv2.COLOR_RGB2BGR))
 
 
 def _load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.ndarray, tuple | None]:
@@ -120,6 +133,7 @@ def refine_queries(
     load_image: Callable[[Path], np.ndarray] | None = None,
     progress: bool = True,
     batch_size: int = 1,
+    on_result: Callable[[Query, RefineResult, np.ndarray | None], None] | None = None,
 ) -> dict[str, dict]:
     """Refine ``queries``, appending one JSON line per query to ``out_dir/results.jsonl`` as it goes.
 
@@ -182,6 +196,8 @@ def refine_queries(
                     path = out_dir / "overlays" / Path(q.name.replace("/", "_")).with_suffix(".jpg")
                     draw_overlay(r.render_rgb, images[q.name], r, path)
                     drawn += 1
+                if on_result is not None:
+                    on_result(q, r, images.get(q.name))
             bar.update(len(chunk))
     return done
 

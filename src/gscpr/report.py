@@ -1,0 +1,199 @@
+"""``gscpr report RESULTS_DIR``: one self-contained HTML page of ``gscpr bench`` results.
+
+    gscpr report bench/            # every bench.json below bench/ -> bench/report.html
+
+The page holds, per scene: the failure cases first (thumbnails: query | render at the coarse pose | render at
+the refined pose, match overlay below), the results table, cumulative error distributions before and after
+refinement per protocol (inline SVG), then the successful examples. Images are embedded (base64), plots are
+SVG, styles inline: the file opens anywhere, offline, and can be mailed as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .bench import thumb_stem
+
+__all__ = ["cdf_svg", "load_results", "write_report"]
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+STYLE = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 36px; border-bottom: 1px solid #ccc; }
+h3 { font-size: 15px; margin-top: 20px; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 10px; }
+figure { margin: 0; } figure img { max-width: 640px; display: block; border: 1px solid #ccc; }
+figcaption { font-size: 12px; color: #444; max-width: 640px; }
+.fail figcaption { color: #a00; } .plots { display: flex; flex-wrap: wrap; gap: 18px; }
+.note { color: #555; }
+"""
+
+
+def load_results(root: str | Path) -> list[tuple[Path, dict]]:
+    """``(folder, content)`` of every ``bench.json`` below ``root`` (or ``root`` itself), sorted by scene."""
+    root = Path(root)
+    files = [root] if root.is_file() else sorted(root.rglob("bench.json"))
+    found = []
+    for f in files:
+        try:
+            found.append((f.parent, json.loads(f.read_text(encoding="utf-8"))))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{f}: not a readable bench.json ({e})") from None
+    if not found:
+        raise ValueError(f"{root}: no bench.json found (run gscpr bench first)")
+    return sorted(found, key=lambda x: x[1].get("scene", ""))
+
+
+def cdf_svg(
+    series: list[tuple[str, np.ndarray, str, bool]], xlabel: str, xmin: float, xmax: float, w: int = 420, h: int = 260
+) -> str:
+    """An inline SVG of empirical CDFs on a log x-axis: ``series`` is ``(label, values, colour, dashed)``."""
+    left, right, top, bottom = 46, 10, 10, 40
+    pw, ph = w - left - right, h - top - bottom
+    lo, hi = np.log10(xmin), np.log10(xmax)
+
+    def x(v):
+        return left + pw * (np.clip(np.log10(np.maximum(v, xmin)), lo, hi) - lo) / (hi - lo)
+
+    def y(f):
+        return top + ph * (1 - f)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 18 * len(series)}" '
+             f'font-size="11" font-family="sans-serif">',
+             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']  # fmt: skip
+    for d in range(int(np.floor(lo)), int(np.ceil(hi)) + 1):
+        if lo <= d <= hi:
+            xv = x(10.0**d)
+            parts.append(f'<line x1="{xv:.1f}" y1="{top}" x2="{xv:.1f}" y2="{top + ph}" stroke="#eee"/>')
+            parts.append(f'<text x="{xv:.1f}" y="{top + ph + 14}" text-anchor="middle">{10.0**d:g}</text>')
+    for f in (0.0, 0.5, 1.0):
+        parts.append(f'<text x="{left - 4}" y="{y(f) + 4:.1f}" text-anchor="end">{f:.1f}</text>')
+    parts.append(f'<text x="{left + pw / 2}" y="{top + ph + 30}" text-anchor="middle">{html.escape(xlabel)}</text>')
+    for i, (label, values, colour, dashed) in enumerate(series):
+        v = np.sort(np.asarray(values, dtype=float))
+        v = v[np.isfinite(v)]
+        if len(v):
+            f = np.arange(1, len(v) + 1) / len(v)
+            pts = [(x(v[0]), y(0.0))]
+            for vi, fi, fprev in zip(v, f, np.r_[0.0, f[:-1]], strict=True):  # a staircase
+                pts += [(x(vi), y(fprev)), (x(vi), y(fi))]
+            pts.append((left + pw, y(f[-1])))
+            path = " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
+            dash = ' stroke-dasharray="4 3"' if dashed else ""
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
+        ly = h + 18 * i + 4
+        dash = ' stroke-dasharray="4 3"' if dashed else ""
+        parts.append(
+            f'<line x1="{left}" y1="{ly}" x2="{left + 24}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>'
+        )
+        parts.append(f'<text x="{left + 30}" y="{ly + 4}">{html.escape(label)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/jpeg;base64,{data}">'
+
+
+def _table(result: dict) -> str:
+    head = ["protocol", "matcher", "solver", "success before", "success", "fine", "abs", "median rot ° before",
+            "median rot ° after", "median trans before", "median trans after", "failures", "ms / query"]  # fmt: skip
+    rows = ["<table><tr>" + "".join(f'<th class="{"l" if i < 3 else ""}">{h}</th>' for i, h in enumerate(head))]
+    for r in result["runs"]:
+        b, a = r["before"], r["after"]
+        fails = ", ".join(f"{k} {v}" for k, v in sorted(r["statuses"].items()) if k != "refined") or "none"
+        cells = [r["protocol"], r["matcher"], r["solver"], f"{100 * b['success']:.1f} %",
+                 f"<b>{100 * a['success']:.1f} %</b>", f"{100 * a['success_fine']:.1f} %",
+                 f"{100 * a['success_abs']:.1f} %", f"{b['median_rot_deg']:.2f}", f"{a['median_rot_deg']:.3f}",
+                 f"{b['median_trans']:.4f}", f"{a['median_trans']:.5f}", html.escape(fails),
+                 f"{r['ms_total']:.1f}"]  # fmt: skip
+        rows.append("<tr>" + "".join(f'<td class="{"l" if i < 3 else ""}">{c}</td>' for i, c in enumerate(cells)))
+    return "\n".join(rows) + "</table>"
+
+
+def _plots(result: dict) -> str:
+    out = []
+    d = result["scene_distance"]
+    for protocol in dict.fromkeys(r["protocol"] for r in result["runs"]):
+        runs = [r for r in result["runs"] if r["protocol"] == protocol]
+        before = np.array([q["before"] for q in runs[0]["per_query"]])
+        svgs = []
+        for k, label, lo, hi in ((0, "rotation error (°)", 1e-3, 180.0), (1, "translation error / D", 1e-5, 10.0)):
+            scale = 1.0 if k == 0 else d
+            series = [("coarse", before[:, k] / scale, "#888", True)]
+            for i, r in enumerate(runs):
+                after = np.array([q["after"][k] for q in r["per_query"]]) / scale
+                series.append((f"{r['matcher']} + {r['solver']}", after, PALETTE[i % len(PALETTE)], False))
+            svgs.append(cdf_svg(series, label, lo, hi))
+        out.append(f"<h3>{html.escape(protocol)}: cumulative error distribution</h3>"
+                   f'<div class="plots">{"".join(svgs)}</div>')  # fmt: skip
+    return "\n".join(out)
+
+
+def _thumbs(folder: Path, result: dict, kind: str) -> str:
+    figs = []
+    for r in result["runs"]:
+        by_stem = {thumb_stem(kind, q["name"]): q for q in r["per_query"]}
+        for jpg in sorted((folder / r["dir"] / "thumbs").glob(f"{kind}_*.jpg")):
+            q = by_stem.get(jpg.stem)
+            info = ""
+            if q is not None:
+                info = (f"{html.escape(q['name'])}: {q['status']}, {q['inliers']} inliers; rotation "
+                        f"{q['before'][0]:.3f}° → {q['after'][0]:.3f}°, translation {q['before'][1]:.5f} → "
+                        f"{q['after'][1]:.5f}")  # fmt: skip
+            caption = f"{r['protocol']} / {r['matcher']} + {r['solver']} — {info}"
+            figs.append(f'<figure class="{kind}">{_img(jpg)}<figcaption>{caption}</figcaption></figure>')
+    if not figs:
+        return f'<p class="note">none {"failed" if kind == "fail" else "kept"}.</p>'
+    return f'<div class="thumbs">{"".join(figs)}</div>'
+
+
+def write_report(root: str | Path, out: str | Path | None = None) -> Path:
+    """Write the HTML page for every ``bench.json`` below ``root``; returns its path (default
+    ``root/report.html``)."""
+    results = load_results(root)
+    root = Path(root)
+    out = Path(out) if out else (root.parent if root.is_file() else root) / "report.html"
+    body = ["<h1>gscpr: pose refinement accuracy</h1>",
+            '<p class="note">Each thumbnail: query | render at the coarse pose | render at the refined pose; below, '
+            "render (left) and query (right) with the matches (green: refined, red: kept coarse). Success: rotation "
+            "&lt; 5° and translation &lt; 0.05 D (D: the scene's scale).</p>"]  # fmt: skip
+    for folder, r in results:
+        body.append(f"<h2>{html.escape(str(r['scene']))} — {html.escape(str(r['device']))}, {r['date']}</h2>")
+        body.append(f'<p class="note">{r["format"]}, {r["queries"]} test views at {r["resolution"]}, '
+                    f'{r["model_size"]:,} Gaussians, D = {r["scene_distance"]:.4g}, '
+                    f'{r["config"]["iterations"]} iteration(s).</p>')  # fmt: skip
+        body.append("<h3>Failures</h3>" + _thumbs(folder, r, "fail"))
+        body.append("<h3>Results</h3>" + _table(r))
+        body.append(_plots(r))
+        body.append("<h3>Successes</h3>" + _thumbs(folder, r, "ok"))
+    page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gscpr bench report</title>'
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="folder holding bench.json files (searched recursively)")
+    parser.add_argument("--out", type=Path, help="HTML file (default: RESULTS/report.html)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        path = write_report(args.results, args.out)
+    except ValueError as e:
+        print(f"gscpr report: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0

@@ -1,0 +1,93 @@
+import os
+import re
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from gscpr.bench import BenchConfig, bench_scene
+from gscpr.camera import Camera
+from gscpr.cli import main
+from gscpr.data import load_blender
+from gscpr.match import Matches, load_matcher
+from gscpr.report import cdf_svg, write_report
+
+from .scenes import pose_inside, textured_room, write_blender_views
+
+
+class NoMatches:
+    """A matcher that finds nothing: every query of its run fails and keeps its coarse pose."""
+
+    name = "none"
+    device = "cpu"
+
+    def match(self, image0, image1):
+        return Matches.empty()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Two bench runs of a generated scene: XFeat (refines) and a matcher that finds nothing (fails)."""
+    root = tmp_path_factory.mktemp("report")
+    scene = textured_room()
+    rng = np.random.default_rng(4)
+    write_blender_views(root / "data", scene, Camera.centered(160, 120, 140.0), [pose_inside(rng) for _ in range(3)])
+    frames = load_blender(root / "data", "test")
+
+    def loader(name, device):
+        return NoMatches() if name == "none" else load_matcher(name, device)
+
+    cfg = BenchConfig(protocols=("coarse-ace",), matchers=("xfeat", "none"), solvers=("poselib",), iterations=1)
+    bench_scene(scene, frames, "blender", root / "bench" / "room", cfg, "room", load_matcher=loader, progress=False)
+    return root / "bench"
+
+
+def test_report_is_one_self_contained_page_with_failures_first(results, capsys):
+    assert main(["report", str(results)]) == 0
+    page = (results / "report.html").read_text()
+    assert "wrote" in capsys.readouterr().out
+    # Self-contained: no network (or any external) asset.
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "<script" not in page
+    assert page.count("<svg") == 2  # rotation and translation CDFs of the one protocol
+    assert page.count("data:image/jpeg;base64,") == 3 + 3  # 3 failures (matcher "none") + 3 successes
+    # Failures come before the table, successes after it; the failing run's cause is in the table.
+    assert page.index("fail_") < page.index("<table") < page.index('alt="ok_')
+    assert "too_few_matches 3" in page and "xfeat" in page
+
+
+def test_report_errors_name_the_folder(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert f"{tmp_path}: no bench.json" in capsys.readouterr().err
+
+
+def test_cdf_plot_is_a_staircase_per_series():
+    svg = cdf_svg([("a", np.array([0.1, 1.0, 10.0]), "#000", False), ("b", np.array([]), "#f00", True)], "x", 1e-2, 1e2)
+    assert svg.count("<polyline") == 1  # an empty series has a legend entry but no line
+    points = re.search(r'points="([^"]+)"', svg).group(1).split()
+    assert len(points) == 2 + 2 * 3  # start, two corners per value, end
+    assert ">a<" in svg and ">b<" in svg
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    not CHROMIUM and not os.environ.get("GSCPR_REQUIRE_CHROMIUM"),
+    reason="Chromium is not installed (.ci/run installs Debian's chromium)",
+)
+def test_report_renders_in_headless_chromium(results, tmp_path):
+    assert CHROMIUM, "GSCPR_REQUIRE_CHROMIUM is set but chromium is not on PATH"
+    page = write_report(results, tmp_path / "report.html")
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    # Chromium parsed the page: the table, the plots and the images are in its DOM.
+    assert "coarse-ace" in dom and dom.count("<svg") == 2 and dom.count("<img") == 6
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
+                   capture_output=True, timeout=120)  # fmt: skip
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[:2] == (1600, 1280)
+    assert img.std() > 20  # not a blank page: text, thumbnails and plots were drawn
