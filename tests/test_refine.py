@@ -153,3 +153,30 @@ def test_spread_select_keeps_the_best_matches_across_the_whole_view():
     cells = {(int(x // 40), int(y // 30)) for x, y in kpts[idx]}
     assert len(cells) > 120  # spread over the 16 x 16 cells
     assert set(spread_select(kpts, scores, 5000, (640, 480))) == set(range(1200))
+
+
+def test_recovery_renders_find_a_scene_the_coarse_camera_turned_away_from():
+    """An object seen from outside, the coarse camera turned 28° away so that the render at the coarse pose barely
+    holds it: the first pass fails, a render with a twice larger canvas (same focal length) still sees the object
+    and the refinement recovers; without recovery the coarse pose is kept."""
+    from gscpr.geometry import axis_angle_to_rotmat, camera_center, make_pose
+    from gscpr.refine import recovery_camera
+
+    from .scenes import look_at_origin
+
+    box = textured_room(n_side=24, half=0.5)
+    cam = Camera.centered(160, 160, 220.0)  # 40° field of view; the box spans 19° of it from 3 units
+    gt = look_at_origin(np.random.default_rng(2), distance=3.0)
+    R = axis_angle_to_rotmat(np.radians(28.0) * np.array([0.0, 1.0, 0.0])) @ gt[:3, :3]  # turned about y
+    coarse = make_pose(R, -R @ camera_center(gt))
+    image = render(box, cam, gt, backend="torch").rgb[0].numpy()
+    matcher = load_matcher("xfeat", "cpu")
+    plain = refine_query(box, image, cam, coarse, matcher, RefineConfig(recovery=(), iterations=2))
+    assert plain.status != "refined" and np.array_equal(plain.pose, coarse)
+    r = refine_query(box, image, cam, coarse, matcher, RefineConfig(iterations=2))
+    assert r.status == "refined" and "recovered" in r.message and np.array_equal(r.coarse, coarse)
+    rot, trans = pose_errors(r.pose, gt)
+    assert rot < 0.1 and trans < 0.005
+    wide = recovery_camera(cam, 2.0, 1.0)
+    assert wide.size == (320, 320) and wide.fx == cam.fx and (wide.cx, wide.cy) == (cam.cx + 80, cam.cy + 80)
+    assert recovery_camera(cam, 1.0, 0.5).fx == cam.fx / 2

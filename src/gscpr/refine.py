@@ -15,7 +15,8 @@ Whatever goes wrong (too few matches, no depth, RANSAC failure, too few inliers)
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, fields, replace
 
 import cv2
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "lift_keypoints",
     "refine_batch",
     "refine_query",
+    "recovery_camera",
     "refine_relative",
     "solve_pnp",
     "spread_select",
@@ -71,6 +73,12 @@ class RefineConfig:
     # Align each query keypoint to its render patch (match/subpixel.py): on the generated test scenes it takes
     # XFeat from 0.4 deg to 0.006 deg and SIFT / LightGlue below 0.002 deg. The paper's recipe has no such step.
     subpixel: bool = True
+    # When the render at the coarse pose gives no pose (too few matches or inliers, PnP failure), render again at
+    # the coarse pose with other cameras, (canvas, focal) factors of the query camera's, and keep the one whose
+    # pass gives the most inliers: a canvas twice as large at the same focal length sees what a camera turned
+    # away from the query still has in view (at the query's scale); a shorter or longer focal length makes up
+    # for a coarse camera much closer to or farther from the scene. Only failed queries pay for it. () disables.
+    recovery: tuple[tuple[float, float], ...] = ((2.0, 1.0), (1.0, 0.6), (1.0, 1.6))
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
     backend: str = "auto"
     seed: int = 0
@@ -212,7 +220,9 @@ def _pycolmap(p2d, p3d, camera: Camera, cfg: RefineConfig):
 
 
 def _paper(p2d, p3d, camera: Camera, cfg: RefineConfig):
-    # The original: OpenCV EPnP inside RANSAC, 2000 iterations, confidence 0.99.
+    # The original: OpenCV EPnP inside RANSAC, 2000 iterations, confidence 0.99. OpenCV's generator is seeded
+    # for each query: its pose must not depend on which queries the process solved before (sharded runs).
+    cv2.setRNGSeed(cfg.seed)
     ok, rvec, tvec, inliers = cv2.solvePnPRansac(
         p3d.astype(np.float32), p2d.astype(np.float32), camera.K, None, reprojectionError=cfg.ransac_px,
         iterationsCount=2000, confidence=0.99, flags=cv2.SOLVEPNP_EPNP,
@@ -283,6 +293,7 @@ def refine_query(
     cfg: RefineConfig | None = None,
     rendered: tuple[np.ndarray, np.ndarray, np.ndarray | None, Camera] | None = None,
     matches: Matches | None = None,
+    gpu_lock: AbstractContextManager | None = None,
 ) -> RefineResult:
     """Refine one query's coarse w2c pose (GS-CPR).
 
@@ -292,13 +303,17 @@ def refine_query(
         rendered: a render at the coarse pose already made (on disk, or by :func:`refine_batch`):
             ``(rgb [H, W, 3] array or tensor, depth [H, W], alpha [H, W] or None, camera)``.
         matches: render-to-query matches on ``rendered`` already computed (before the sub-pixel step).
+        gpu_lock: held around rendering, matching and the sub-pixel step, when several threads refine queries
+            at once (their lifting and PnP run in parallel, the device work one at a time).
     """
     cfg = cfg or RefineConfig()
+    gpu = gpu_lock or nullcontext()
     coarse = np.asarray(coarse_pose, dtype=np.float64)
     if (bad := _unusable(coarse)) is not None:
         return bad
     result = RefineResult(pose=coarse, coarse=coarse, status="bad_input")
-    query_image = _on_device(query_image, matcher.device)  # once: the matcher and the sub-pixel step share it
+    with gpu:
+        query_image = _on_device(query_image, matcher.device)  # once: the matcher and the sub-pixel step share it
     render_cam = _render_camera(query_camera, cfg)
     pinhole = query_camera.without_distortion()  # query keypoints are undistorted to this camera
     pose = coarse
@@ -312,7 +327,8 @@ def refine_query(
             break
         else:
             try:
-                rgb, depth, alpha = _render_at(model, render_cam, pose, cfg)
+                with gpu:
+                    rgb, depth, alpha = _render_at(model, render_cam, pose, cfg)
             except (RuntimeError, ValueError) as e:
                 result.status, result.message = "render_failed", str(e)
                 break
@@ -320,14 +336,16 @@ def refine_query(
         t1 = time.perf_counter()
         if it > 0 or matches is None:
             try:
-                matches = matcher.match(rgb, query_image)
+                with gpu:
+                    matches = matcher.match(rgb, query_image)
             except (RuntimeError, ValueError) as e:  # a matcher that chokes on an image is a failed query
                 matches, result.message = Matches.empty(), f"matcher failed: {e}"
         if cfg.max_matches and len(matches) > cfg.max_matches:
             matches = matches.subset(spread_select(matches.kpts1, matches.scores, cfg.max_matches, query_camera.size))
         t_sub = time.perf_counter()
         if cfg.subpixel and len(matches) and cam.size == query_camera.size:
-            matches, _ = refine_subpixel(rgb, query_image, matches, device=matcher.device)
+            with gpu:
+                matches, _ = refine_subpixel(rgb, query_image, matches, device=matcher.device)
         t2 = time.perf_counter()
         timings["render"] += t1 - t0
         timings["match"] += t_sub - t1
@@ -366,6 +384,59 @@ def refine_query(
     result.timings = timings
     if result.iterations and result.status != "refined":
         result.status = "refined"  # a later iteration failed: result.pose is still the last good refinement
+    if not result.iterations and cfg.recovery and model is not None and result.status in RECOVERABLE:
+        result = _recover(model, query_image, query_camera, coarse, matcher, cfg, result, gpu_lock)
+    return result
+
+
+RECOVERABLE = ("too_few_matches", "too_few_valid_depth", "too_few_inliers", "pnp_failed")
+
+
+def recovery_camera(camera: Camera, canvas: float, focal: float) -> Camera:
+    """``camera`` with its image grown ``canvas`` times about the principal point's offset (a wider field of view
+    at the same scale) and its focal length times ``focal``."""
+    W, H = round(camera.width * canvas), round(camera.height * canvas)
+    grown = camera.cropped(-((W - camera.width) // 2), -((H - camera.height) // 2), W, H)
+    return replace(grown, fx=camera.fx * focal, fy=camera.fy * focal)
+
+
+def _recover(model, query_image, query_camera: Camera, coarse, matcher: Matcher, cfg: RefineConfig, failed, gpu_lock):
+    """:attr:`RefineConfig.recovery`: one pass on a render at the coarse pose with each recovery camera; the pass
+    with the most inliers goes on with the remaining iterations at the usual camera. ``failed`` (the first
+    attempt) is returned, with the time spent, when none gives a pose."""
+    once = replace(cfg, iterations=1, recovery=())
+    timings = dict(failed.timings)
+    best = None
+    for canvas, focal in cfg.recovery:
+        cam = recovery_camera(_render_camera(query_camera, cfg), canvas, focal)
+        t0 = time.perf_counter()
+        try:
+            with gpu_lock or nullcontext():
+                rgb, depth, alpha = _render_at(model, cam, coarse, cfg)
+        except (RuntimeError, ValueError):
+            continue
+        timings["render"] += time.perf_counter() - t0
+        r = refine_query(None, query_image, query_camera, coarse, matcher, once, (rgb, depth, alpha, cam),
+                         gpu_lock=gpu_lock)  # fmt: skip
+        for k, v in r.timings.items():
+            timings[k] = timings.get(k, 0.0) + (v if k != "render" else 0.0)
+        if r.ok and (best is None or r.num_inliers > best[0].num_inliers):
+            best = (r, canvas, focal)
+    if best is None:
+        failed.timings = timings
+        failed.message = (failed.message + "; " if failed.message else "") + "no recovery render gave a pose"
+        return failed
+    result, canvas, focal = best
+    if cfg.iterations > 1:
+        rest = refine_query(model, query_image, query_camera, result.pose, matcher,
+                            replace(cfg, iterations=cfg.iterations - 1, recovery=()), gpu_lock=gpu_lock)  # fmt: skip
+        for k, v in rest.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+        if rest.ok:
+            rest.iterations += result.iterations
+            result = rest
+    result.coarse, result.timings = coarse, timings
+    result.message = f"recovered with a render of canvas x{canvas:g}, focal x{focal:g} at the coarse pose"
     return result
 
 
@@ -425,22 +496,25 @@ def refine_relative(
     matcher: Matcher,
     cfg: RefineConfig | None = None,
     rendered: tuple[np.ndarray, np.ndarray, np.ndarray | None, Camera] | None = None,
+    gpu_lock: AbstractContextManager | None = None,
 ) -> RefineResult:
     """GS-CPR_rel: relative pose render -> query from the essential matrix, metric scale from rendered depth,
-    composed into a world-to-camera pose (the original wrote the render-frame pose instead)."""
+    composed into a world-to-camera pose (the original wrote the render-frame pose instead). ``gpu_lock`` as
+    in :func:`refine_query`."""
     cfg = cfg or RefineConfig()
     coarse = np.asarray(coarse_pose, dtype=np.float64)
     if (bad := _unusable(coarse)) is not None:
         return bad
     result = RefineResult(pose=coarse, coarse=coarse, status="bad_input")
     t0 = time.perf_counter()
-    if rendered is not None:
-        rgb, depth, alpha, cam = rendered
-    else:
-        cam = query_camera.without_distortion()
-        rgb, depth, alpha = _render_at(model, cam, coarse, cfg)
-    t1 = time.perf_counter()
-    matches = matcher.match(rgb, query_image)
+    with gpu_lock or nullcontext():
+        if rendered is not None:
+            rgb, depth, alpha, cam = rendered
+        else:
+            cam = query_camera.without_distortion()
+            rgb, depth, alpha = _render_at(model, cam, coarse, cfg)
+        t1 = time.perf_counter()
+        matches = matcher.match(rgb, query_image)
     t2 = time.perf_counter()
     result.matches, result.num_matches, result.render_rgb = matches, len(matches), rgb
     result.timings = {"render": t1 - t0, "match": t2 - t1}

@@ -173,7 +173,7 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         body.append(f"<h2>{html.escape(str(r['scene']))} — {html.escape(str(r['device']))}, {r['date']}</h2>")
         body.append(f'<p class="note">{r["format"]}, {r["queries"]} test views at {r["resolution"]}, '
                     f'{r["model_size"]:,} Gaussians, D = {r["scene_distance"]:.4g}, '
-                    f'{r["config"]["iterations"]} iteration(s).</p>')  # fmt: skip
+                    f'at most {r["config"]["iterations"]} iteration(s).</p>')  # fmt: skip
         body.append("<h3>Failures</h3>" + _thumbs(folder, r, "fail"))
         body.append("<h3>Results</h3>" + _table(r))
         body.append(_plots(r))

@@ -7,6 +7,7 @@ Poses are COLMAP's ``cam_from_world``, which is already world-to-camera in OpenC
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +89,27 @@ def load_colmap(
 
 
 def load_colmap_points(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """The model's 3D points: ``xyz [N, 3] float64`` and ``rgb [N, 3] uint8`` (to initialise a 3DGS)."""
-    _, rec = _read(root)
-    pts = [p for _, p in sorted(rec.points3D.items())]  # by point id: deterministic order
-    xyz = np.array([p.xyz for p in pts], dtype=np.float64).reshape(-1, 3)
-    rgb = np.array([p.color for p in pts], dtype=np.uint8).reshape(-1, 3)
-    return xyz, rgb
+    """The model's 3D points: ``xyz [N, 3] float64`` and ``rgb [N, 3] uint8`` (to initialise a 3DGS), sorted
+    by point id. Read from ``points3D.bin`` / ``.txt`` directly (COLMAP's documented layout), so that training
+    needs no pycolmap."""
+    model = find_sparse_model(root)
+    points: dict[int, tuple] = {}
+    try:
+        if (model / "points3D.bin").is_file():
+            data = (model / "points3D.bin").read_bytes()
+            (n,), off = struct.unpack_from("<Q", data), 8
+            for _ in range(n):
+                pid, x, y, z, r, g, b, _err, track = struct.unpack_from("<Q3d3BdQ", data, off)
+                points[pid] = (x, y, z, r, g, b)
+                off += 51 + 8 * track  # the fixed part, then (image id, point2D index) int32 pairs
+        elif (model / "points3D.txt").is_file():
+            for line in (model / "points3D.txt").read_text().splitlines():
+                if line.strip() and not line.startswith("#"):
+                    v = line.split()
+                    points[int(v[0])] = (*map(float, v[1:4]), *map(int, v[4:7]))
+        else:
+            raise DatasetError(f"{model}: missing points3D.bin / points3D.txt")
+    except (struct.error, ValueError, IndexError) as e:
+        raise DatasetError(f"{model}: corrupt points3D file ({e})") from None
+    rows = np.array([points[k] for k in sorted(points)], dtype=np.float64).reshape(-1, 6)
+    return rows[:, :3], rows[:, 3:].astype(np.uint8)

@@ -93,8 +93,17 @@ class Matcher:
         self.max_size = max_size
 
     def match(self, image0, image1) -> Matches:
-        """Match two RGB images; keypoints are returned at each image's own full resolution."""
-        (t0, *s0), (t1, *s1) = self._input(image0), self._input(image1)
+        """Match two RGB images; keypoints are returned at each image's own full resolution.
+
+        Both images are resized by one factor (the larger one's long side to ``max_size``): a render and a
+        query at one focal length keep their common scale even when their sizes differ."""
+        t0, t1 = to_tensor_image(image0, self.device), to_tensor_image(image1, self.device)
+        longest = max(*t0.shape[-2:], *t1.shape[-2:])
+        if self.max_size and longest > self.max_size:
+            (t0, *s0), (t1, *s1) = (resize_long_side(t, round(max(t.shape[-2:]) * self.max_size / longest))
+                                    for t in (t0, t1))  # fmt: skip
+        else:
+            s0 = s1 = (1.0, 1.0)
         with inference():
             return self._full_resolution(self._match(t0, t1), s0, s1)
 
