@@ -13,6 +13,12 @@ from .scenes import write_room_queries
 CAM = Camera.centered(240, 180, 200.0)
 
 
+def refine_args(root, data=None) -> list[str]:
+    """``gscpr refine`` on the fixture's model, query set (or ``data``) and coarse poses."""
+    data = data or root / "data"
+    return ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt")]
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A Blender-format query set rendered from a generated scene, its model and coarse poses."""
@@ -27,16 +33,8 @@ def workdir(tmp_path_factory):
 def test_refine_command_end_to_end_and_resume(workdir, capsys):
     root, gt, coarse = workdir
     out = root / "out"
-    args = [
-        "refine",
-        "--model",
-        str(root / "scene.ply"),
-        "--data",
-        str(root / "data"),
-        "--poses",
-        str(root / "coarse.txt"),
-    ]
-    args += ["--out", str(out), "--device", "cpu", "--iterations", "2", "--overlays", "1", "--ransac-px", "1"]
+    args = [*refine_args(root), "--out", str(out), "--device", "cpu", "--iterations", "2", "--overlays", "1"]
+    args += ["--ransac-px", "1"]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "refined 4" in captured.out and "no_image 1" in captured.out
@@ -66,7 +64,7 @@ def test_a_corrupt_query_is_recorded_and_the_run_goes_on(workdir, tmp_path, caps
     shutil.copytree(root / "data", data)
     (data / "test" / "r_1.png").write_bytes(b"\x89PNG broken")
     out = tmp_path / "out"
-    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt")]
+    args = refine_args(root, data)
     assert main([*args, "--out", str(out), "--device", "cpu", "--matcher", "sift"]) == 0
     records = {json.loads(x)["name"]: json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()}
     assert records["test/r_1.png"]["status"] == "bad_input"
@@ -98,7 +96,7 @@ def test_batched_refinement_matches_one_by_one_and_survives_a_bad_query(workdir,
     data = tmp_path / "data"
     shutil.copytree(root / "data", data)
     (data / "test" / "r_2.png").write_bytes(b"\x89PNG broken")
-    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt")]
+    args = refine_args(root, data)
     args += ["--device", "cpu", "--ransac-px", "1", "--iterations", "2"]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     assert main([*args, "--out", str(tmp_path / "batch"), "--batch-size", "3"]) == 0
@@ -116,3 +114,16 @@ def test_batched_refinement_matches_one_by_one_and_survives_a_bad_query(workdir,
         rot, trans = pose_errors(refined[name], gt[name])
         assert rot < 0.1 and trans < 0.002
         assert abs(batch[name]["num_inliers"] - one[name]["num_inliers"]) <= 0.05 * one[name]["num_inliers"]
+
+
+def test_worker_threads_refine_the_same_poses_in_the_same_order(workdir, tmp_path):
+    """--workers 3: queries refined three at a time (device work taking turns, PnP in parallel) give the file a
+    one-at-a-time run gives."""
+    root, _, _ = workdir
+    args = [*refine_args(root), "--device", "cpu", "--ransac-px", "1", "--iterations", "2", "--solver", "paper"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "--out", str(tmp_path / "three"), "--workers", "3"]) == 0
+    poses = (tmp_path / "three" / "refined_poses.txt").read_bytes()
+    assert poses == (tmp_path / "one" / "refined_poses.txt").read_bytes()
+    names = [json.loads(x)["name"] for x in (tmp_path / "three" / "results.jsonl").read_text().splitlines()]
+    assert names == [json.loads(x)["name"] for x in (tmp_path / "one" / "results.jsonl").read_text().splitlines()]

@@ -25,6 +25,7 @@ import torch
 
 from .camera import Camera
 from .data.frame import DatasetError
+from .distributed import init_distributed
 from .evaluate import evaluate_scene, format_table, write_log
 from .match import MATCHERS, MatchError, load_matcher
 from .paper import get_dataset, model_dir, render_dir
@@ -95,9 +96,11 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     pred_dir = out_dir / "refine_predictions"
     cfg = RefineConfig(solver=args.solver, ransac_px=args.ransac_px, subpixel=args.subpixel,
                        iterations=args.iterations)  # fmt: skip
+    dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
+    device = dist.device(args.device)
     try:
         options = {"checkpoint": args.matcher_checkpoint} if args.matcher == "mast3r" else {}
-        matcher = load_matcher(args.matcher, args.device, **options)
+        matcher = load_matcher(args.matcher, device, **options)
     except MatchError as e:
         print(f"error: {e}\n(any other matcher runs without extra installs, e.g. --matcher xfeat)", file=sys.stderr)
         return 2
@@ -113,11 +116,13 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
         if any(q.render_files is None for q in queries) or args.iterations > 1:
             from .splat.model import load_scene_model
 
-            model = load_scene_model(model_path, args.device) if model_path.exists() else None
-            if model is None:
+            model = load_scene_model(model_path, device) if model_path.exists() else None
+            if model is None and dist.is_main:
                 print(f"warning: {scene}: no renders for some queries and no model at {model_path}", file=sys.stderr)
         scene_dir = pred_dir / scene
-        records = refine_queries(model, queries, matcher, cfg, scene_dir, relative=relative)
+        records = refine_queries(model, queries, matcher, cfg, scene_dir, relative=relative, dist=dist)
+        if not dist.is_main:
+            continue
         finish(scene_dir, queries, records, scene, unmatched)
         poses = poses_from_records(records, [q.name for q in queries])
         write_poses(pred_dir / f"{pe}_refinew2c_mast3r_{scene}.txt", {**poses, **unmatched})
@@ -127,5 +132,6 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
         write_log(out_dir / f"logs_{scene}.log", scene, pe, ini, ref)
         initial.append(ini)
         refined.append(ref)
-    print(format_table(initial, refined, f"GS-CPR{'_rel' if relative else ''} {dataset} · {pe}"))
+    if dist.is_main:
+        print(format_table(initial, refined, f"GS-CPR{'_rel' if relative else ''} {dataset} · {pe}"))
     return 0

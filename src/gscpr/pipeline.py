@@ -14,8 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -25,6 +30,7 @@ from tqdm import tqdm
 
 from .camera import Camera
 from .data.frame import DatasetError, Frame
+from .distributed import Dist, init_distributed, shard
 from .geometry import pose_to_qt, qt_to_pose
 from .match import MATCHERS, MatchError, load_matcher
 from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
@@ -61,6 +67,58 @@ def load_done(jsonl: Path) -> dict[str, dict]:
                 continue
             done[rec["name"]] = rec
     return done
+
+
+def load_records(out_dir: Path) -> dict[str, dict]:
+    """Every record of an output folder: the merged ``results.jsonl`` and the shard files of ranks that have
+    not been merged yet (a killed multi-process run)."""
+    done = load_done(out_dir / "results.jsonl")
+    for f in sorted((out_dir / "shards").glob("rank*.jsonl")):
+        done.update(load_done(f))
+    return done
+
+
+def merge_records(out_dir: Path, names: list[str]) -> dict[str, dict]:
+    """Rewrite ``results.jsonl`` with every record of the folder, the queries' in ``names`` order first (so
+    that any number of processes, in any order, give the same file), then drop the merged shard files."""
+    records = load_records(out_dir)
+    order = [n for n in names if n in records] + [n for n in records if n not in set(names)]
+    tmp = out_dir / "results.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(records[n]) + "\n" for n in order), encoding="utf-8")
+    tmp.replace(out_dir / "results.jsonl")  # atomic: a crash here loses nothing
+    for f in (out_dir / "shards").glob("rank*.jsonl"):
+        f.unlink()
+    return {n: records[n] for n in order}
+
+
+def _open_log(path: Path):
+    """``path`` opened to append records; a torn last line left by a killed run is ended first, so that the
+    next record starts on a line of its own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, 2)
+            torn = f.read(1) != b"\n"
+        if torn:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write("\n")
+    return open(path, "a", encoding="utf-8")
+
+
+def _ordered(pool: ThreadPoolExecutor | None, fn: Callable, items: Iterable, ahead: int) -> Iterator:
+    """``fn`` over ``items`` in ``pool`` with at most ``ahead`` calls in flight, results in order (memory stays
+    bounded on query sets of any size); in this thread when ``pool`` is None."""
+    if pool is None:
+        yield from map(fn, items)
+        return
+    it, window = iter(items), deque()
+    for x in islice(it, ahead):
+        window.append(pool.submit(fn, x))
+    while window:
+        fut = window.popleft()
+        for x in islice(it, 1):
+            window.append(pool.submit(fn, x))
+        yield fut.result()
 
 
 def overlay_image(
@@ -134,71 +192,105 @@ def refine_queries(
     progress: bool = True,
     batch_size: int = 1,
     on_result: Callable[[Query, RefineResult, np.ndarray | None], None] | None = None,
+    dist: Dist | None = None,
+    workers: int = 1,
 ) -> dict[str, dict]:
     """Refine ``queries``, appending one JSON line per query to ``out_dir/results.jsonl`` as it goes.
 
-    Queries already in that file are skipped (resume). With ``batch_size > 1`` (absolute refinement, rendering
-    on the fly) queries of one image size are refined ``batch_size`` at a time by :func:`refine_batch`: one
-    render call and one feature-extraction call per batch. Returns every record by name.
+    Queries with a record in the folder are skipped (resume). Query images are read and decoded ahead by a
+    thread pool. ``workers > 1`` refines that many queries at once in threads: rendering and matching take
+    turns on the device while the others lift and solve PnP. With ``batch_size > 1`` (absolute refinement,
+    rendering on the fly) queries of one image size are refined ``batch_size`` at a time by
+    :func:`refine_batch`: one render call and one feature-extraction call per batch. ``on_result(query,
+    result, image)`` is called for each query refined now (``image`` None where it could not be read).
+
+    Under torchrun (``dist``, :mod:`gscpr.distributed`) each rank refines its share of what is left into
+    ``shards/rank<r>.jsonl`` and rank 0 merges the records into ``results.jsonl`` when all are done. Returns
+    every record by name (on rank 0, all of them).
     """
     from .data.images import load_rgb
 
     load_image = load_image or load_rgb
+    dist = dist or Dist()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    jsonl = out_dir / "results.jsonl"
-    done = load_done(jsonl)
+    done = load_records(out_dir)
+    dist.barrier()  # every rank has seen what is done before any rank writes
     todo = [q for q in queries if q.name not in done]
+    if dist.distributed:
+        todo = [todo[i] for i in shard([q.camera.width * q.camera.height for q in todo], dist.rank, dist.world_size)]
+        log_path = out_dir / "shards" / f"rank{dist.rank}.jsonl"
+        overlays = -(-overlays // dist.world_size)  # the overlays are shared out too
+    else:
+        log_path = out_dir / "results.jsonl"
     solve = refine_relative if relative else refine_query
     batch_size = 1 if relative else max(1, batch_size)
+    gpu_lock = threading.Lock() if workers > 1 else None
     drawn = len(list((out_dir / "overlays").glob("*.jpg"))) if overlays else 0
+
+    def load(q: Query):
+        try:
+            return q, *_load_query(q, load_image), None
+        except (DatasetError, OSError, ValueError) as e:
+            return q, None, None, e
+
+    def refine_one(item) -> tuple[Query, RefineResult, np.ndarray | None]:
+        q, image, rendered, error = item
+        if error is not None:
+            return q, _bad_input(q, error), None
+        try:
+            r = solve(model, image, q.camera, q.coarse, matcher, cfg, rendered=rendered, gpu_lock=gpu_lock)
+        except (DatasetError, OSError, ValueError, RuntimeError) as e:
+            r = _bad_input(q, e)
+        return q, r, image
+
+    def refine_chunk(chunk: list) -> list[tuple[Query, RefineResult, np.ndarray | None]]:
+        """A batch: queries rendered on the fly are grouped by size for refine_batch, the rest one by one."""
+        results, groups = {}, {}
+        for item in chunk:
+            q, image, rendered, error = item
+            if error is None and rendered is None:
+                groups.setdefault(q.camera.size, []).append(item)
+            else:
+                results[q.name] = refine_one(item)
+        for group in groups.values():
+            qs, images = [it[0] for it in group], [it[1] for it in group]
+            try:
+                rs = refine_batch(model, images, [q.camera for q in qs], np.stack([q.coarse for q in qs]), matcher, cfg)
+            except (ValueError, RuntimeError):  # a batch-wide failure: one by one, each recording its own
+                rs = [refine_one(it)[1] for it in group]
+            results.update({q.name: (q, r, im) for q, r, im in zip(qs, rs, images, strict=True)})
+        return [results[item[0].name] for item in chunk]  # in query order, whatever the grouping
+
     with (
-        open(jsonl, "a", encoding="utf-8") as log,
-        tqdm(total=len(todo), desc="refining", unit="query", disable=not progress) as bar,
-    ):
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            images: dict[str, np.ndarray] = {}
-            results: dict[str, RefineResult] = {}
-            batchable: dict[tuple[int, int], list[Query]] = {}
-            for q in chunk:
-                try:
-                    images[q.name], rendered = _load_query(q, load_image)
-                except (DatasetError, OSError, ValueError) as e:
-                    results[q.name] = _bad_input(q, e)
-                    continue
-                if batch_size > 1 and rendered is None:
-                    batchable.setdefault(q.camera.size, []).append(q)
-                    continue
-                try:
-                    results[q.name] = solve(model, images[q.name], q.camera, q.coarse, matcher, cfg, rendered=rendered)
-                except (DatasetError, OSError, ValueError, RuntimeError) as e:
-                    results[q.name] = _bad_input(q, e)
-            for group in batchable.values():
-                try:
-                    rs = refine_batch(model, [images[q.name] for q in group], [q.camera for q in group],
-                                      np.stack([q.coarse for q in group]), matcher, cfg)  # fmt: skip
-                except (ValueError, RuntimeError):  # a batch-wide failure: one by one, each recording its own
-                    rs = []
-                    for q in group:
-                        try:
-                            rs.append(refine_query(model, images[q.name], q.camera, q.coarse, matcher, cfg))
-                        except (ValueError, RuntimeError) as e:
-                            rs.append(_bad_input(q, e))
-                results.update({q.name: r for q, r in zip(group, rs, strict=True)})
-            for q in chunk:  # records in query order, whatever the grouping
-                r = results[q.name]
-                rec = _record(q, r)
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                done[q.name] = rec
-                if drawn < overlays and q.name in images and r.render_rgb is not None:
-                    path = out_dir / "overlays" / Path(q.name.replace("/", "_")).with_suffix(".jpg")
-                    draw_overlay(r.render_rgb, images[q.name], r, path)
-                    drawn += 1
-                if on_result is not None:
-                    on_result(q, r, images.get(q.name))
-            bar.update(len(chunk))
+        ThreadPoolExecutor(2, thread_name_prefix="gscpr-load") as io,
+        ThreadPoolExecutor(workers, thread_name_prefix="gscpr-refine") if workers > 1 else nullcontext() as pool,
+        _open_log(log_path) as log,
+        tqdm(total=len(todo), desc=f"refining{f' [rank {dist.rank}]' if dist.distributed else ''}", unit="query",
+             disable=not progress) as bar,
+    ):  # fmt: skip
+        loaded = _ordered(io, load, todo, ahead=2 * max(workers, batch_size) + 2)
+        if batch_size > 1:
+            chunks = iter(lambda: list(islice(loaded, batch_size)), [])
+            refined = (x for chunk in chunks for x in refine_chunk(chunk))
+        else:
+            refined = _ordered(pool, refine_one, loaded, ahead=workers)
+        for q, r, image in refined:
+            rec = _record(q, r)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            done[q.name] = rec
+            if drawn < overlays and image is not None and r.render_rgb is not None:
+                path = out_dir / "overlays" / Path(q.name.replace("/", "_")).with_suffix(".jpg")
+                draw_overlay(r.render_rgb, image, r, path)
+                drawn += 1
+            if on_result is not None:
+                on_result(q, r, image)
+            bar.update(1)
+    dist.barrier()  # all shards written
+    if dist.is_main:
+        done = merge_records(out_dir, [q.name for q in queries])
+    dist.barrier()  # merged: the next scene starts from one file
     return done
 
 
@@ -228,7 +320,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=1,
                         help="refine queries of one image size this many at a time (one render and one feature "
                         "extraction call per batch; absolute refinement rendered on the fly)")  # fmt: skip
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="refine this many queries at once in threads (lifting and PnP overlap the device work)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="under torchrun, cuda means each rank's own GPU (LOCAL_RANK)",
+    )
     parser.add_argument("--backend", default="auto", choices=["auto", "gsplat", "torch"])
 
 
@@ -294,29 +396,32 @@ def run(args: argparse.Namespace) -> int:
                        iterations=args.iterations, subpixel=not args.no_subpixel, background=tuple(args.background),
                        backend=args.backend)  # fmt: skip
     bad_lines: list[PoseFileError] = []
+    dist = init_distributed(args.device)  # rank 0 of 1 unless started by torchrun
+    device = dist.device(args.device)
     try:
         frames = load_dataset(args.data, args.split)
         coarse = read_poses(args.poses, on_error=bad_lines.append)
         queries, missing = build_queries(frames, coarse, args.scheme)
-        model = load_scene_model(args.model, args.device)
+        model = load_scene_model(args.model, device)
         options = {"checkpoint": args.matcher_checkpoint} if args.matcher == "mast3r" else {}
         if args.max_size:
             options["max_size"] = args.max_size
-        matcher = load_matcher(args.matcher, args.device, **options)
+        matcher = load_matcher(args.matcher, device, **options)
     except (DatasetError, PoseFileError, UnknownNameError, PlyFormatError, ScaffoldFormatError, MatchError) as e:
         print(f"gscpr refine: error: {e}", file=sys.stderr)
         return 2
-    for e in bad_lines:
+    for e in bad_lines if dist.is_main else ():
         print(f"warning: skipped a malformed coarse pose: {e}", file=sys.stderr)
-    if missing:
+    if missing and dist.is_main:
         print(f"warning: {len(missing)} coarse pose(s) have no image in {args.data} (kept as they are): "
               f"{', '.join(missing[:5])}", file=sys.stderr)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "_module"},
-              "refine": asdict(cfg)}  # fmt: skip
-    (args.out / "config.json").write_text(json.dumps(config, indent=1))
-    records = refine_queries(
-        model, queries, matcher, cfg, args.out, args.relative, args.overlays, batch_size=args.batch_size
-    )
-    print(finish(args.out, queries, records, args.data.name, {n: coarse[n] for n in missing}))
+    if dist.is_main:  # what the output depends on; the number of processes is not part of it
+        config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "_module"},
+                  "refine": asdict(cfg)}  # fmt: skip
+        (args.out / "config.json").write_text(json.dumps(config, indent=1))
+    records = refine_queries(model, queries, matcher, cfg, args.out, args.relative, args.overlays,
+                             batch_size=args.batch_size, dist=dist, workers=args.workers)  # fmt: skip
+    if dist.is_main:
+        print(finish(args.out, queries, records, args.data.name, {n: coarse[n] for n in missing}))
     return 0
