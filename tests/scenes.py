@@ -59,10 +59,17 @@ def write_blender_scene(root, model, n_train: int, n_test: int, width: int = 64,
 
 
 def write_blender_views(
-    root, model, camera, poses: list[np.ndarray], split: str = "test", background=(0.0, 0.0, 0.0)
+    root,
+    model,
+    camera,
+    poses: list[np.ndarray],
+    split: str = "test",
+    background=(0.0, 0.0, 0.0),
+    backend: str = "torch",
+    ext: str = "png",
 ) -> list[str]:
     """Render ``model`` at ``poses`` into a Blender-format folder ``root`` (``transforms_<split>.json`` and
-    ``<split>/r_<i>.png``); returns the frame names as the Blender loader gives them."""
+    ``<split>/r_<i>.<ext>``); returns the frame names as the Blender loader gives them."""
     import json
     from pathlib import Path
 
@@ -76,12 +83,13 @@ def write_blender_views(
     (root / split).mkdir(parents=True, exist_ok=True)
     frames = []
     for i, pose in enumerate(poses):
-        rgb = render(model, camera, pose, background=background, backend="torch").rgb[0].numpy()
-        iio.imwrite(root / split / f"r_{i}.png", to_uint8(rgb))
-        frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()})
+        rgb = render(model, camera, pose, background=background, backend=backend).rgb[0].cpu().numpy()
+        iio.imwrite(root / split / f"r_{i}.{ext}", to_uint8(rgb))
+        path = f"./{split}/r_{i}" + ("" if ext == "png" else f".{ext}")  # Blender's own paths have no extension
+        frames.append({"file_path": path, "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()})
     angle = 2 * np.arctan(camera.width / 2 / camera.fx)
     (root / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
-    return [f"{split}/r_{i}.png" for i in range(len(poses))]
+    return [f"{split}/r_{i}.{ext}" for i in range(len(poses))]
 
 
 def write_room_queries(root, camera, n: int, seed: int) -> tuple[Gaussians, dict[str, np.ndarray]]:

@@ -100,6 +100,9 @@ def test_batched_refinement_matches_one_by_one_and_survives_a_bad_query(workdir,
     args += ["--device", "cpu", "--ransac-px", "1", "--iterations", "2"]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     assert main([*args, "--out", str(tmp_path / "batch"), "--batch-size", "3"]) == 0
+    assert main([*args, "--out", str(tmp_path / "threads"), "--batch-size", "3", "--workers", "2"]) == 0
+    poses = (tmp_path / "threads" / "refined_poses.txt").read_bytes()
+    assert poses == (tmp_path / "batch" / "refined_poses.txt").read_bytes()  # PnP in threads: the same poses
 
     def records(out):
         lines = (tmp_path / out / "results.jsonl").read_text().splitlines()

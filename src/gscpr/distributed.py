@@ -17,6 +17,7 @@ re-shards what is left.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -80,7 +81,16 @@ def init_distributed(device: str = "cpu") -> Dist:
     if not torch.distributed.is_initialized():
         # Ranks wait at the final barrier until the slowest shard is done: allow long runs.
         torch.distributed.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(days=7))
+        # Shut the group down before the interpreter does: gloo's threads left running abort the process at exit.
+        atexit.register(_shutdown)
     return d
+
+
+def _shutdown() -> None:
+    global _HOST_GROUP
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    _HOST_GROUP = None
 
 
 def shard(weights: list[float], rank: int, world_size: int) -> list[int]:

@@ -201,8 +201,9 @@ def refine_queries(
     thread pool. ``workers > 1`` refines that many queries at once in threads: rendering and matching take
     turns on the device while the others lift and solve PnP. With ``batch_size > 1`` (absolute refinement,
     rendering on the fly) queries of one image size are refined ``batch_size`` at a time by
-    :func:`refine_batch`: one render call and one feature-extraction call per batch. ``on_result(query,
-    result, image)`` is called for each query refined now (``image`` None where it could not be read).
+    :func:`refine_batch`: one render call and one feature-extraction call per batch, the rest of each query in
+    the worker threads. ``on_result(query, result, image)`` is called for each query refined now (``image``
+    None where it could not be read).
 
     Under torchrun (``dist``, :mod:`gscpr.distributed`) each rank refines its share of what is left into
     ``shards/rank<r>.jsonl`` and rank 0 merges the records into ``results.jsonl`` when all are done. Returns
@@ -256,7 +257,8 @@ def refine_queries(
         for group in groups.values():
             qs, images = [it[0] for it in group], [it[1] for it in group]
             try:
-                rs = refine_batch(model, images, [q.camera for q in qs], np.stack([q.coarse for q in qs]), matcher, cfg)
+                rs = refine_batch(model, images, [q.camera for q in qs], np.stack([q.coarse for q in qs]), matcher, cfg,
+                                  pool=pool)  # fmt: skip
             except (ValueError, RuntimeError):  # a batch-wide failure: one by one, each recording its own
                 rs = [refine_one(it)[1] for it in group]
             results.update({q.name: (q, r, im) for q, r, im in zip(qs, rs, images, strict=True)})

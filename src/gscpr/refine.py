@@ -14,7 +14,9 @@ Whatever goes wrong (too few matches, no depth, RANSAC failure, too few inliers)
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 
@@ -447,11 +449,13 @@ def refine_batch(
     coarse_poses: np.ndarray,
     matcher: Matcher,
     cfg: RefineConfig | None = None,
+    pool: Executor | None = None,
 ) -> list[RefineResult]:
     """:func:`refine_query` for ``B`` queries of one image size with the GPU work batched: one render call for
     all coarse poses and one feature-extraction call for all renders and queries (matchers that support it);
-    the sub-pixel step, lifting and PnP then run per query, and so do further iterations. The render and match
-    times of the batch are shared equally among its queries in their timings.
+    the sub-pixel step, lifting and PnP then run per query, and so do further iterations: in the threads of
+    ``pool`` when given (device work taking turns under a lock, PnP in parallel). The render and match times of
+    the batch are shared equally among its queries in their timings.
     """
     cfg = cfg or RefineConfig()
     B = len(query_images)
@@ -478,12 +482,19 @@ def refine_batch(
         except (RuntimeError, ValueError):
             matches = [None] * len(ok)  # refine_query matches each pair again and reports its failure
         t2 = time.perf_counter()
-        for j, i in enumerate(ok):
+        lock = threading.Lock() if pool is not None else None
+
+        def finish(j: int) -> RefineResult:
+            i = ok[j]
             rendered = (rgb[j], depth[j], alpha[j], cams[i])
-            r = refine_query(model, query_images[i], query_cameras[i], coarse[i], matcher, cfg, rendered, matches[j])
+            return refine_query(model, query_images[i], query_cameras[i], coarse[i], matcher, cfg, rendered,
+                                matches[j], gpu_lock=lock)  # fmt: skip
+
+        done = list(pool.map(finish, range(len(ok)))) if pool is not None else [finish(j) for j in range(len(ok))]
+        for j, r in enumerate(done):
             r.timings["render"] += (t1 - t0) / len(ok)
             r.timings["match"] += (t2 - t1) / len(ok)
-            results[i] = r
+            results[ok[j]] = r
     return results
 
 

@@ -1,0 +1,154 @@
+"""Throughput of ``gscpr refine`` over many queries: 1 vs N processes (torchrun), 1 vs W worker threads.
+
+    python benchmarks/scale.py --data .gpu/lego --views 2000 --procs 1 2 --workers 1 4 --out $OUT/scale.json
+    python benchmarks/scale.py --views 24 --size 160x120 --procs 1 2 --device cpu       # generated room, CPU
+
+Makes a synthetic query set: ``--views`` renders of a scene model at poses spread around the views of a real
+dataset (``--data`` with ``--model``, or a model trained there first by ``gscpr train``; without ``--data``,
+the generated textured room of the tests), saved as a Blender-format folder with coarse poses 2° / 3 % of the
+camera distance off. Then times the real command, ``gscpr refine`` (XFeat, PoseLib), for every process count
+(``torchrun --standalone --nproc_per_node P``; plain ``python -m gscpr`` for 1) and worker count, on a fresh
+output folder each time. The wall time includes start-up (imports, model and matcher loading, CUDA graph
+capture), so each setting also runs on ``--startup-views`` queries and the steady rate is ``(views -
+startup_views) / (T_views - T_startup)``. Efficiency = rate(P) / (P x rate(1)). Prints JSON and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.scenes: the generated room and writer
+
+from gscpr.camera import Camera  # noqa: E402
+from gscpr.geometry import camera_center, perturb_pose  # noqa: E402
+from gscpr.poses import write_poses  # noqa: E402
+from tests.scenes import pose_inside, textured_room, write_blender_views  # noqa: E402
+
+
+def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
+    """``(model_path, data_dir, queries)``: the scene model and a Blender folder of ``args.views`` renders of it
+    with ``coarse.txt``."""
+    from gscpr.data import detect_format, load_dataset
+    from gscpr.splat import save_ply
+    from gscpr.splat.model import load_scene_model
+
+    rng = np.random.default_rng(0)
+    w, h = (int(v) for v in args.size.split("x"))
+    background = (0.0, 0.0, 0.0)
+    if args.data is None:
+        model_path = root / "scene.ply"
+        save_ply(model_path, textured_room())
+        cam = Camera.centered(w, h, 0.8 * w)
+        poses = [pose_inside(rng) for _ in range(args.views)]
+        distance = 1.0
+    else:
+        model_path = args.model or root / "model" / "point_cloud" / f"iteration_{args.train_steps}" / "point_cloud.ply"
+        if not model_path.is_file():
+            from gscpr.cli import main as gscpr
+
+            gscpr(["train", "--data", str(args.data), "--out", str(root / "model"), "--iterations",
+                   str(args.train_steps), "--eval-steps", "--save-steps", "--device", args.device])  # fmt: skip
+        frames = load_dataset(args.data, "train")
+        background = (1.0, 1.0, 1.0) if detect_format(args.data, "train") == "blender" else background
+        cam = frames[0].camera.without_distortion().resized(w, h)
+        seeds = np.stack([f.pose for f in frames])
+        distance = float(np.median(np.linalg.norm(camera_center(seeds), axis=1)))
+        # Around the dataset's own views: each a training view turned by up to 10° and moved by up to 10 %.
+        picks = seeds[rng.integers(len(seeds), size=args.views)]
+        poses = list(perturb_pose(picks, rng.uniform(0, 10, args.views), rng.uniform(0, 0.1 * distance, args.views),
+                                  rng=rng))  # fmt: skip
+    model = load_scene_model(model_path, args.device)
+    names = write_blender_views(root / "data", model, cam, poses, background=background, backend="auto", ext="jpg")
+    coarse = perturb_pose(np.stack(poses), 2.0, 0.03 * distance, rng=1)
+    write_poses(root / "coarse.txt", dict(zip(names, coarse, strict=True)))
+    write_poses(root / "coarse_startup.txt", dict(list(zip(names, coarse, strict=True))[: args.startup_views]))
+    return model_path, root / "data", len(names)
+
+
+def timed_run(args, model: Path, data: Path, poses: Path, out: Path, procs: int, workers: int) -> float:
+    """Wall seconds of one ``gscpr refine`` run (``procs`` processes under torchrun)."""
+    launcher = [sys.executable, "-m", "gscpr"]
+    if procs > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs),
+                    "-m", "gscpr"]  # fmt: skip
+    cmd = [*launcher, "refine", "--model", str(model), "--data", str(data), "--poses", str(poses), "--out", str(out),
+           "--device", args.device, "--workers", str(workers), "--background", *map(str, args.background)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // procs))}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, help="a real dataset to spread the views around (default: generated room)")
+    p.add_argument("--model", type=Path, help="its trained model (default: trained by gscpr train)")
+    p.add_argument("--train-steps", type=int, default=7000)
+    p.add_argument("--views", type=int, default=2000)
+    p.add_argument("--startup-views", type=int, default=8)
+    p.add_argument("--size", default="640x480")
+    p.add_argument("--procs", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--work", type=Path, help="folder for the query set and outputs (default: a temporary one)")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    root = args.work or Path(tempfile.mkdtemp(prefix="gscpr_scale_"))
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model, data, n = make_query_set(args, root)
+    args.background = (1.0, 1.0, 1.0) if args.data is not None and (args.data / "transforms_train.json").is_file() \
+        else (0.0, 0.0, 0.0)  # fmt: skip
+    print(f"query set: {n} views at {args.size} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    rows = []
+    for procs in args.procs:
+        for workers in args.workers:
+            tag = f"p{procs}_w{workers}"
+            t_start = timed_run(args, model, data, root / "coarse_startup.txt", root / f"startup_{tag}", procs, workers)
+            t_all = timed_run(args, model, data, root / "coarse.txt", root / f"out_{tag}", procs, workers)
+            refined = sum(json.loads(x)["status"] == "refined"
+                          for x in (root / f"out_{tag}" / "results.jsonl").read_text().splitlines())  # fmt: skip
+            rate = (n - args.startup_views) / max(t_all - t_start, 1e-9)
+            rows.append({"procs": procs, "workers": workers, "queries": n, "seconds": round(t_all, 2),
+                         "startup_seconds": round(t_start, 2), "queries_per_s": round(rate, 2),
+                         "refined": refined})  # fmt: skip
+            print(json.dumps(rows[-1]), flush=True)
+    base = {r["workers"]: r["queries_per_s"] for r in rows if r["procs"] == 1}
+    seq = next((r["queries_per_s"] for r in rows if r["procs"] == 1 and r["workers"] == 1), None)
+    for r in rows:
+        one = base.get(r["workers"])
+        r["efficiency"] = round(r["queries_per_s"] / (r["procs"] * one), 3) if one else None
+        r["speedup_vs_sequential"] = round(r["queries_per_s"] / seq, 3) if seq else None
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu ({os.cpu_count()} cores)"
+    result = {"benchmark": "scale", "device": device, "date": datetime.date.today().isoformat(),
+              "torch": torch.__version__, "scene": str(args.data or "generated room"), "size": args.size,
+              "matcher": "xfeat", "solver": "poselib", "rows": rows}  # fmt: skip
+    keys = ["procs", "workers", "queries", "seconds", "startup_seconds", "queries_per_s", "efficiency",
+            "speedup_vs_sequential", "refined"]  # fmt: skip
+    print(
+        "\n| processes | workers | queries | wall s | start-up s | queries/s | efficiency | vs sequential | refined |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
