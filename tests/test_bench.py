@@ -71,9 +71,10 @@ def test_frame_index_reads_blender_names():
 def test_summary_counts_failures_by_cause():
     before = np.array([[10.0, 0.5], [10.0, 0.5], [10.0, 0.5]])
     after = np.array([[0.1, 0.001], [10.0, 0.5], [4.0, 0.04]])
-    recs = [{"status": s, "timings": {"render": 0.01}, "iterations": 1}
-            for s in ("refined", "too_few_matches", "refined")]  # fmt: skip
+    outcomes = (("refined", ""), ("too_few_matches", ""), ("refined", "pass 2, at the refined pose: x"))
+    recs = [{"status": s, "timings": {"render": 0.01}, "iterations": 1, "message": m} for s, m in outcomes]
     s = summarize(before, after, 1.0, recs)
+    assert s["unconfirmed"] == 1
     assert s["after"]["success"] == pytest.approx(2 / 3) and s["after"]["success_fine"] == pytest.approx(1 / 3)
     assert s["before"]["success"] == 0 and s["statuses"] == {"refined": 2, "too_few_matches": 1}
     assert s["ms"]["render"] == pytest.approx(10.0)

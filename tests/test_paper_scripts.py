@@ -122,3 +122,32 @@ def test_paper_solver_uses_renders_on_disk_and_the_relative_variant(root, two_sc
     rel = read_poses(pred / "dfnet_refinew2c_mast3r_chess.txt")
     for name in NAMES:
         assert pose_errors(rel[name], gt[name])[0] < pose_errors(coarse[name.replace("-frame", "/frame")], gt[name])[0]
+
+
+def test_gs_cpr_7s_runs_unchanged_under_torchrun(root, tmp_path):
+    """The paper's script under ``torchrun --nproc_per_node 2`` (gloo on the CPU): each rank refines its share,
+    rank 0 merges and writes the original's outputs once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    work = tmp_path / "root"
+    for d in ("datasets", "coarse_poses", "ACT_Scaffold_GS"):
+        shutil.copytree(root / d, work / d)
+    script = Path(__file__).resolve().parents[1] / "gs_cpr_7s.py"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           "--pose_estimator", "ace", "--scene", "chess", "--matcher", "xfeat", "--solver", "poselib", "--subpixel",
+           "--iterations", "3", "--root", str(work), "--device", "cpu"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("| chess | 2 |") == 1  # rank 0 alone prints the table
+    out = work / "outputs" / "7scenes" / "GS_CPR_ace_results"
+    refined = read_poses(out / "refine_predictions" / "ace_refinew2c_mast3r_chess.txt")
+    for name, gt in gt_poses(work, "chess").items():
+        rot, trans = pose_errors(refined[name], gt)
+        assert rot < 0.1 and trans < 0.005
+    records = (out / "refine_predictions" / "chess" / "results.jsonl").read_text().splitlines()
+    assert sorted(json.loads(x)["name"] for x in records) == NAMES
+    assert not list((out / "refine_predictions" / "chess" / "shards").glob("*.jsonl"))
+    assert (out / "logs_chess.log").read_text().count("GS-CPR for ace:") == 1

@@ -180,3 +180,22 @@ def test_recovery_renders_find_a_scene_the_coarse_camera_turned_away_from():
     wide = recovery_camera(cam, 2.0, 1.0)
     assert wide.size == (320, 320) and wide.fx == cam.fx and (wide.cx, wide.cy) == (cam.cx + 80, cam.cy + 80)
     assert recovery_camera(cam, 1.0, 0.5).fx == cam.fx / 2
+
+
+def test_a_failed_later_pass_keeps_the_refinement_and_says_so(scene, queries):
+    image, gt, coarse = queries[0]
+    xfeat = load_matcher("xfeat", "cpu")
+
+    class FirstPassOnly(Matcher):
+        """XFeat on the first call, nothing after: the render at the refined pose 'does not match'."""
+
+        calls = 0
+
+        def match(self, image0, image1):
+            self.calls += 1
+            return xfeat.match(image0, image1) if self.calls == 1 else Matches.empty()
+
+    r = refine_query(scene, image, CAM, coarse, FirstPassOnly("cpu"), RefineConfig(iterations=3, recovery=()))
+    assert r.status == "refined" and r.iterations == 1
+    assert r.message == "pass 2, at the refined pose: too_few_matches"
+    assert pose_errors(r.pose, gt)[0] < pose_errors(coarse, gt)[0]

@@ -204,8 +204,10 @@ def summarize(before: np.ndarray, after: np.ndarray, distance: float, records: l
     ms = dict(zip(STAGES, np.median(timing, axis=0).tolist(), strict=True)) if len(timing) else {}
     total = float(np.median(timing.sum(axis=1))) if len(timing) else float("nan")
     iterations = float(np.mean([r["iterations"] for r in records])) if records else 0.0
+    # Refined, but a later pass at the refined pose found no pose: a hint of a wrong refinement.
+    unconfirmed = sum(r["status"] == "refined" and r.get("message", "").startswith("pass ") for r in records)
     return {"queries": len(records), "before": rates(before), "after": rates(after), "statuses": statuses,
-            "ms": ms, "ms_total": total, "iterations_mean": iterations}  # fmt: skip
+            "unconfirmed": unconfirmed, "ms": ms, "ms_total": total, "iterations_mean": iterations}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- thumbnails
@@ -292,7 +294,7 @@ def bench_scene(
     """Run every protocol x matcher x solver on ``frames`` (test views with ground truth); write and return
     ``bench.json``'s content. Runs already complete in ``out`` are reused (resume)."""
     from .match import load_matcher as default_loader
-    from .pipeline import Query, refine_queries
+    from .pipeline import Query, poses_from_records, refine_queries
     from .poses import write_poses
     from .refine import RefineConfig
 
@@ -344,8 +346,6 @@ def bench_scene(
                 records = refine_queries(model, queries, matchers[mname], rcfg, run_dir, progress=progress,
                                          on_result=keeper)  # fmt: skip
                 seconds = time.perf_counter() - t0
-                from .pipeline import poses_from_records
-
                 refined = poses_from_records(records, names)
                 write_poses(run_dir / "refined_poses.txt", refined)
                 after = np.stack(pose_errors(np.stack([refined[n] for n in names]), gt), axis=1)
@@ -353,7 +353,7 @@ def bench_scene(
                 run = {"protocol": pname, "matcher": mname, "solver": solver, "dir": str(run_dir.relative_to(out)),
                        "seconds": seconds, **summarize(before, after, distance, recs),
                        "per_query": [{"name": n, "status": r["status"], "before": b.tolist(), "after": a.tolist(),
-                                      "inliers": r["num_inliers"], "noise": z}
+                                      "inliers": r["num_inliers"], "message": r.get("message", ""), "noise": z}
                                      for n, r, b, a, z in zip(names, recs, before, after, noise, strict=True)],
                        }  # fmt: skip
                 result["runs"].append(run)
@@ -380,6 +380,8 @@ def format_tables(result: dict) -> str:
     for r in result["runs"]:
         b, a = r["before"], r["after"]
         fails = ", ".join(f"{k} {v}" for k, v in sorted(r["statuses"].items()) if k != "refined") or "none"
+        if r.get("unconfirmed"):
+            fails += f" (+{r['unconfirmed']} refined, not confirmed by the next pass)"
         lines.append(
             f"| {r['protocol']} | {r['matcher']} | {r['solver']} | {100 * b['success']:.1f} % | "
             f"**{100 * a['success']:.1f} %** | {100 * a['success_fine']:.1f} % | {100 * a['success_abs']:.1f} % | "

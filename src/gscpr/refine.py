@@ -385,7 +385,11 @@ def refine_query(
             break
     result.timings = timings
     if result.iterations and result.status != "refined":
-        result.status = "refined"  # a later iteration failed: result.pose is still the last good refinement
+        # A later pass failed: result.pose is still the last good refinement, but a render at a right pose
+        # matches its query easily, so the message says so (a hint that this pose may be wrong).
+        detail = f" ({result.message})" if result.message else ""
+        result.message = f"pass {result.iterations + 1}, at the refined pose: {result.status}{detail}"
+        result.status = "refined"
     if not result.iterations and cfg.recovery and model is not None and result.status in RECOVERABLE:
         result = _recover(model, query_image, query_camera, coarse, matcher, cfg, result, gpu_lock)
     return result
