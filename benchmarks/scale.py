@@ -39,7 +39,7 @@ from tests.scenes import pose_inside, textured_room, write_blender_views  # noqa
 def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
     """``(model_path, data_dir, queries)``: the scene model and a Blender folder of ``args.views`` renders of it
     with ``coarse.txt``."""
-    from gscpr.data import detect_format, load_dataset
+    from gscpr.data import DatasetError, detect_format, load_dataset
     from gscpr.splat import save_ply
     from gscpr.splat.model import load_scene_model
 
@@ -59,8 +59,12 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
 
             gscpr(["train", "--data", str(args.data), "--out", str(root / "model"), "--iterations",
                    str(args.train_steps), "--eval-steps", "--save-steps", "--device", args.device])  # fmt: skip
-        frames = load_dataset(args.data, "train")
-        background = (1.0, 1.0, 1.0) if detect_format(args.data, "train") == "blender" else background
+        fmt = detect_format(args.data, "test")
+        try:
+            frames = load_dataset(args.data, "train", fmt)
+        except DatasetError:  # a folder with test views only (the embedded demo scene)
+            frames = load_dataset(args.data, "test", fmt)
+        background = (1.0, 1.0, 1.0) if fmt == "blender" else background
         cam = frames[0].camera.without_distortion().resized(w, h)
         seeds = np.stack([f.pose for f in frames])
         distance = float(np.median(np.linalg.norm(camera_center(seeds), axis=1)))
@@ -111,8 +115,8 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     model, data, n = make_query_set(args, root)
-    args.background = (1.0, 1.0, 1.0) if args.data is not None and (args.data / "transforms_train.json").is_file() \
-        else (0.0, 0.0, 0.0)  # fmt: skip
+    blender = args.data is not None and any(args.data.glob("transforms_*.json"))
+    args.background = (1.0, 1.0, 1.0) if blender else (0.0, 0.0, 0.0)
     print(f"query set: {n} views at {args.size} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     rows = []
     for procs in args.procs:
