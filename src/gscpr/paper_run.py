@@ -51,7 +51,10 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
     p.add_argument("--solver", default="paper", choices=SOLVERS, help="paper = the original's OpenCV EPnP-RANSAC")
     p.add_argument("--ransac_px", type=float, default=ds.ransac_px)
     p.add_argument("--subpixel", action="store_true", help="add gscpr's sub-pixel alignment (not in the paper)")
+    p.add_argument("--recovery", action="store_true",
+                   help="add gscpr's recovery renders for queries whose first pass fails (not in the paper)")
     p.add_argument("--iterations", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="queries refined at once in threads (PnP overlaps)")
     p.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR working directory")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--legacy_focal", action="store_true", help="Cambridge: the original's focal x 2.25")
@@ -95,7 +98,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     out_dir = ds.output_dir(args.root / "outputs", pe)
     pred_dir = out_dir / "refine_predictions"
     cfg = RefineConfig(solver=args.solver, ransac_px=args.ransac_px, subpixel=args.subpixel,
-                       iterations=args.iterations)  # fmt: skip
+                       iterations=args.iterations, recovery=RefineConfig.recovery if args.recovery else ())  # fmt: skip
     dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
     device = dist.device(args.device)
     try:
@@ -120,7 +123,8 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
             if model is None and dist.is_main:
                 print(f"warning: {scene}: no renders for some queries and no model at {model_path}", file=sys.stderr)
         scene_dir = pred_dir / scene
-        records = refine_queries(model, queries, matcher, cfg, scene_dir, relative=relative, dist=dist)
+        records = refine_queries(model, queries, matcher, cfg, scene_dir, relative=relative, dist=dist,
+                                 workers=args.workers)  # fmt: skip
         if not dist.is_main:
             continue
         finish(scene_dir, queries, records, scene, unmatched)
