@@ -56,6 +56,7 @@ def test_report_is_one_self_contained_page_with_failures_first(results, capsys):
     # Failures come before the table, successes after it; the failing run's cause is in the table.
     assert page.index("fail_") < page.index("<table") < page.index('alt="ok_')
     assert "too_few_matches 3" in page and "xfeat" in page
+    assert "ACE on 7-Scenes" in page and "half-normal 0.3" in page  # the protocol that drew the noise
 
 
 def test_report_errors_name_the_folder(tmp_path, capsys):

@@ -51,8 +51,11 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
     p.add_argument("--solver", default="paper", choices=SOLVERS, help="paper = the original's OpenCV EPnP-RANSAC")
     p.add_argument("--ransac_px", type=float, default=ds.ransac_px)
     p.add_argument("--subpixel", action="store_true", help="add gscpr's sub-pixel alignment (not in the paper)")
-    p.add_argument("--recovery", action="store_true",
-                   help="add gscpr's recovery renders for queries whose first pass fails (not in the paper)")
+    p.add_argument(
+        "--recovery",
+        action="store_true",
+        help="add gscpr's recovery renders for queries whose first pass fails (not in the paper)",
+    )
     p.add_argument("--iterations", type=int, default=1)
     p.add_argument("--workers", type=int, default=1, help="queries refined at once in threads (PnP overlaps)")
     p.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR working directory")

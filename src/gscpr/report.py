@@ -122,6 +122,20 @@ def _table(result: dict) -> str:
     return "\n".join(rows) + "</table>"
 
 
+def _protocols(result: dict) -> str:
+    """The noise each protocol drew (its laws, axes, seed and where it comes from)."""
+    rows = ['<table><tr><th class="l">protocol</th><th class="l">rotation (°)</th><th class="l">translation</th>'
+            '<th class="l">axes</th><th>seed</th><th class="l">from</th></tr>']  # fmt: skip
+    for name, p in result.get("protocols", {}).items():
+        unit = "NeRF-synthetic units x D / 4.0311" if p["translation_unit"] == "nerf" else "x D"
+        axes = p["axes"] + (", one sequence" if p["sequential"] else ", per frame")
+        cells = [name, " ".join(map(str, p["rotation"])), f"{' '.join(map(str, p['translation']))} ({unit})", axes,
+                 p["seed"], p["source"]]  # fmt: skip
+        rows.append("<tr>" + "".join(f'<td class="{"" if i == 4 else "l"}">{html.escape(str(c))}</td>'
+                                     for i, c in enumerate(cells)) + "</tr>")  # fmt: skip
+    return "\n".join(rows) + "</table>"
+
+
 def _plots(result: dict) -> str:
     out = []
     d = result["scene_distance"]
@@ -176,6 +190,7 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
                     f'at most {r["config"]["iterations"]} iteration(s).</p>')  # fmt: skip
         body.append("<h3>Failures</h3>" + _thumbs(folder, r, "fail"))
         body.append("<h3>Results</h3>" + _table(r))
+        body.append("<h3>Perturbation protocols</h3>" + _protocols(r))
         body.append(_plots(r))
         body.append("<h3>Successes</h3>" + _thumbs(folder, r, "ok"))
     page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gscpr bench report</title>'
