@@ -95,8 +95,11 @@ def test_two_processes_write_what_one_process_writes(workdir, one):
     assert "rank 0" in output and "rank 1" in output  # both ranks refined
 
 
-def test_a_killed_rank_resumes_without_redoing_finished_queries(workdir, one):
-    out = workdir / "killed"
+@pytest.mark.parametrize("resume_procs", [2, 1])
+def test_a_killed_rank_resumes_without_redoing_finished_queries(workdir, one, resume_procs, monkeypatch):
+    """Kill one rank of a 2-process run; the same command (or one process: a new world size re-shards what is
+    left) finishes the run without refining the finished queries again."""
+    out = workdir / f"killed{resume_procs}"
     proc = _torchrun(workdir, out, start_new_session=True)
     shards = out / "shards"
     deadline = time.time() + 300
@@ -112,9 +115,21 @@ def test_a_killed_rank_resumes_without_redoing_finished_queries(workdir, one):
     assert proc.returncode != 0
     before = load_records(out)  # a line torn by the kill is not a record: that query is redone
     assert 0 < len(before) < N and not (out / "refined_poses.txt").exists()
-    again = _torchrun(workdir, out)
-    output, _ = again.communicate(timeout=600)
-    assert again.returncode == 0, output
+    if resume_procs == 2:
+        again = _torchrun(workdir, out)
+        output, _ = again.communicate(timeout=600)
+        assert again.returncode == 0, output
+    else:
+        import torch
+
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as each rank had: the same arithmetic, the same poses
+        try:
+            assert main(_args(workdir, out)) == 0
+        finally:
+            torch.set_num_threads(threads)
+        assert not list(shards.glob("*.jsonl"))  # the killed run's shards are merged
     after = {r["name"]: r for r in _records(out)}
     assert len(after) == N and len(_records(out)) == N
     for name, rec in before.items():
