@@ -394,14 +394,17 @@ def format_tables(result: dict) -> str:
 
 # ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .match import MATCHERS
+    from .refine import SOLVERS
+
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (Blender, instant-ngp, LLFF, ...)")
     parser.add_argument("--model", type=Path, help="scene model (PLY or model folder); default: OUT/model")
     parser.add_argument("--train-steps", type=int, default=30_000, help="train OUT/model this long if missing")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--scene", help="name in the results (default: the data folder's)")
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
-    parser.add_argument("--matchers", nargs="+", default=["xfeat", "lightglue"])
-    parser.add_argument("--solvers", nargs="+", default=["paper", "poselib"])
+    parser.add_argument("--matchers", nargs="+", default=["xfeat", "lightglue"], choices=MATCHERS)
+    parser.add_argument("--solvers", nargs="+", default=["paper", "poselib"], choices=SOLVERS)
     parser.add_argument("--iterations", type=int, default=BenchConfig.iterations)
     parser.add_argument("--ransac-px", type=float, default=2.0)
     parser.add_argument("--max-queries", type=int, help="only the first N test views")
