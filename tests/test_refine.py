@@ -199,3 +199,21 @@ def test_a_failed_later_pass_keeps_the_refinement_and_says_so(scene, queries):
     assert r.status == "refined" and r.iterations == 1
     assert r.message == "pass 2, at the refined pose: too_few_matches"
     assert pose_errors(r.pose, gt)[0] < pose_errors(coarse, gt)[0]
+
+
+def test_render_scale_renders_and_matches_at_a_fraction_of_the_query_size(scene, queries):
+    """render_scale 0.5: a half-size render, matched and aligned against the query resized to it (one scale in
+    both images), keypoints mapped back to the full-size query for PnP; single and batched. (Before, the
+    full-size query was matched against the half-size render and nothing refined.)"""
+    matcher = load_matcher("xfeat", "cpu")
+    cfg = RefineConfig(render_scale=0.5, iterations=2, recovery=())
+    for image, gt, coarse in queries[:2]:
+        r = refine_query(scene, image, CAM, coarse, matcher, cfg)
+        assert r.status == "refined" and r.render_rgb.shape[:2] == (CAM.height // 2, CAM.width // 2)
+        assert r.matches.kpts1[:, 0].max() > CAM.width / 2  # query keypoints in full-size pixels
+        rot, trans = pose_errors(r.pose, gt)
+        assert rot < 0.15 and trans < 0.006  # full size: 0.01° (sub-pixel alignment at the render's scale)
+    batch = refine_batch(scene, [q[0] for q in queries[:2]], [CAM] * 2, np.stack([q[2] for q in queries[:2]]),
+                         matcher, cfg)  # fmt: skip
+    for r, (_, gt, _) in zip(batch, queries[:2], strict=True):
+        assert r.status == "refined" and pose_errors(r.pose, gt)[0] < 0.15

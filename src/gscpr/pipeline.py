@@ -316,6 +316,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-inliers", type=int, default=12)
     parser.add_argument("--iterations", type=int, default=1)
     parser.add_argument("--no-subpixel", action="store_true", help="skip the sub-pixel alignment of keypoints")
+    parser.add_argument("--render-scale", type=float, default=1.0,
+                        help="render and match at this fraction of the query size (large queries)")  # fmt: skip
     parser.add_argument("--relative", action="store_true", help="GS-CPR_rel: relative pose + depth scale")
     parser.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0))
     parser.add_argument("--overlays", type=int, default=0, help="write match overlays for the first N queries")
@@ -396,7 +398,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = RefineConfig(solver=args.solver, ransac_px=args.ransac_px, min_inliers=args.min_inliers,
                        iterations=args.iterations, subpixel=not args.no_subpixel, background=tuple(args.background),
-                       backend=args.backend)  # fmt: skip
+                       backend=args.backend, render_scale=args.render_scale)  # fmt: skip
     bad_lines: list[PoseFileError] = []
     dist = init_distributed(args.device)  # rank 0 of 1 unless started by torchrun
     device = dist.device(args.device)

@@ -26,7 +26,7 @@ import torch
 
 from .camera import Camera
 from .geometry import make_pose, pose_errors, project_to_so3
-from .match.base import Matcher, Matches
+from .match.base import Matcher, Matches, rescale_keypoints
 from .match.subpixel import refine_subpixel
 from .splat.render import render
 
@@ -278,6 +278,25 @@ def _on_device(image, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
+def _query_for_matching(query_image: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, tuple | None]:
+    """The query at the render's ``size`` (W, H) when ``render_scale`` made the render smaller, so that both
+    images show the scene at one scale; and the x, y scales to map its keypoints back (None: not resized)."""
+    H, W = query_image.shape[:2]
+    if size == (W, H):
+        return query_image, None
+    t = query_image.permute(2, 0, 1)[None].float()
+    t = t / 255.0 if query_image.dtype == torch.uint8 else t
+    t = torch.nn.functional.interpolate(t, size=(size[1], size[0]), mode="bilinear", antialias=True)
+    return t[0].permute(1, 2, 0).clamp(0, 1), (size[0] / W, size[1] / H)
+
+
+def _to_query_pixels(matches: Matches, scales: tuple | None) -> Matches:
+    """Matches on the resized query (:func:`_query_for_matching`) in the full-size query's pixels."""
+    if scales is None or not len(matches):
+        return matches
+    return Matches(matches.kpts0, rescale_keypoints(matches.kpts1, *scales), matches.scores)
+
+
 def _unusable(coarse: np.ndarray) -> RefineResult | None:
     """The result for a coarse pose that cannot be refined (not a finite 4x4), else None."""
     if coarse.shape == (4, 4) and np.all(np.isfinite(coarse)):
@@ -304,7 +323,8 @@ def refine_query(
         query_image: RGB ``[H, W, 3]`` at ``query_camera``'s size (array, or tensor on any device).
         rendered: a render at the coarse pose already made (on disk, or by :func:`refine_batch`):
             ``(rgb [H, W, 3] array or tensor, depth [H, W], alpha [H, W] or None, camera)``.
-        matches: render-to-query matches on ``rendered`` already computed (before the sub-pixel step).
+        matches: render-to-query matches on ``rendered`` already computed (before the sub-pixel step; query
+            keypoints on the query resized to the render camera's size when ``render_scale != 1``).
         gpu_lock: held around rendering, matching and the sub-pixel step, when several threads refine queries
             at once (their lifting and PnP run in parallel, the device work one at a time).
     """
@@ -314,9 +334,11 @@ def refine_query(
     if (bad := _unusable(coarse)) is not None:
         return bad
     result = RefineResult(pose=coarse, coarse=coarse, status="bad_input")
+    render_cam = _render_camera(query_camera, cfg)
     with gpu:
         query_image = _on_device(query_image, matcher.device)  # once: the matcher and the sub-pixel step share it
-    render_cam = _render_camera(query_camera, cfg)
+        # With render_scale < 1 the query is matched (and aligned) at the render's scale, then mapped back.
+        match_query, scales = _query_for_matching(query_image, render_cam.size)
     pinhole = query_camera.without_distortion()  # query keypoints are undistorted to this camera
     pose = coarse
     timings = {"render": 0.0, "match": 0.0, "subpixel": 0.0, "lift": 0.0, "pnp": 0.0}
@@ -339,15 +361,16 @@ def refine_query(
         if it > 0 or matches is None:
             try:
                 with gpu:
-                    matches = matcher.match(rgb, query_image)
+                    matches = matcher.match(rgb, match_query)
             except (RuntimeError, ValueError) as e:  # a matcher that chokes on an image is a failed query
                 matches, result.message = Matches.empty(), f"matcher failed: {e}"
         if cfg.max_matches and len(matches) > cfg.max_matches:
-            matches = matches.subset(spread_select(matches.kpts1, matches.scores, cfg.max_matches, query_camera.size))
+            matches = matches.subset(spread_select(matches.kpts1, matches.scores, cfg.max_matches, render_cam.size))
         t_sub = time.perf_counter()
-        if cfg.subpixel and len(matches) and cam.size == query_camera.size:
+        if cfg.subpixel and len(matches) and cam.size == render_cam.size:
             with gpu:
-                matches, _ = refine_subpixel(rgb, query_image, matches, device=matcher.device)
+                matches, _ = refine_subpixel(rgb, match_query, matches, device=matcher.device)
+        matches = _to_query_pixels(matches, scales)
         t2 = time.perf_counter()
         timings["render"] += t1 - t0
         timings["match"] += t_sub - t1
@@ -482,7 +505,8 @@ def refine_batch(
         t1 = time.perf_counter()
         try:
             query_images = [_on_device(im, matcher.device) for im in query_images]
-            matches = matcher.match_batch(list(rgb), [query_images[i] for i in ok])
+            small = [_query_for_matching(query_images[i], cams[i].size)[0] for i in ok]
+            matches = matcher.match_batch(list(rgb), small)  # on the query at the render's scale, as refine_query
         except (RuntimeError, ValueError):
             matches = [None] * len(ok)  # refine_query matches each pair again and reports its failure
         t2 = time.perf_counter()
