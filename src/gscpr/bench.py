@@ -51,6 +51,7 @@ import cv2
 import numpy as np
 import torch
 
+from .data.images import to_uint8
 from .geometry import axis_angle_to_rotmat, camera_center, make_pose, pose_errors
 
 __all__ = ["PROTOCOLS", "Protocol", "bench_scene", "perturb_frames", "scene_distance", "summarize"]
@@ -212,8 +213,7 @@ def summarize(before: np.ndarray, after: np.ndarray, distance: float, records: l
 
 # ----------------------------------------------------------------------------- thumbnails
 def _panel(img, height: int) -> np.ndarray:
-    img = img.cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
-    img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.dtype != np.uint8 else img
+    img = to_uint8(img.cpu().numpy() if isinstance(img, torch.Tensor) else img)
     w = max(1, round(img.shape[1] * height / img.shape[0]))
     return cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA)
 

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from .camera import Camera
 from .data.frame import DatasetError, Frame
+from .data.images import load_rgb, to_uint8
 from .distributed import Dist, init_distributed, shard
 from .geometry import pose_to_qt, qt_to_pose
 from .match import MATCHERS, MatchError, load_matcher
@@ -81,8 +82,8 @@ def load_records(out_dir: Path) -> dict[str, dict]:
 def merge_records(out_dir: Path, names: list[str]) -> dict[str, dict]:
     """Rewrite ``results.jsonl`` with every record of the folder, the queries' in ``names`` order first (so
     that any number of processes, in any order, give the same file), then drop the merged shard files."""
-    records = load_records(out_dir)
-    order = [n for n in names if n in records] + [n for n in records if n not in set(names)]
+    records, known = load_records(out_dir), set(names)
+    order = [n for n in names if n in records] + [n for n in records if n not in known]
     tmp = out_dir / "results.jsonl.tmp"
     tmp.write_text("".join(json.dumps(records[n]) + "\n" for n in order), encoding="utf-8")
     tmp.replace(out_dir / "results.jsonl")  # atomic: a crash here loses nothing
@@ -131,11 +132,7 @@ def overlay_image(
     """Render (left) and query (right) side by side with match lines (green: refined, red: not) and, with
     ``label``, the status written on top; ``[H, W_render + W_query, 3]`` uint8 RGB."""
 
-    def to8(im):
-        im = im.cpu().numpy() if isinstance(im, torch.Tensor) else np.asarray(im)
-        return (np.clip(im, 0, 1) * 255).astype(np.uint8) if im.dtype != np.uint8 else im
-
-    a, b = to8(render_rgb), to8(query_rgb)
+    a, b = (to_uint8(im.cpu().numpy() if isinstance(im, torch.Tensor) else im) for im in (render_rgb, query_rgb))
     h = max(a.shape[0], b.shape[0])
     canvas = np.zeros((h, a.shape[1] + b.shape[1], 3), np.uint8)
     canvas[: a.shape[0], : a.shape[1]] = a
@@ -209,8 +206,6 @@ def refine_queries(
     ``shards/rank<r>.jsonl`` and rank 0 merges the records into ``results.jsonl`` when all are done. Returns
     every record by name (on rank 0, all of them).
     """
-    from .data.images import load_rgb
-
     load_image = load_image or load_rgb
     dist = dist or Dist()
     out_dir = Path(out_dir)

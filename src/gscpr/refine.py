@@ -26,7 +26,7 @@ import torch
 
 from .camera import Camera
 from .geometry import make_pose, pose_errors, project_to_so3
-from .match.base import Matcher, Matches, rescale_keypoints
+from .match.base import Matcher, Matches, rescale_keypoints, resize_image, to_tensor_image
 from .match.subpixel import refine_subpixel
 from .splat.render import render
 
@@ -284,10 +284,8 @@ def _query_for_matching(query_image: torch.Tensor, size: tuple[int, int]) -> tup
     H, W = query_image.shape[:2]
     if size == (W, H):
         return query_image, None
-    t = query_image.permute(2, 0, 1)[None].float()
-    t = t / 255.0 if query_image.dtype == torch.uint8 else t
-    t = torch.nn.functional.interpolate(t, size=(size[1], size[0]), mode="bilinear", antialias=True)
-    return t[0].permute(1, 2, 0).clamp(0, 1), (size[0] / W, size[1] / H)
+    small = resize_image(to_tensor_image(query_image, query_image.device), *size)
+    return small.permute(1, 2, 0).clamp(0, 1), (size[0] / W, size[1] / H)
 
 
 def _to_query_pixels(matches: Matches, scales: tuple | None) -> Matches:

@@ -51,6 +51,15 @@ def to_tensor_image(image, device: torch.device | str = "cpu") -> Tensor:
     return t.permute(2, 0, 1).contiguous()
 
 
+def resize_image(image: Tensor, width: int, height: int) -> Tensor:
+    """``[C, H, W]`` resized to ``width x height`` (bilinear, antialiased: keypoints map back exactly with
+    :func:`rescale_keypoints`)."""
+    out = torch.nn.functional.interpolate(
+        image[None], size=(height, width), mode="bilinear", align_corners=False, antialias=True
+    )
+    return out[0]
+
+
 def resize_long_side(image: Tensor, max_size: int | None) -> tuple[Tensor, float, float]:
     """Resize ``[C, H, W]`` so that its long side is at most ``max_size``; returns it and the x, y scales."""
     H, W = image.shape[-2:]
@@ -58,10 +67,7 @@ def resize_long_side(image: Tensor, max_size: int | None) -> tuple[Tensor, float
         return image, 1.0, 1.0
     s = max_size / max(H, W)
     h, w = max(1, round(H * s)), max(1, round(W * s))
-    out = torch.nn.functional.interpolate(
-        image[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True
-    )
-    return out[0], w / W, h / H
+    return resize_image(image, w, h), w / W, h / H
 
 
 def rescale_keypoints(kpts: np.ndarray, sx: float, sy: float) -> np.ndarray:
