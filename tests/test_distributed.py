@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from gscpr.camera import Camera
 from gscpr.cli import main
@@ -38,7 +39,14 @@ def test_a_single_process_is_rank_0_of_1(monkeypatch):
     d = init_distributed("cpu")
     assert d == Dist() and d.is_main and not d.distributed and d.device("cuda") == "cuda"
     d.barrier()  # a no-op
-    assert Dist(1, 2, 1).device("cuda") == "cuda:1" and Dist(1, 2, 1).device("cpu") == "cpu"
+    assert Dist(1, 2, 1).device("cpu") == "cpu"
+
+
+def test_ranks_take_local_gpus_in_turn(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert [Dist(r, 4, r).device("cuda") for r in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)  # no GPU visible: LOCAL_RANK as given
+    assert Dist(1, 2, 1).device("cuda") == "cuda:1"
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,12 @@
     torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint host:29500 gs_cpr_7s.py ...
 
 Nothing changes in the command: :func:`init_distributed` reads torchrun's environment (``WORLD_SIZE``, ``RANK``,
-``LOCAL_RANK``), each rank works on ``cuda:LOCAL_RANK`` (or the CPU) and takes a deterministic share of the
-queries still to do (:func:`shard`, balanced by pixel count), appends its records to ``shards/rank<r>.jsonl``
-in the output folder, and rank 0 merges every record into ``results.jsonl`` (in query order) once all ranks are
-done, then writes the poses, logs and tables as a single process would. ``torch.distributed`` (NCCL or gloo, as
-the device asks; the barriers go through gloo on the host) carries only barriers: results travel as files.
+``LOCAL_RANK``), each rank works on ``cuda:LOCAL_RANK`` (wrapped round the node's GPUs when there are more ranks
+than GPUs; or on the CPU) and takes a deterministic share of the queries still to do (:func:`shard`, balanced by
+pixel count), appends its records to ``shards/rank<r>.jsonl`` in the output folder, and rank 0 merges every
+record into ``results.jsonl`` (in query order) once all ranks are done, then writes the poses, logs and tables
+as a single process would. ``torch.distributed`` (NCCL or gloo, as the device asks; the barriers go through gloo
+on the host) carries only barriers: results travel as files.
 
 Resume is per query: every record already in ``results.jsonl`` or a shard file is done, whoever wrote it, so a
 killed rank (or node) re-run with the same command redoes only unfinished queries, and a different world size
@@ -43,9 +44,16 @@ class Dist:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    @property
+    def gpu(self) -> int:
+        """This rank's GPU index: ``LOCAL_RANK``, wrapped round the visible GPUs when a node runs more ranks than
+        it has GPUs (two ranks sharing a GPU overlap one's host work with the other's kernels)."""
+        n = torch.cuda.device_count()
+        return self.local_rank % n if n else self.local_rank
+
     def device(self, requested: str) -> str:
-        """``cuda`` becomes this rank's GPU (``cuda:LOCAL_RANK``); anything else is kept."""
-        return f"cuda:{self.local_rank}" if self.distributed and requested == "cuda" else requested
+        """``cuda`` becomes this rank's GPU (``cuda:<gpu>``); anything else is kept."""
+        return f"cuda:{self.gpu}" if self.distributed and requested == "cuda" else requested
 
     def barrier(self) -> None:
         """Wait for every rank (a host-side all-reduce: no GPU kernel spins while slow ranks finish)."""
@@ -77,7 +85,7 @@ def init_distributed(device: str = "cpu") -> Dist:
     d = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     cuda = device.startswith("cuda")
     if cuda:
-        torch.cuda.set_device(d.local_rank)
+        torch.cuda.set_device(d.gpu)
     if not torch.distributed.is_initialized():
         # Ranks wait at the final barrier until the slowest shard is done: allow long runs.
         torch.distributed.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(days=7))
