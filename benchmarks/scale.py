@@ -5,12 +5,14 @@
 
 Makes a synthetic query set: ``--views`` renders of a scene model at poses spread around the views of a real
 dataset (``--data`` with ``--model``, or a model trained there first by ``gscpr train``; without ``--data``,
-the generated textured room of the tests), saved as a Blender-format folder with coarse poses 2° / 3 % of the
-camera distance off. Then times the real command, ``gscpr refine`` (XFeat, PoseLib), for every process count
-(``torchrun --standalone --nproc_per_node P``; plain ``python -m gscpr`` for 1) and worker count, on a fresh
-output folder each time. The wall time includes start-up (imports, model and matcher loading, CUDA graph
-capture), so each setting also runs on ``--startup-views`` queries and the steady rate is ``(views -
-startup_views) / (T_views - T_startup)``. Efficiency = rate(P) / (P x rate(1)). Prints JSON and a table.
+the generated textured room of the tests), saved as a Blender-format folder (the dataset's horizontal field of
+view at ``--size``, square pixels) with coarse poses 2° / 3 % of the camera distance off. Then times the real
+command, ``gscpr refine`` (XFeat, PoseLib), for every process count (``torchrun --standalone --nproc_per_node
+P``; plain ``python -m gscpr`` for 1) and worker count, on a fresh output folder each time. The wall time
+includes start-up (imports, model and matcher loading, CUDA graph capture), so each setting also runs on
+``--startup-views`` queries and the steady rate is ``(views - startup_views) / (T_views - T_startup)``.
+Efficiency = rate(P) / (P x rate(1)). Each row also says how many queries were refined and their median errors
+against the true poses. Prints JSON and a table.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.scenes: the generated room and writer
 
 from gscpr.camera import Camera  # noqa: E402
-from gscpr.geometry import camera_center, perturb_pose  # noqa: E402
-from gscpr.poses import write_poses  # noqa: E402
+from gscpr.geometry import camera_center, perturb_pose, pose_errors, qt_to_pose  # noqa: E402
+from gscpr.poses import read_poses, write_poses  # noqa: E402
 from tests.scenes import pose_inside, textured_room, write_blender_views  # noqa: E402
 
 
@@ -65,7 +67,8 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
         except DatasetError:  # a folder with test views only (the embedded demo scene)
             frames = load_dataset(args.data, "test", fmt)
         background = (1.0, 1.0, 1.0) if fmt == "blender" else background
-        cam = frames[0].camera.without_distortion().resized(w, h)
+        # The dataset's field of view across the width, square pixels: all a Blender folder can say.
+        cam = Camera.centered(w, h, frames[0].camera.fx * w / frames[0].camera.width)
         seeds = np.stack([f.pose for f in frames])
         distance = float(np.median(np.linalg.norm(camera_center(seeds), axis=1)))
         # Around the dataset's own views: each a training view turned by up to 10° and moved by up to 10 %.
@@ -76,8 +79,24 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
     names = write_blender_views(root / "data", model, cam, poses, background=background, backend="auto", ext="jpg")
     coarse = perturb_pose(np.stack(poses), 2.0, 0.03 * distance, rng=1)
     write_poses(root / "coarse.txt", dict(zip(names, coarse, strict=True)))
+    write_poses(root / "true.txt", dict(zip(names, poses, strict=True)))
+    args.distance = distance
     write_poses(root / "coarse_startup.txt", dict(list(zip(names, coarse, strict=True))[: args.startup_views]))
     return model_path, root / "data", len(names)
+
+
+def accuracy(root: Path, out: Path, distance: float) -> dict:
+    """How many queries were refined and their median errors against the true poses: a throughput figure is
+    only worth having for refinements that work."""
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    true = read_poses(root / "true.txt")
+    ok = [r for r in records if r["status"] == "refined"]
+    if not ok:
+        return {"refined": 0}
+    rot, trans = pose_errors(np.stack([qt_to_pose(r["qvec"], r["tvec"]) for r in ok]),
+                             np.stack([true[r["name"]] for r in ok]))  # fmt: skip
+    return {"refined": len(ok), "median_rot_deg": round(float(np.median(rot)), 4),
+            "median_trans_pct": round(100 * float(np.median(trans)) / distance, 4)}  # fmt: skip
 
 
 def timed_run(args, model: Path, data: Path, poses: Path, out: Path, procs: int, workers: int) -> float:
@@ -118,40 +137,54 @@ def main() -> None:
     blender = args.data is not None and any(args.data.glob("transforms_*.json"))
     args.background = (1.0, 1.0, 1.0) if blender else (0.0, 0.0, 0.0)
     print(f"query set: {n} views at {args.size} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    rows = []
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu ({os.cpu_count()} cores)"
+    gpus = torch.cuda.device_count() if args.device.startswith("cuda") else 0
+    result = {"benchmark": "scale", "device": device, "gpus": gpus, "date": datetime.date.today().isoformat(),
+              "torch": torch.__version__, "scene": str(args.data or "generated room"), "size": args.size,
+              "matcher": "xfeat", "solver": "poselib", "rows": []}  # fmt: skip
     for procs in args.procs:
         for workers in args.workers:
             tag = f"p{procs}_w{workers}"
-            t_start = timed_run(args, model, data, root / "coarse_startup.txt", root / f"startup_{tag}", procs, workers)
-            t_all = timed_run(args, model, data, root / "coarse.txt", root / f"out_{tag}", procs, workers)
-            refined = sum(json.loads(x)["status"] == "refined"
-                          for x in (root / f"out_{tag}" / "results.jsonl").read_text().splitlines())  # fmt: skip
-            rate = (n - args.startup_views) / max(t_all - t_start, 1e-9)
-            rows.append({"procs": procs, "workers": workers, "queries": n, "seconds": round(t_all, 2),
-                         "startup_seconds": round(t_start, 2), "queries_per_s": round(rate, 2),
-                         "refined": refined})  # fmt: skip
-            print(json.dumps(rows[-1]), flush=True)
+            row = {"procs": procs, "gpus": min(procs, gpus), "workers": workers, "queries": n}
+            try:
+                t_start = timed_run(args, model, data, root / "coarse_startup.txt", root / f"startup_{tag}", procs,
+                                    workers)  # fmt: skip
+                t_all = timed_run(args, model, data, root / "coarse.txt", root / f"out_{tag}", procs, workers)
+            except RuntimeError as e:  # recorded, and the other settings still measured
+                print(e, file=sys.stderr)
+                row["error"] = str(e)[-1500:]
+            else:
+                rate = (n - args.startup_views) / max(t_all - t_start, 1e-9)
+                row |= {"seconds": round(t_all, 2), "startup_seconds": round(t_start, 2),
+                        "queries_per_s": round(rate, 2)}  # fmt: skip
+                row |= accuracy(root, root / f"out_{tag}", args.distance)
+            result["rows"].append(row)
+            print(json.dumps(row), flush=True)
+            add_ratios(result["rows"])
+            if args.out:  # after every setting: a run cut short keeps what it measured
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(result, indent=2))
+    keys = ["procs", "gpus", "workers", "queries", "seconds", "startup_seconds", "queries_per_s", "efficiency",
+            "speedup_vs_sequential", "refined", "median_rot_deg", "median_trans_pct"]  # fmt: skip
+    print(
+        "\n| processes | GPUs | workers | queries | wall s | start-up s | queries/s | efficiency | vs sequential "
+        "| refined | median rot ° | median trans % of distance |"
+    )
+    print("|---" * len(keys) + "|")
+    for r in result["rows"]:
+        print("| " + " | ".join(str(r.get(k, "failed")) for k in keys) + " |")
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Efficiency (rate / (processes x the 1-process rate at the same workers)) and the speed-up over 1 process
+    with 1 worker, for every row whose reference was measured."""
+    rows = [r for r in rows if "error" not in r]
     base = {r["workers"]: r["queries_per_s"] for r in rows if r["procs"] == 1}
-    seq = next((r["queries_per_s"] for r in rows if r["procs"] == 1 and r["workers"] == 1), None)
+    seq = base.get(1)
     for r in rows:
         one = base.get(r["workers"])
         r["efficiency"] = round(r["queries_per_s"] / (r["procs"] * one), 3) if one else None
         r["speedup_vs_sequential"] = round(r["queries_per_s"] / seq, 3) if seq else None
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu ({os.cpu_count()} cores)"
-    result = {"benchmark": "scale", "device": device, "date": datetime.date.today().isoformat(),
-              "torch": torch.__version__, "scene": str(args.data or "generated room"), "size": args.size,
-              "matcher": "xfeat", "solver": "poselib", "rows": rows}  # fmt: skip
-    keys = ["procs", "workers", "queries", "seconds", "startup_seconds", "queries_per_s", "efficiency",
-            "speedup_vs_sequential", "refined"]  # fmt: skip
-    print(
-        "\n| processes | workers | queries | wall s | start-up s | queries/s | efficiency | vs sequential | refined |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -79,6 +79,8 @@ def write_blender_views(
     from gscpr.geometry import opencv_w2c_to_opengl_c2w
     from gscpr.splat import render
 
+    if not np.allclose([camera.fy, camera.cx, camera.cy], [camera.fx, (camera.width - 1) / 2, (camera.height - 1) / 2]):
+        raise ValueError(f"{camera}: a Blender folder stores one field of view (square pixels, centred)")
     root = Path(root)
     (root / split).mkdir(parents=True, exist_ok=True)
     frames = []
