@@ -46,15 +46,16 @@ for step in "${steps[@]}"; do
         --train-steps ${TRAIN_STEPS:-15000} --out "$OUT" 2>&1 | tee "$OUT/accuracy.log" | grep -v "it/s\]" | tail -40
       cp /tmp/accuracy/report.html "$OUT/" 2>/dev/null
       for s in "${scenes[@]}"; do cp /tmp/accuracy/$s/model/eval.csv "$OUT/eval_$s.csv" 2>/dev/null; done ;;
-    scale)  # 2,000 views around lego (.gpu/lego): 1 process and one per GPU (SCALE_PROCS to choose), 1 and 4
-      # workers; then the sequential command under cProfile on 200 of the views
+    scale)  # 2,000 views around lego (.gpu/lego): 1 process and one per GPU, 1 and 4 workers, batch 1 (SCALE_PROCS,
+      # SCALE_WORKERS, SCALE_BATCH to choose); then the sequential command under cProfile on 200 views (SCALE_PROFILE=0: not)
       n=$(nvidia-smi -L | wc -l); procs=(${SCALE_PROCS:-1 $(( n > 1 ? n : 2 ))}); steps=${SCALE_TRAIN_STEPS:-3000}
       timeout ${SCALE_TIMEOUT:-440} python3 benchmarks/scale.py --data .gpu/lego --views ${SCALE_VIEWS:-2000} \
-        --train-steps $steps --procs "${procs[@]}" --workers 1 4 --work /tmp/scale --out "$OUT/scale.json" 2>&1 \
+        --train-steps $steps --procs "${procs[@]}" --workers ${SCALE_WORKERS:-1 4} --batch-sizes ${SCALE_BATCH:-1} \
+        --work /tmp/scale --out "$OUT/scale.json" 2>&1 \
         | tee "$OUT/scale.log" | grep -v "it/s\]" | tail -14
-      timeout 60 python3 benchmarks/profile_pipeline.py --model /tmp/scale/model/point_cloud/iteration_$steps/point_cloud.ply \
-        --data /tmp/scale/data --poses /tmp/scale/coarse.txt --queries 200 --out "$OUT/profile_pipeline.txt" \
-        > "$OUT/profile_pipeline.log" 2>&1; head -4 "$OUT/profile_pipeline.txt" ;;
+      [ "${SCALE_PROFILE:-1}" = 1 ] && timeout 60 python3 benchmarks/profile_pipeline.py \
+        --model /tmp/scale/model/point_cloud/iteration_$steps/point_cloud.ply --data /tmp/scale/data --poses /tmp/scale/coarse.txt --queries 200 --out "$OUT/profile_pipeline.txt" \
+        > "$OUT/profile_pipeline.log" 2>&1 && head -4 "$OUT/profile_pipeline.txt" ;;
     demo)  # data: python benchmarks/prepare_gpu_data.py mic  (carry .gpu)
       python3 benchmarks/make_demo_scene.py --data .gpu/mic --out "$OUT" 2>&1 | tee "$OUT/demo.log" | tail -25 ;;
     train-lego)  # data: python benchmarks/prepare_gpu_data.py lego
