@@ -6,6 +6,7 @@ import pytest
 from gscpr.camera import Camera
 from gscpr.cli import main
 from gscpr.geometry import perturb_pose, pose_errors
+from gscpr.pipeline import query_file_stem
 from gscpr.poses import read_poses, write_poses
 
 from .scenes import write_room_queries
@@ -130,3 +131,9 @@ def test_worker_threads_refine_the_same_poses_in_the_same_order(workdir, tmp_pat
     assert poses == (tmp_path / "one" / "refined_poses.txt").read_bytes()
     names = [json.loads(x)["name"] for x in (tmp_path / "three" / "results.jsonl").read_text().splitlines()]
     assert names == [json.loads(x)["name"] for x in (tmp_path / "one" / "results.jsonl").read_text().splitlines()]
+
+
+def test_query_file_stem_makes_one_safe_file_name():
+    assert query_file_stem("seq-01/frame-000000.color.png") == "seq-01_frame-000000.color"
+    assert query_file_stem("test/r_3") == "test_r_3"
+    assert query_file_stem("night shots/IMG 1.JPG") == "night_shots_IMG_1"

@@ -228,8 +228,10 @@ def thumbnail(query, coarse_render, refined_render, overlay, height: int = 160) 
 
 
 def thumb_stem(kind: str, name: str) -> str:
-    """File stem of a query's thumbnail: ``ok_`` or ``fail_`` and the name made safe for a file name."""
-    return f"{kind}_{re.sub(r'[^A-Za-z0-9._-]', '_', name)}"
+    """File stem of a query's thumbnail: ``ok_`` or ``fail_`` and the query's file stem."""
+    from .pipeline import query_file_stem
+
+    return f"{kind}_{query_file_stem(name)}"
 
 
 class ThumbnailKeeper:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 from collections import deque
@@ -37,7 +38,7 @@ from .match import MATCHERS, MatchError, load_matcher
 from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
 from .refine import SOLVERS, RefineConfig, RefineResult, refine_batch, refine_query, refine_relative
 
-__all__ = ["Query", "draw_overlay", "overlay_image", "refine_queries"]
+__all__ = ["Query", "draw_overlay", "overlay_image", "query_file_stem", "refine_queries"]
 
 
 @dataclass
@@ -148,6 +149,12 @@ def overlay_image(
         for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined: readable on dark and white
             cv2.putText(canvas, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, width, cv2.LINE_AA)
     return canvas
+
+
+def query_file_stem(name: str) -> str:
+    """A query name as one file-name stem for files written per query (overlays, thumbnails): its extension
+    dropped, path separators and other characters unsafe in file names turned into ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(Path(name).with_suffix("")))
 
 
 def draw_overlay(
@@ -278,7 +285,7 @@ def refine_queries(
             log.flush()
             done[q.name] = rec
             if drawn < overlays and image is not None and r.render_rgb is not None:
-                path = out_dir / "overlays" / Path(q.name.replace("/", "_")).with_suffix(".jpg")
+                path = out_dir / "overlays" / f"{query_file_stem(q.name)}.jpg"
                 draw_overlay(r.render_rgb, image, r, path)
                 drawn += 1
             if on_result is not None:
