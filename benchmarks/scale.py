@@ -11,8 +11,9 @@ generated textured room of the tests), saved as a Blender-format folder (the dat
 ``python -m gscpr`` for 1), worker count and batch size, on a fresh output folder each time. The wall time includes
 start-up (imports, model and matcher loading, CUDA graph capture), so each setting also runs on ``--startup-views``
 queries and the steady rate is ``(views - startup_views) / (T_views - T_startup)``. Efficiency = rate(P) / (P x
-rate(1)). Each row also says how many queries were refined and their median errors against the true poses. Prints
-JSON and a table.
+rate(1)). Each row also says how many queries were refined and their median errors against the true poses, and
+whether its refined_poses.txt is byte for byte the first setting's with the same batch size. Prints JSON and a
+table.
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ def main() -> None:
     for procs in args.procs:
         for workers, batch in itertools.product(args.workers, args.batch_sizes):
             tag = f"p{procs}_w{workers}_b{batch}"
-            row = {"procs": procs, "gpus": min(procs, gpus), "workers": workers, "batch": batch, "queries": n}
+            row = {"tag": tag, "procs": procs, "gpus": min(procs, gpus), "workers": workers, "batch": batch,
+                   "queries": n}  # fmt: skip
             try:
                 t_start = timed_run(args, model, data, root / "coarse_startup.txt", root / f"startup_{tag}", procs,
                                     workers, batch)  # fmt: skip
@@ -165,6 +167,13 @@ def main() -> None:
                 else:
                     row["error"] = "the full run took no longer than the start-up run: use more --views"
                 row |= accuracy(root, root / f"out_{tag}", args.distance)
+                # Merged output against the first setting with the same batch size (threads and ranks must not
+                # change the poses; batches may round differently).
+                first = next(r for r in result["rows"] + [row] if r["batch"] == batch and "error" not in r)
+                row["same_poses_as"] = first["tag"]
+                row["poses_identical"] = (root / f"out_{tag}" / "refined_poses.txt").read_bytes() == (
+                    root / f"out_{first['tag']}" / "refined_poses.txt"
+                ).read_bytes()
             result["rows"].append(row)
             print(json.dumps(row), flush=True)
             add_ratios(result["rows"])
@@ -172,10 +181,10 @@ def main() -> None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(result, indent=2))
     keys = ["procs", "gpus", "workers", "batch", "queries", "seconds", "startup_seconds", "queries_per_s", "efficiency",
-            "speedup_vs_sequential", "refined", "median_rot_deg", "median_trans_pct"]  # fmt: skip
+            "speedup_vs_sequential", "refined", "median_rot_deg", "median_trans_pct", "poses_identical"]  # fmt: skip
     print(
         "\n| processes | GPUs | workers | batch | queries | wall s | start-up s | queries/s | efficiency "
-        "| vs sequential | refined | median rot ° | median trans % of distance |"
+        "| vs sequential | refined | median rot ° | median trans % of distance | poses as first |"
     )
     print("|---" * len(keys) + "|")
     for r in result["rows"]:
