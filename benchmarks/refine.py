@@ -27,14 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.scenes: th
 from gscpr.camera import Camera  # noqa: E402
 from gscpr.geometry import perturb_pose, pose_errors  # noqa: E402
 from gscpr.match import load_matcher  # noqa: E402
-from gscpr.refine import RefineConfig, refine_batch, refine_query  # noqa: E402
+from gscpr.refine import STAGES, RefineConfig, refine_batch, refine_query  # noqa: E402
 from gscpr.splat import render  # noqa: E402
 from tests.scenes import pose_inside, textured_room  # noqa: E402
 
 RESOLUTIONS = {"640x480": (640, 480, 525.0), "1920x1080": (1920, 1080, 1670.0)}
-
-
-STAGES = ("render", "match", "subpixel", "lift", "pnp")
 
 
 def run(

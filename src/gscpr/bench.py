@@ -53,12 +53,12 @@ import torch
 
 from .data.images import to_uint8
 from .geometry import axis_angle_to_rotmat, camera_center, make_pose, pose_errors
+from .refine import STAGES
 
 __all__ = ["PROTOCOLS", "Protocol", "bench_scene", "perturb_frames", "scene_distance", "summarize"]
 
 NERF_SYNTHETIC_DISTANCE = 4.0311  # camera distance to the object of NeRF-synthetic's test views
 HALF_NORMAL_MEDIAN = 0.6744897501960817  # median of |N(0, 1)|
-STAGES = ("render", "match", "subpixel", "lift", "pnp")
 
 
 @dataclass(frozen=True)

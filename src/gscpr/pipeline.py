@@ -36,7 +36,7 @@ from .distributed import Dist, init_distributed, shard
 from .geometry import pose_to_qt, qt_to_pose
 from .match import MATCHERS, MatchError, load_matcher
 from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
-from .refine import SOLVERS, RefineConfig, RefineResult, refine_batch, refine_query, refine_relative
+from .refine import SOLVERS, STAGES, RefineConfig, RefineResult, refine_batch, refine_query, refine_relative
 
 __all__ = ["Query", "draw_overlay", "overlay_image", "query_file_stem", "refine_queries"]
 
@@ -382,11 +382,10 @@ def finish(out: Path, queries: list[Query], records: dict[str, dict], title: str
         )
         after = evaluate_scene({n: refined[n] for n in gt}, gt, title, scheme="exact")
         lines.append(format_table([before], [after], f"{title}: coarse → refined"))
-    stages = ("render", "match", "subpixel", "lift", "pnp")
-    timing = np.array([[records[n]["timings"].get(k, 0.0) for k in stages] for n in names])
+    timing = np.array([[records[n]["timings"].get(k, 0.0) for k in STAGES] for n in names])
     if len(timing):
         med = np.median(timing, axis=0) * 1000
-        lines.append("median ms per query: " + ", ".join(f"{k} {v:.1f}" for k, v in zip(stages, med, strict=True)))
+        lines.append("median ms per query: " + ", ".join(f"{k} {v:.1f}" for k, v in zip(STAGES, med, strict=True)))
     text = "\n\n".join(lines)
     (out / "summary.md").write_text(text + "\n", encoding="utf-8")
     return text

@@ -32,6 +32,7 @@ from .splat.render import render
 
 __all__ = [
     "SOLVERS",
+    "STAGES",
     "RefineConfig",
     "RefineResult",
     "lift_keypoints",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 SOLVERS = ("poselib", "pycolmap", "paper")
+STAGES = ("render", "match", "subpixel", "lift", "pnp")  # the keys of RefineResult.timings (seconds)
 
 
 @dataclass
@@ -339,7 +341,7 @@ def refine_query(
         match_query, scales = _query_for_matching(query_image, render_cam.size)
     pinhole = query_camera.without_distortion()  # query keypoints are undistorted to this camera
     pose = coarse
-    timings = {"render": 0.0, "match": 0.0, "subpixel": 0.0, "lift": 0.0, "pnp": 0.0}
+    timings = dict.fromkeys(STAGES, 0.0)
     for it in range(cfg.iterations):
         t0 = time.perf_counter()
         if it == 0 and rendered is not None:
