@@ -40,9 +40,10 @@ from gscpr.poses import read_poses, write_poses  # noqa: E402
 from tests.scenes import pose_inside, textured_room, write_blender_views  # noqa: E402
 
 
-def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
-    """``(model_path, data_dir, queries)``: the scene model and a Blender folder of ``args.views`` renders of it
-    with ``coarse.txt``."""
+def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[float, float, float]]:
+    """``(model_path, data_dir, queries, distance, background)``: the scene model, a Blender folder of
+    ``args.views`` renders of it with ``coarse.txt`` and ``true.txt``, the camera distance and the background."""
+    from gscpr.bench import train_or_load
     from gscpr.data import DatasetError, detect_format, load_dataset
     from gscpr.splat import save_ply
     from gscpr.splat.model import load_scene_model
@@ -53,16 +54,15 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
     if args.data is None:
         model_path = root / "scene.ply"
         save_ply(model_path, textured_room())
+        model = load_scene_model(model_path, args.device)
         cam = Camera.centered(w, h, 0.8 * w)
         poses = [pose_inside(rng) for _ in range(args.views)]
         distance = 1.0
     else:
-        model_path = args.model or root / "model" / "point_cloud" / f"iteration_{args.train_steps}" / "point_cloud.ply"
-        if not model_path.is_file():
-            from gscpr.cli import main as gscpr
-
-            gscpr(["train", "--data", str(args.data), "--out", str(root / "model"), "--iterations",
-                   str(args.train_steps), "--eval-steps", "--save-steps", "--device", args.device])  # fmt: skip
+        if args.model:
+            model, model_path = load_scene_model(args.model, args.device), args.model
+        else:  # root/model, trained by gscpr train as gscpr bench does
+            model, model_path = train_or_load(args.data, root, args.train_steps, args.device)
         fmt = detect_format(args.data, "test")
         try:
             frames = load_dataset(args.data, "train", fmt)
@@ -77,14 +77,12 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int]:
         picks = seeds[rng.integers(len(seeds), size=args.views)]
         poses = list(perturb_pose(picks, rng.uniform(0, 10, args.views), rng.uniform(0, 0.1 * distance, args.views),
                                   rng=rng))  # fmt: skip
-    model = load_scene_model(model_path, args.device)
     names = write_blender_views(root / "data", model, cam, poses, background=background, backend="auto", ext="jpg")
     coarse = perturb_pose(np.stack(poses), 2.0, 0.03 * distance, rng=1)
     write_poses(root / "coarse.txt", dict(zip(names, coarse, strict=True)))
     write_poses(root / "true.txt", dict(zip(names, poses, strict=True)))
-    args.distance = distance
     write_poses(root / "coarse_startup.txt", dict(list(zip(names, coarse, strict=True))[: args.startup_views]))
-    return model_path, root / "data", len(names)
+    return model_path, root / "data", len(names), distance, background
 
 
 def accuracy(root: Path, out: Path, distance: float) -> dict:
@@ -137,9 +135,7 @@ def main() -> None:
     root = args.work or Path(tempfile.mkdtemp(prefix="gscpr_scale_"))
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    model, data, n = make_query_set(args, root)
-    blender = args.data is not None and any(args.data.glob("transforms_*.json"))
-    args.background = (1.0, 1.0, 1.0) if blender else (0.0, 0.0, 0.0)
+    model, data, n, distance, args.background = make_query_set(args, root)
     print(f"query set: {n} views at {args.size} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu ({os.cpu_count()} cores)"
     gpus = torch.cuda.device_count() if args.device.startswith("cuda") else 0
@@ -166,10 +162,10 @@ def main() -> None:
                     row["queries_per_s"] = round((n - args.startup_views) / (t_all - t_start), 2)
                 else:
                     row["error"] = "the full run took no longer than the start-up run: use more --views"
-                row |= accuracy(root, root / f"out_{tag}", args.distance)
-                # Merged output against the first setting with the same batch size (threads and ranks must not
-                # change the poses; batches may round differently).
-                first = next(r for r in result["rows"] + [row] if r["batch"] == batch and "error" not in r)
+                row |= accuracy(root, root / f"out_{tag}", distance)
+                # Merged output against the first completed setting with the same batch size (threads and ranks
+                # must not change the poses; batches may round differently).
+                first = next(r for r in [*result["rows"], row] if r["batch"] == batch and "seconds" in r)
                 row["same_poses_as"] = first["tag"]
                 row["poses_identical"] = (root / f"out_{tag}" / "refined_poses.txt").read_bytes() == (
                     root / f"out_{first['tag']}" / "refined_poses.txt"
