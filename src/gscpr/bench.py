@@ -364,6 +364,14 @@ def bench_scene(
     return result
 
 
+def failures_text(run: dict) -> str:
+    """A run's failures by cause, and the refinements the next pass did not confirm: ``"none"`` if neither."""
+    fails = ", ".join(f"{k} {v}" for k, v in sorted(run["statuses"].items()) if k != "refined") or "none"
+    if run.get("unconfirmed"):
+        fails += f" (+{run['unconfirmed']} refined, not confirmed by the next pass)"
+    return fails
+
+
 def format_tables(result: dict) -> str:
     """The markdown tables of a ``bench.json``: one row per protocol x matcher x solver."""
     d = result["scene_distance"]
@@ -381,14 +389,11 @@ def format_tables(result: dict) -> str:
     ]
     for r in result["runs"]:
         b, a = r["before"], r["after"]
-        fails = ", ".join(f"{k} {v}" for k, v in sorted(r["statuses"].items()) if k != "refined") or "none"
-        if r.get("unconfirmed"):
-            fails += f" (+{r['unconfirmed']} refined, not confirmed by the next pass)"
         lines.append(
             f"| {r['protocol']} | {r['matcher']} | {r['solver']} | {100 * b['success']:.1f} % | "
             f"**{100 * a['success']:.1f} %** | {100 * a['success_fine']:.1f} % | {100 * a['success_abs']:.1f} % | "
             f"{b['median_rot_deg']:.2f} → {a['median_rot_deg']:.3f} | {b['median_trans']:.4f} → "
-            f"{a['median_trans']:.5f} | {a['mean_rot_deg']:.3f} | {a['mean_trans']:.4f} | {fails} | "
+            f"{a['median_trans']:.5f} | {a['mean_rot_deg']:.3f} | {a['mean_trans']:.4f} | {failures_text(r)} | "
             f"{r['ms_total']:.1f} |"
         )
     return "\n".join(lines) + "\n"
