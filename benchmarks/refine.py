@@ -28,6 +28,7 @@ from gscpr.camera import Camera  # noqa: E402
 from gscpr.geometry import perturb_pose, pose_errors  # noqa: E402
 from gscpr.match import load_matcher  # noqa: E402
 from gscpr.refine import STAGES, RefineConfig, refine_batch, refine_query  # noqa: E402
+from gscpr.solvers import get_solver  # noqa: E402
 from gscpr.splat import render  # noqa: E402
 from tests.scenes import pose_inside, textured_room  # noqa: E402
 
@@ -35,7 +36,14 @@ RESOLUTIONS = {"640x480": (640, 480, 525.0), "1920x1080": (1920, 1080, 1670.0)}
 
 
 def run(
-    matcher_name: str, res: str, scene, n_queries: int, device: str, solver: str, batch: int = 1, min_iters: int = 100
+    matcher_name: str,
+    res: str,
+    scene,
+    n_queries: int,
+    device: str,
+    solver: str,
+    batch: int = 1,
+    min_iters: int | None = None,
 ) -> dict:
     w, h, f = RESOLUTIONS[res]
     cam = Camera.centered(w, h, f)
@@ -75,7 +83,7 @@ def run(
         "resolution": res,
         "solver": solver,
         "batch": batch,
-        "ransac_min_iterations": min_iters,
+        "ransac_min_iterations": get_solver(cfg.solver).resolved(cfg.pose_solver_options()).min_iterations,
         "queries": n_queries,
         **{f"ms_{s}": float(v) for s, v in zip(STAGES, med, strict=True)},
         "ms_total_median": float(np.median(np.array(stages).sum(axis=1)) * 1000),
@@ -98,8 +106,8 @@ def main() -> None:
         "--min-iterations",
         type=int,
         nargs="+",
-        default=[RefineConfig.ransac_min_iterations],
-        help="RANSAC minimum iterations (several: one row each, to compare speed and accuracy)",
+        default=[None],
+        help="RANSAC minimum iterations (default: the solver's; several: one row each, to compare speed and accuracy)",
     )
     p.add_argument("--splats-per-side", type=int, default=200, help="6 x N^2 Gaussians (200: 240k)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -15,8 +15,8 @@ from gscpr.camera import Camera
 from gscpr.cli import main
 from gscpr.distributed import Dist, init_distributed, shard
 from gscpr.geometry import perturb_pose
-from gscpr.pipeline import load_records
 from gscpr.poses import write_poses
+from gscpr.records import load_records
 
 from .scenes import write_room_queries
 

@@ -6,7 +6,7 @@ import pytest
 from gscpr.camera import Camera
 from gscpr.cli import main
 from gscpr.geometry import perturb_pose, pose_errors
-from gscpr.pipeline import query_file_stem
+from gscpr.overlays import query_file_stem
 from gscpr.poses import read_poses, write_poses
 
 from .scenes import write_room_queries

@@ -10,13 +10,15 @@ from gscpr.match import load_matcher
 from gscpr.match.base import Matcher, Matches
 from gscpr.refine import (
     RefineConfig,
+    Refiner,
+    Render,
     lift_keypoints,
     refine_batch,
     refine_query,
     refine_relative,
-    solve_pnp,
     spread_select,
 )
+from gscpr.solvers import get_solver
 from gscpr.splat import render
 
 from .scenes import pose_inside, textured_room
@@ -71,6 +73,7 @@ def test_a_batch_refines_like_one_query_at_a_time(scene, queries):
             single = refine_query(scene, image, CAM, pose, m, cfg)
             np.testing.assert_allclose(r.pose, single.pose, atol=1e-6)
             assert r.num_inliers == single.num_inliers
+    assert all(r.confirmed for r in batch if r.ok)  # the second pass found the pose again
     for r, gt in zip([batch[0], batch[1], batch[3]], gts, strict=True):
         rot, trans = pose_errors(r.pose, gt)
         assert rot < 0.1 and trans < 0.01 * TRANS
@@ -113,17 +116,27 @@ class OnePixel(Matcher):
         return Matches(k, k, np.ones(50))
 
 
+class Raises(Matcher):
+    def _match(self, a, b):
+        raise RuntimeError("out of memory")
+
+
 def test_failures_keep_the_coarse_pose_and_say_why(scene, queries):
     image, gt, coarse = queries[0]
     r = refine_query(scene, image, CAM, coarse, NoMatches("cpu"))
     assert r.status == "too_few_matches" and np.array_equal(r.pose, coarse)
-    empty = (image, np.zeros((240, 320)), np.zeros((240, 320)), CAM)  # a render with no depth anywhere
-    r = refine_query(None, image, CAM, coarse, load_matcher("sift", "cpu"), rendered=empty)
+    empty = Render(image, np.zeros((240, 320)), np.zeros((240, 320)), CAM)  # a render with no depth anywhere
+    r = Refiner(None, load_matcher("sift", "cpu")).refine(image, CAM, coarse, render=empty)
     assert r.status == "too_few_valid_depth" and np.array_equal(r.pose, coarse)
     r = refine_query(scene, image, CAM, coarse, OnePixel("cpu"), RefineConfig(subpixel=False))
     assert r.status in ("pnp_failed", "too_few_inliers") and np.array_equal(r.pose, coarse)
     r = refine_query(None, image, CAM, coarse, NoMatches("cpu"))  # no model and no render on disk
     assert r.status == "render_failed" and np.array_equal(r.pose, coarse)
+    # The relative variant takes the same road: the same statuses, never an exception.
+    r = refine_relative(scene, image, CAM, coarse, OnePixel("cpu"), RefineConfig(subpixel=False, recovery=()))
+    assert r.status in ("relative_pose_failed", "too_few_inliers") and np.array_equal(r.pose, coarse)
+    r = refine_relative(scene, image, CAM, coarse, Raises("cpu"))
+    assert r.status == "too_few_matches" and "matcher failed" in r.message and np.array_equal(r.pose, coarse)
     bad = coarse.copy()
     bad[0, 3] = np.nan
     r = refine_query(scene, image, CAM, bad, NoMatches("cpu"))
@@ -137,7 +150,8 @@ def test_pnp_with_perfect_correspondences_is_exact():
     p3d = (p_cam - pose[:3, 3]) @ pose[:3, :3]
     p2d = CAM.project(p_cam)
     for solver in ("poselib", "pycolmap", "paper"):
-        T, inliers = solve_pnp(p2d, p3d, CAM, RefineConfig(solver=solver))
+        est = get_solver(solver).solve(p2d, p3d, CAM, RefineConfig(solver=solver).pose_solver_options())
+        T, inliers = est.pose, est.inliers
         rot, trans = pose_errors(T, pose)
         assert inliers.all() and rot < 1e-4 and trans < 1e-5, solver
 
@@ -198,6 +212,7 @@ def test_a_failed_later_pass_keeps_the_refinement_and_says_so(scene, queries):
     r = refine_query(scene, image, CAM, coarse, FirstPassOnly("cpu"), RefineConfig(iterations=3, recovery=()))
     assert r.status == "refined" and r.iterations == 1
     assert r.message == "pass 2, at the refined pose: too_few_matches"
+    assert r.confirmed is False  # a field: reports count these without reading the message
     assert pose_errors(r.pose, gt)[0] < pose_errors(coarse, gt)[0]
 
 

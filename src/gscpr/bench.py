@@ -206,7 +206,7 @@ def summarize(before: np.ndarray, after: np.ndarray, distance: float, records: l
     total = float(np.median(timing.sum(axis=1))) if len(timing) else float("nan")
     iterations = float(np.mean([r["iterations"] for r in records])) if records else 0.0
     # Refined, but a later pass at the refined pose found no pose: a hint of a wrong refinement.
-    unconfirmed = sum(r["status"] == "refined" and r.get("message", "").startswith("pass ") for r in records)
+    unconfirmed = sum(r["status"] == "refined" and r.get("confirmed") is False for r in records)
     return {"queries": len(records), "before": rates(before), "after": rates(after), "statuses": statuses,
             "unconfirmed": unconfirmed, "ms": ms, "ms_total": total, "iterations_mean": iterations}  # fmt: skip
 
@@ -229,7 +229,7 @@ def thumbnail(query, coarse_render, refined_render, overlay, height: int = 160) 
 
 def thumb_stem(kind: str, name: str) -> str:
     """File stem of a query's thumbnail: ``ok_`` or ``fail_`` and the query's file stem."""
-    from .pipeline import query_file_stem
+    from .overlays import query_file_stem
 
     return f"{kind}_{query_file_stem(name)}"
 
@@ -245,7 +245,7 @@ class ThumbnailKeeper:
             self.left[kind] -= len(list(out.glob(f"{kind}_*.jpg")))
 
     def __call__(self, q, r, image) -> None:
-        from .pipeline import overlay_image
+        from .overlays import overlay_image
         from .splat.render import render
 
         rot, trans = pose_errors(r.pose, q.gt)
@@ -296,8 +296,10 @@ def bench_scene(
     """Run every protocol x matcher x solver on ``frames`` (test views with ground truth); write and return
     ``bench.json``'s content. Runs already complete in ``out`` are reused (resume)."""
     from .match import load_matcher as default_loader
-    from .pipeline import Query, poses_from_records, refine_queries
+    from .pipeline import refine_queries
     from .poses import write_poses
+    from .queries import Query
+    from .records import poses_from_records
     from .refine import RefineConfig
 
     cfg = cfg or BenchConfig()
@@ -402,7 +404,7 @@ def format_tables(result: dict) -> str:
 # ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .match import MATCHERS
-    from .refine import SOLVERS
+    from .solvers import solver_names
 
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (Blender, instant-ngp, LLFF, ...)")
     parser.add_argument("--model", type=Path, help="scene model (PLY or model folder); default: OUT/model")
@@ -411,7 +413,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scene", help="name in the results (default: the data folder's)")
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     parser.add_argument("--matchers", nargs="+", default=["xfeat", "lightglue"], choices=MATCHERS)
-    parser.add_argument("--solvers", nargs="+", default=["paper", "poselib"], choices=SOLVERS)
+    parser.add_argument("--solvers", nargs="+", default=["paper", "poselib"], choices=solver_names("absolute"))
     parser.add_argument("--iterations", type=int, default=BenchConfig.iterations)
     parser.add_argument("--ransac-px", type=float, default=2.0)
     parser.add_argument("--max-queries", type=int, help="only the first N test views")

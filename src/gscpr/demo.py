@@ -58,8 +58,10 @@ def run_demo(
     """Run the demo; returns ``{"before": errors [N, 2], "after": errors [N, 2], "records": {...}, "text": str}``."""
     from .data import load_blender
     from .match import load_matcher
-    from .pipeline import Query, poses_from_records, refine_queries
+    from .pipeline import refine_queries
     from .poses import write_poses
+    from .queries import Query
+    from .records import poses_from_records
     from .refine import RefineConfig
     from .splat import load_ply
 

@@ -29,10 +29,13 @@ from .distributed import init_distributed
 from .evaluate import evaluate_scene, format_table, write_log
 from .match import MATCHERS, MatchError, load_matcher
 from .paper import get_dataset, model_dir, render_dir
-from .pipeline import Query, finish, poses_from_records, refine_queries
+from .pipeline import refine_queries, write_outputs
 from .poses import PoseFileError, canonical_name, read_poses, write_poses
-from .refine import SOLVERS, RefineConfig
+from .queries import Query
+from .records import poses_from_records
+from .refine import RefineConfig
 from .render_poses import depth_path
+from .solvers import solver_names
 
 __all__ = ["main"]
 
@@ -48,7 +51,9 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
     p.add_argument("--test_all", action="store_true", help="every scene of the dataset")
     p.add_argument("--matcher", default="mast3r", choices=MATCHERS, help="the paper's is mast3r")
     p.add_argument("--matcher_checkpoint", default=DEFAULT_CHECKPOINT, help="MASt3R checkpoint (.pth)")
-    p.add_argument("--solver", default="paper", choices=SOLVERS, help="paper = the original's OpenCV EPnP-RANSAC")
+    p.add_argument(
+        "--solver", default="paper", choices=solver_names("absolute"), help="paper = the original's OpenCV EPnP-RANSAC"
+    )
     p.add_argument("--ransac_px", type=float, default=ds.ransac_px)
     p.add_argument("--subpixel", action="store_true", help="add gscpr's sub-pixel alignment (not in the paper)")
     p.add_argument(
@@ -101,7 +106,8 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     out_dir = ds.output_dir(args.root / "outputs", pe)
     pred_dir = out_dir / "refine_predictions"
     cfg = RefineConfig(solver=args.solver, ransac_px=args.ransac_px, subpixel=args.subpixel,
-                       iterations=args.iterations, recovery=RefineConfig.recovery if args.recovery else ())  # fmt: skip
+                       iterations=args.iterations, recovery=RefineConfig.recovery if args.recovery else (),
+                       relative=relative)  # fmt: skip
     dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
     device = dist.device(args.device)
     try:
@@ -126,11 +132,11 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
             if model is None and dist.is_main:
                 print(f"warning: {scene}: no renders for some queries and no model at {model_path}", file=sys.stderr)
         scene_dir = pred_dir / scene
-        records = refine_queries(model, queries, matcher, cfg, scene_dir, relative=relative, dist=dist,
+        records = refine_queries(model, queries, matcher, cfg, scene_dir, dist=dist,
                                  workers=args.workers)  # fmt: skip
         if not dist.is_main:
             continue
-        finish(scene_dir, queries, records, scene, unmatched)
+        write_outputs(scene_dir, queries, records, scene, unmatched)
         poses = poses_from_records(records, [q.name for q in queries])
         write_poses(pred_dir / f"{pe}_refinew2c_mast3r_{scene}.txt", {**poses, **unmatched})
         gt = {q.name: q.gt for q in queries if q.gt is not None}

@@ -1,0 +1,74 @@
+"""A query set: each coarse pose paired with its image, camera and ground truth, read one query at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .camera import Camera
+from .data.frame import DatasetError, Frame
+from .poses import UnknownNameError, canonical_name, guess_name_scheme
+from .refine.types import Render
+
+__all__ = ["Query", "build_queries", "load_query"]
+
+
+@dataclass
+class Query:
+    """One query: its name in the coarse pose file, its image and camera, the coarse w2c pose ``[4, 4]``, the
+    ground truth if known, and the render at its coarse pose if one is on disk ``(RGB image, depth .npy)``."""
+
+    name: str
+    image_path: Path
+    camera: Camera
+    coarse: np.ndarray
+    gt: np.ndarray | None = None
+    render_files: tuple[Path, Path] | None = None
+
+
+def build_queries(
+    frames: list[Frame],
+    coarse: Mapping[str, np.ndarray],
+    scheme: str = "auto",
+    name_of: Callable[[str, Frame], str] | None = None,
+    render_files: Callable[[str], tuple[Path, Path] | None] | None = None,
+) -> tuple[list[Query], list[str]]:
+    """Queries for the coarse poses (``{name: w2c}``) whose image is among ``frames``, and the names that are not.
+
+    Names are matched under ``scheme`` (``gscpr.poses``; ``auto`` guesses it from the frames). A query is named
+    ``name_of(coarse_name, frame)`` (default: the coarse pose file's name) and takes the render on disk that
+    ``render_files(coarse_name)`` gives, if any.
+    """
+    scheme = guess_name_scheme([f.name for f in frames]) if scheme == "auto" else scheme
+    by_key = {canonical_name(f.name, scheme): f for f in frames}
+    queries, missing = [], []
+    for name, pose in coarse.items():
+        try:
+            f = by_key.get(canonical_name(name, scheme))
+        except UnknownNameError:
+            f = None
+        if f is None:
+            missing.append(name)
+            continue
+        files = render_files(name) if render_files is not None else None
+        queries.append(Query(name_of(name, f) if name_of else name, f.image_path, f.camera, pose, f.pose, files))
+    return queries, missing
+
+
+def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.ndarray, Render | None]:
+    """The query's image ``[H, W, 3]`` (checked against its camera) and its render on disk, if any. Raises
+    :class:`~gscpr.data.DatasetError` (wrong size) or what ``load_image`` raises (``OSError``, ``ValueError``)."""
+    image = load_image(q.image_path)
+    if image.shape[:2] != (q.camera.height, q.camera.width):
+        raise DatasetError(
+            f"{q.image_path}: image is {image.shape[1]}x{image.shape[0]}, camera says "
+            f"{q.camera.width}x{q.camera.height} (wrong intrinsics?)"
+        )
+    render = None
+    if q.render_files is not None:  # read here, one query at a time, not all up front
+        rgb_file, depth_file = q.render_files
+        render = Render(load_image(rgb_file), np.load(depth_file).astype(np.float32), None, q.camera)
+    return image, render

@@ -1,0 +1,97 @@
+"""Named refinement recipes: :class:`~gscpr.refine.RefineConfig` presets, chosen with ``--recipe``.
+
+==========  ====================================================================================================
+recipe      what
+==========  ====================================================================================================
+``gscpr``   the project's default: PoseLib LO-RANSAC at 2 px, sub-pixel alignment of the matches, recovery
+            renders for queries whose first pass finds nothing, at most 1024 matches spread over the view
+``paper``   GS-CPR as published (Liu et al., ICLR 2025): OpenCV EPnP-RANSAC with 2000 iterations, confidence
+            0.99 and a 1 px threshold (the paper scripts use 2.5 px on Cambridge's 1920x1080), no sub-pixel
+            step, no recovery renders
+==========  ====================================================================================================
+
+A recipe is plain data: ``get_recipe("paper", iterations=2)`` is the preset with one field changed. The command
+line options of :func:`add_refine_arguments` default to ``None``, meaning "the recipe's value"; the value used is
+recorded in each run's ``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from dataclasses import fields, replace
+
+from .refine.config import RefineConfig
+from .solvers import solver_names
+
+__all__ = ["OPTIONS", "RECIPES", "add_refine_arguments", "config_from_args", "get_recipe"]
+
+RECIPES: dict[str, RefineConfig] = {
+    "gscpr": RefineConfig(),
+    "paper": RefineConfig(solver="opencv-epnp", ransac_px=1.0, subpixel=False, recovery=()),
+}
+
+
+def get_recipe(name: str, **overrides) -> RefineConfig:
+    """A copy of the recipe ``name`` with ``overrides`` (RefineConfig fields) applied; ``ValueError`` if unknown."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; expected one of {', '.join(RECIPES)}")
+    known = {f.name for f in fields(RefineConfig)}
+    if bad := set(overrides) - known:
+        raise ValueError(f"not a refinement option: {', '.join(sorted(bad))}")
+    return replace(copy.deepcopy(RECIPES[name]), **overrides)
+
+
+def _arguments() -> dict[str, dict]:
+    """argparse keyword arguments of each option :func:`add_refine_arguments` can add, defaults from RECIPES."""
+
+    def default(field: str) -> str:
+        return "; ".join(f"{name}: {getattr(cfg, field)}" for name, cfg in RECIPES.items())
+
+    return {
+        "solver": {"choices": solver_names("absolute"), "help": f"PnP solver ({default('solver')})"},
+        "ransac_px": {"type": float, "help": f"inlier threshold in query pixels ({default('ransac_px')})"},
+        "min_inliers": {"type": int, "help": f"fewer inliers keep the coarse pose ({default('min_inliers')})"},
+        "iterations": {"type": int, "help": f"render-match-solve passes at most ({default('iterations')})"},
+        "subpixel": {"action": argparse.BooleanOptionalAction,
+                     "help": f"align keypoints to their render patch ({default('subpixel')})"},
+        "recovery": {"action": argparse.BooleanOptionalAction,
+                     "help": "render again with wider and other-focal cameras when the first pass finds nothing "
+                     "(gscpr: on; paper: off)"},
+        "render_scale": {"type": float,
+                         "help": f"render and match at this fraction of the query size ({default('render_scale')})"},
+        "relative": {"action": "store_true", "default": None,
+                     "help": "GS-CPR_rel: relative pose render -> query, scaled by the rendered depth"},
+        "background": {"type": float, "nargs": 3, "help": f"render background RGB in [0, 1] ({default('background')})"},
+        "backend": {"choices": ["auto", "gsplat", "torch"], "help": f"rasterizer ({default('backend')})"},
+    }  # fmt: skip
+
+
+#: The options :func:`add_refine_arguments` can add (RefineConfig fields; ``recovery`` as on / off).
+OPTIONS = ("solver", "ransac_px", "min_inliers", "iterations", "subpixel", "recovery", "render_scale", "relative",
+           "background", "backend")  # fmt: skip
+
+
+def add_refine_arguments(
+    parser: argparse.ArgumentParser, recipe: str = "gscpr", style: str = "-", options: tuple[str, ...] = OPTIONS
+) -> None:
+    """Add ``--recipe`` and the refinement ``options`` to a command, each defaulting to ``None``: the recipe's
+    value. ``style`` is the flags' word separator: ``-`` (``gscpr``) or ``_`` (the paper's scripts:
+    ``--ransac_px``)."""
+    group = parser.add_argument_group("refinement (each option defaults to the recipe's value)")
+    group.add_argument("--recipe", default=recipe, choices=list(RECIPES), help=f"preset of every option ({recipe})")
+    table = _arguments()
+    for name in options:
+        group.add_argument("--" + name.replace("_", style), dest=name, **table[name])
+
+
+def config_from_args(args: argparse.Namespace, **overrides) -> RefineConfig:
+    """The :class:`RefineConfig` of parsed :func:`add_refine_arguments` options: the recipe, then the options
+    given, then ``overrides`` (values of ``None`` are skipped)."""
+    given = {f: getattr(args, f) for f in OPTIONS if getattr(args, f, None) is not None}
+    if "background" in given:
+        given["background"] = tuple(given["background"])
+    if "recovery" in given:
+        given["recovery"] = RECIPES["gscpr"].recovery if given["recovery"] else ()
+    given.update({k: v for k, v in overrides.items() if v is not None})
+    return get_recipe(args.recipe, **given)

@@ -1,0 +1,51 @@
+"""The absolute pose step of a pass (GS-CPR): render keypoints lifted to world points with the rendered depth,
+the query pose from PnP-RANSAC on the query keypoints."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..match.base import Matches
+from ..solvers import AbsolutePoseSolver
+from .config import RefineConfig
+from .lift import lift_keypoints, undistort_keypoints
+from .matching import QueryImage
+from .types import Pass, Render, Status
+
+__all__ = ["solve_absolute"]
+
+
+def solve_absolute(
+    matches: Matches,
+    render: Render,
+    query: QueryImage,
+    pose_w2c: np.ndarray,
+    solver: AbsolutePoseSolver,
+    cfg: RefineConfig,
+    timings: dict[str, float],
+) -> Pass:
+    """The query's w2c pose from ``matches`` (render pixels -> query pixels) on ``render``, made at
+    ``pose_w2c``. Pixels with no depth or low opacity are dropped, never passed to the solver."""
+    t0 = time.perf_counter()
+    p3d, valid = lift_keypoints(matches.kpts0, render.depth, render.alpha, render.camera, pose_w2c,
+                                cfg.depth_sampling, cfg.min_alpha, cfg.max_depth_jump)  # fmt: skip
+    pinhole = query.camera.without_distortion()  # query keypoints are undistorted to this camera
+    p2d = undistort_keypoints(matches.kpts1[valid], query.camera)
+    t1 = time.perf_counter()
+    timings["lift"] += t1 - t0
+    lifted = int(valid.sum())
+    if lifted < cfg.min_matches:
+        return Pass(Status.TOO_FEW_VALID_DEPTH, num_lifted=lifted)
+    est = solver.solve(p2d, p3d, pinhole, cfg.pose_solver_options())
+    timings["pnp"] += time.perf_counter() - t1
+    if est is None:
+        return Pass(Status.PNP_FAILED, num_lifted=lifted, message=f"{solver.name} found no pose")
+    if est.num_inliers < cfg.min_inliers:
+        return Pass(Status.TOO_FEW_INLIERS, num_lifted=lifted, num_inliers=est.num_inliers)
+    T, inl = est.pose, est.inliers
+    err = np.linalg.norm(pinhole.project(p3d[inl] @ T[:3, :3].T + T[:3, 3]) - p2d[inl], axis=1)
+    return Pass(Status.REFINED, pose=T, num_lifted=lifted, num_inliers=est.num_inliers,
+                inlier_ratio=est.num_inliers / max(1, lifted),
+                reproj_error=float(np.median(err)) if len(err) else float("nan"))  # fmt: skip

@@ -1,0 +1,73 @@
+"""The options of one refinement, as plain data: named presets of them live in :mod:`gscpr.recipes`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..solvers import SolverOptions, canonical_solver_name, get_solver
+
+__all__ = ["RefineConfig"]
+
+
+@dataclass
+class RefineConfig:
+    """Options of one refinement (PoseLib style: every knob explicit, with the defaults we measured).
+
+    The defaults are the ``gscpr`` recipe; ``gscpr.recipes.RECIPES`` names the others.
+    """
+
+    solver: str = "poselib"  # absolute pose solver (gscpr.solvers); aliases are resolved ("paper" -> opencv-epnp)
+    relative: bool = False  # GS-CPR_rel: a relative pose render -> query, scaled by the rendered depth
+    relative_solver: str = "essential"  # the relative pose solver when ``relative``
+    ransac_px: float = 2.0  # inlier threshold in query pixels (the paper: 1 px at 640x480, 2.5 px at 1080p)
+    # RANSAC bounds and confidence; None takes the solver's own (PoseLib / COLMAP: at most 10,000 iterations, at
+    # least 20, confidence 0.9999; OpenCV EPnP: 2000 and 0.99, the original's): gscpr.solvers.
+    ransac_max_iterations: int | None = None
+    ransac_min_iterations: int | None = None
+    ransac_confidence: float | None = None
+    solver_options: dict[str, Any] = field(default_factory=dict)  # passed unchanged to the solver's backend
+    min_matches: int = 4  # fewer than this: keep the coarse pose (as the original)
+    # Keep at most this many matches, spread over the query image (best score per cell first): beyond about a
+    # thousand, more correspondences cost sub-pixel, lifting and PnP time without improving the pose. None: all.
+    max_matches: int | None = 1024
+    min_inliers: int = 12  # a pose with fewer inliers is not trusted
+    depth_sampling: str = "bilinear"  # or "nearest"
+    min_alpha: float = 0.5  # lifted pixels must be this opaque in the render
+    max_depth_jump: float = 0.05  # bilinear lookups across a relative depth step above this are dropped
+    iterations: int = 1  # render again at the refined pose and refine again, up to this many times
+    stop_rot_deg: float = 0.01  # stop iterating when an update is smaller than this ...
+    stop_trans: float = 1e-4  # ... and this (scene units)
+    render_scale: float = 1.0  # render and match at this fraction of the query resolution
+    # Align each query keypoint to its render patch (match/subpixel.py): on the generated test scenes it takes
+    # XFeat from 0.4 deg to 0.006 deg and SIFT / LightGlue below 0.002 deg. The paper's recipe has no such step.
+    subpixel: bool = True
+    # When the render at the coarse pose gives no pose (too few matches or inliers, solver failure), render again
+    # at the coarse pose with other cameras, (canvas, focal) factors of the query camera's, and keep the one whose
+    # pass gives the most inliers: a canvas twice as large at the same focal length sees what a camera turned
+    # away from the query still has in view (at the query's scale); a shorter or longer focal length makes up
+    # for a coarse camera much closer to or farther from the scene. Only failed queries pay for it. () disables.
+    recovery: tuple[tuple[float, float], ...] = ((2.0, 1.0), (1.0, 0.6), (1.0, 1.6))
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    backend: str = "auto"  # rasterizer: auto, gsplat or torch
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.solver = canonical_solver_name(self.solver)
+        self.relative_solver = canonical_solver_name(self.relative_solver)
+        get_solver(self.solver, "absolute")
+        get_solver(self.relative_solver, "relative")
+        if self.depth_sampling not in ("bilinear", "nearest"):
+            raise ValueError(f"depth_sampling must be 'bilinear' or 'nearest', got {self.depth_sampling!r}")
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+        if not self.render_scale > 0:
+            raise ValueError(f"render_scale must be positive, got {self.render_scale}")
+        self.recovery = tuple(tuple(float(v) for v in r) for r in self.recovery)  # lists from JSON configs
+        self.background = tuple(float(v) for v in self.background)
+
+    def pose_solver_options(self) -> SolverOptions:
+        """What the pose solvers take from this configuration (:class:`~gscpr.solvers.SolverOptions`)."""
+        return SolverOptions(threshold_px=self.ransac_px, max_iterations=self.ransac_max_iterations,
+                             min_iterations=self.ransac_min_iterations, confidence=self.ransac_confidence,
+                             seed=self.seed, backend=self.solver_options)  # fmt: skip

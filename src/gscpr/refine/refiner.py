@@ -1,0 +1,173 @@
+"""The refinement loop of one query: a pass at the coarse pose, recovery renders when it finds nothing, further
+passes at the refined pose until the update is small.
+
+A *pass* renders at a pose (or takes a render already made), matches the query against it and solves for the
+query's pose with the configured step: absolute (:mod:`.absolute`, GS-CPR) or relative (:mod:`.relative`,
+GS-CPR_rel). Whatever goes wrong (too few matches, no depth, solver failure, too few inliers) the coarse pose is
+kept and :attr:`RefineResult.status` says why; refinement never raises for a bad query.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+
+import numpy as np
+
+from ..camera import Camera
+from ..geometry import pose_errors
+from ..match.base import Matcher, Matches
+from ..solvers import get_solver
+from .absolute import solve_absolute
+from .config import RefineConfig
+from .matching import QueryImage, match_render
+from .relative import solve_relative
+from .rendering import recovery_camera, render_at
+from .types import RECOVERABLE, STAGES, Pass, RefineResult, Render, Status
+
+__all__ = ["Refiner", "refine_query", "refine_relative"]
+
+
+class Refiner:
+    """GS-CPR with one scene model, matcher and configuration: :meth:`refine` one query at a time.
+
+    Args:
+        model: a scene model for ``gscpr.splat.render`` (``None``: only renders handed to :meth:`refine` are used,
+            and further iterations or recovery renders cannot run).
+        matcher: a :class:`~gscpr.match.Matcher`.
+        config: the options (default: the ``gscpr`` recipe).
+        gpu_lock: held around rendering, matching and the sub-pixel step, when several threads refine queries at
+            once (their lifting and solving run in parallel, the device work one at a time).
+    """
+
+    def __init__(
+        self,
+        model,
+        matcher: Matcher,
+        config: RefineConfig | None = None,
+        gpu_lock: AbstractContextManager | None = None,
+    ):
+        self.model, self.matcher = model, matcher
+        self.config = config or RefineConfig()
+        self.gpu = gpu_lock or nullcontext()
+        if self.config.relative:
+            self.solver, self.step = get_solver(self.config.relative_solver, "relative"), solve_relative
+        else:
+            self.solver, self.step = get_solver(self.config.solver, "absolute"), solve_absolute
+
+    def refine(
+        self,
+        query_image,
+        query_camera: Camera,
+        coarse_pose: np.ndarray,
+        render: Render | None = None,
+        matches: Matches | None = None,
+    ) -> RefineResult:
+        """Refine one query's coarse w2c pose ``[4, 4]``.
+
+        Args:
+            query_image: RGB ``[H, W, 3]`` at ``query_camera``'s size (array, or tensor on any device).
+            render: a render at the coarse pose already made (read from disk, or by a batch).
+            matches: render-to-query matches on ``render`` already computed (before the sub-pixel step; query
+                keypoints on the query resized to the render camera's size when ``render_scale != 1``).
+        """
+        cfg = self.config
+        coarse = np.asarray(coarse_pose, dtype=np.float64)
+        if coarse.shape != (4, 4) or not np.all(np.isfinite(coarse)):
+            return RefineResult.failed(coarse, Status.BAD_INPUT, "coarse pose is not a finite 4x4 matrix")
+        with self.gpu:
+            query = QueryImage.prepare(query_image, query_camera, cfg, self.matcher.device)
+        timings = dict.fromkeys(STAGES, 0.0)
+        best = self._pass(query, coarse, query.render_camera, timings, render, matches)
+        message = best.message
+        if not best.ok and best.status in RECOVERABLE and cfg.recovery and self.model is not None:
+            best, message = self._recover(query, coarse, best, timings)
+        if not best.ok:
+            return self._result(coarse, best, timings, 0, None, message)
+        # Further passes at the refined pose, until an update is below the stopping thresholds.
+        prev, passes, confirmed = coarse, 1, None
+        for _ in range(1, cfg.iterations):
+            step_rot, step_trans = pose_errors(best.pose, prev)
+            if step_rot < cfg.stop_rot_deg and step_trans < cfg.stop_trans:
+                break
+            nxt = self._pass(query, best.pose, query.render_camera, timings)
+            if not nxt.ok:
+                # The refinement is kept, but a render at a right pose matches its query easily: say so.
+                detail = f" ({nxt.message})" if nxt.message else ""
+                message = "; ".join(m for m in (message, f"pass {passes + 1}, at the refined pose: {nxt.status}"
+                                                f"{detail}") if m)  # fmt: skip
+                confirmed = False
+                break
+            prev, best, passes, confirmed = best.pose, nxt, passes + 1, True
+        return self._result(coarse, best, timings, passes, confirmed, message)
+
+    def _pass(
+        self,
+        query: QueryImage,
+        pose: np.ndarray,
+        camera: Camera,
+        timings: dict[str, float],
+        render: Render | None = None,
+        matches: Matches | None = None,
+    ) -> Pass:
+        """Render at ``pose`` with ``camera`` (unless ``render`` is given), match, solve."""
+        if render is None:
+            if self.model is None:
+                return Pass(Status.RENDER_FAILED, message="no scene model to render and no render given")
+            t0 = time.perf_counter()
+            try:
+                with self.gpu:
+                    render = render_at(self.model, camera, pose, self.config)
+            except (RuntimeError, ValueError) as e:
+                return Pass(Status.RENDER_FAILED, message=str(e))
+            timings["render"] += time.perf_counter() - t0
+        matches, message = match_render(self.matcher, render, query, self.config, matches, self.gpu, timings)
+        if len(matches) < self.config.min_matches:
+            p = Pass(Status.TOO_FEW_MATCHES, message=message)
+        else:
+            p = self.step(matches, render, query, pose, self.solver, self.config, timings)
+        p.matches, p.num_matches, p.render_rgb = matches, len(matches), render.rgb
+        return p
+
+    def _recover(self, query: QueryImage, coarse: np.ndarray, failed: Pass, timings: dict) -> tuple[Pass, str]:
+        """:attr:`RefineConfig.recovery`: one pass at the coarse pose with each recovery camera, the one with the
+        most inliers kept; ``failed`` (the first pass) when none gives a pose."""
+        best, how = None, ""
+        for canvas, focal in self.config.recovery:
+            p = self._pass(query, coarse, recovery_camera(query.render_camera, canvas, focal), timings)
+            if p.ok and (best is None or p.num_inliers > best.num_inliers):
+                best, how = p, f"canvas x{canvas:g}, focal x{focal:g}"
+        if best is None:
+            return failed, "; ".join(m for m in (failed.message, "no recovery render gave a pose") if m)
+        return best, f"recovered with a render of {how} at the coarse pose"
+
+    @staticmethod
+    def _result(
+        coarse: np.ndarray, p: Pass, timings: dict, passes: int, confirmed: bool | None, message: str
+    ) -> RefineResult:
+        return RefineResult(
+            pose=p.pose if p.ok else coarse, coarse=coarse, status=p.status, num_matches=p.num_matches,
+            num_lifted=p.num_lifted, num_inliers=p.num_inliers, inlier_ratio=p.inlier_ratio,
+            reproj_error=p.reproj_error, iterations=passes, confirmed=confirmed, timings=timings, message=message,
+            matches=p.matches, render_rgb=p.render_rgb,
+        )  # fmt: skip
+
+
+def refine_query(
+    model, query_image, query_camera: Camera, coarse_pose: np.ndarray, matcher: Matcher, cfg: RefineConfig | None = None
+) -> RefineResult:
+    """Refine one query's coarse w2c pose ``[4, 4]`` (GS-CPR): ``Refiner(model, matcher, cfg).refine(...)``.
+
+    ``query_image`` is RGB ``[H, W, 3]`` at ``query_camera``'s size; see :class:`Refiner` for renders already made,
+    precomputed matches and threads.
+    """
+    return Refiner(model, matcher, cfg).refine(query_image, query_camera, coarse_pose)
+
+
+def refine_relative(
+    model, query_image, query_camera: Camera, coarse_pose: np.ndarray, matcher: Matcher, cfg: RefineConfig | None = None
+) -> RefineResult:
+    """GS-CPR_rel: :func:`refine_query` with the relative pose step (``cfg.relative`` set)."""
+    cfg = replace(cfg or RefineConfig(), relative=True)
+    return Refiner(model, matcher, cfg).refine(query_image, query_camera, coarse_pose)

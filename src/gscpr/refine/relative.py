@@ -1,0 +1,65 @@
+"""The relative pose step of a pass (GS-CPR_rel): the render-to-query rotation and translation direction from
+the two views, the translation's length from the rendered depth (median ratio of rendered to triangulated depth
+over the inliers), composed into a *world* pose (the original wrote the render-frame pose instead)."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from ..match.base import Matches
+from ..solvers import RelativePoseSolver
+from .config import RefineConfig
+from .lift import lift_keypoints, undistort_keypoints
+from .matching import QueryImage
+from .types import Pass, Render, Status
+
+__all__ = ["MIN_RELATIVE_MATCHES", "solve_relative"]
+
+MIN_RELATIVE_MATCHES = 8  # fewer than this cannot constrain a relative pose robustly
+
+
+def solve_relative(
+    matches: Matches,
+    render: Render,
+    query: QueryImage,
+    pose_w2c: np.ndarray,
+    solver: RelativePoseSolver,
+    cfg: RefineConfig,
+    timings: dict[str, float],
+) -> Pass:
+    """The query's w2c pose from ``matches`` on ``render`` (made at ``pose_w2c``) through the relative pose."""
+    if len(matches) < max(cfg.min_matches, MIN_RELATIVE_MATCHES):
+        return Pass(Status.TOO_FEW_MATCHES)
+    t0 = time.perf_counter()
+    pinhole = query.camera.without_distortion()
+    kq = undistort_keypoints(matches.kpts1, query.camera)
+    est = solver.solve(kq, matches.kpts0, pinhole, render.camera, cfg.pose_solver_options())
+    t1 = time.perf_counter()
+    timings["pnp"] += t1 - t0
+    if est is None:
+        return Pass(Status.RELATIVE_POSE_FAILED, message=f"{solver.name} found no relative pose")
+    if est.num_inliers < cfg.min_inliers:
+        return Pass(Status.TOO_FEW_INLIERS, num_inliers=est.num_inliers)
+    # Triangulate the inliers in the render frame at unit baseline; the rendered depth fixes the scale.
+    inl = est.inliers
+    n_ref = render.camera.unproject(matches.kpts0[inl], np.ones(int(inl.sum())))[:, :2]
+    n_q = pinhole.unproject(kq[inl], np.ones(int(inl.sum())))[:, :2]
+    R, t = est.pose[:3, :3], est.pose[:3, 3]
+    X = cv2.triangulatePoints(np.eye(3, 4), np.hstack([R, t.reshape(3, 1)]), n_ref.T, n_q.T)
+    z_tri = X[2] / X[3]
+    p3d, valid = lift_keypoints(matches.kpts0[inl], render.depth, render.alpha, render.camera, np.eye(4),
+                                cfg.depth_sampling, cfg.min_alpha, cfg.max_depth_jump)  # fmt: skip
+    timings["lift"] += time.perf_counter() - t1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = p3d[:, 2] / z_tri[valid]
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    if len(ratios) < cfg.min_matches:
+        return Pass(Status.TOO_FEW_VALID_DEPTH, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
+                    message="no rendered depth to fix the scale")  # fmt: skip
+    T_rel = est.pose.copy()
+    T_rel[:3, 3] *= float(np.median(ratios))  # render camera -> query camera, in scene units
+    return Pass(Status.REFINED, pose=T_rel @ pose_w2c, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
+                inlier_ratio=est.num_inliers / len(matches))  # fmt: skip

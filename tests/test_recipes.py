@@ -1,0 +1,48 @@
+"""Recipes: named RefineConfig presets, and command-line options that default to the recipe's values."""
+
+import argparse
+import json
+from dataclasses import asdict
+
+import pytest
+
+from gscpr.recipes import RECIPES, add_refine_arguments, config_from_args, get_recipe
+from gscpr.refine import RefineConfig
+
+
+def parse(argv, **kw):
+    p = argparse.ArgumentParser()
+    add_refine_arguments(p, **kw)
+    return config_from_args(p.parse_args(argv))
+
+
+def test_the_recipes_are_plain_data():
+    assert RECIPES["gscpr"] == RefineConfig()
+    paper = RECIPES["paper"]
+    assert (paper.solver, paper.ransac_px, paper.subpixel, paper.recovery) == ("opencv-epnp", 1.0, False, ())
+    assert json.loads(json.dumps(asdict(paper)))["solver"] == "opencv-epnp"  # recordable in config.json
+    changed = get_recipe("paper", iterations=3)
+    assert changed.iterations == 3 and RECIPES["paper"].iterations == 1  # a copy, the preset untouched
+    with pytest.raises(ValueError, match="unknown recipe 'fast'"):
+        get_recipe("fast")
+    with pytest.raises(ValueError, match="not a refinement option: ransac"):
+        get_recipe("gscpr", ransac=3)
+
+
+def test_options_default_to_the_recipe_and_override_it():
+    assert parse([]) == RECIPES["gscpr"]
+    assert parse(["--recipe", "paper"]) == RECIPES["paper"]
+    cfg = parse(["--recipe", "paper", "--subpixel", "--recovery", "--ransac-px", "2.5", "--solver", "poselib"])
+    assert cfg.subpixel and cfg.recovery == RECIPES["gscpr"].recovery and cfg.ransac_px == 2.5
+    assert cfg.solver == "poselib" and cfg.iterations == 1
+    cfg = parse(["--no-subpixel", "--no-recovery", "--relative", "--background", "1", "1", "1"])
+    assert not cfg.subpixel and cfg.recovery == () and cfg.relative and cfg.background == (1.0, 1.0, 1.0)
+    assert parse(["--solver", "paper"]).solver == "opencv-epnp"  # the old name still works
+
+
+def test_the_paper_scripts_flag_style_and_a_subset_of_options():
+    cfg = parse(["--ransac_px", "2.5", "--iterations", "2"], recipe="paper", style="_",
+                options=("solver", "ransac_px", "iterations"))  # fmt: skip
+    assert cfg == get_recipe("paper", ransac_px=2.5, iterations=2)
+    with pytest.raises(SystemExit):
+        parse(["--render-scale", "0.5"], style="_", options=("solver",))

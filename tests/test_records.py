@@ -1,0 +1,46 @@
+"""The record store: one JSON line per query, torn lines survived, statuses and stage times summarised once."""
+
+import json
+
+import numpy as np
+
+from gscpr.geometry import make_pose
+from gscpr.records import (
+    open_record_log,
+    poses_from_records,
+    read_records,
+    result_record,
+    stage_medians,
+    status_counts,
+)
+from gscpr.refine import STAGES, RefineResult, Status
+
+
+def test_a_record_holds_the_status_value_the_confirmation_and_the_pose(tmp_path):
+    pose = make_pose(np.eye(3), [1.0, 2.0, 3.0])
+    message = "pass 2, at the refined pose: too_few_matches"
+    r = RefineResult(pose, np.eye(4), Status.REFINED, num_inliers=40, confirmed=False,
+                     timings=dict.fromkeys(STAGES, 0.01), message=message)  # fmt: skip
+    rec = json.loads(json.dumps(result_record("a/b.png", r)))
+    assert rec["status"] == "refined" and rec["confirmed"] is False and rec["num_inliers"] == 40
+    np.testing.assert_allclose(poses_from_records({"a/b.png": rec}, ["a/b.png", "missing"])["a/b.png"], pose)
+    assert f"{Status.TOO_FEW_MATCHES}" == "too_few_matches" and Status("pnp_failed") is Status.PNP_FAILED
+
+
+def test_a_torn_last_line_is_skipped_and_ended_before_the_next_record(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps({"name": "a", "status": "refined"}) + "\n" + '{"name": "b", "sta')
+    assert list(read_records(path)) == ["a"]
+    with open_record_log(path) as log:
+        log.write(json.dumps({"name": "c", "status": "bad_input"}) + "\n")
+    assert list(read_records(path)) == ["a", "c"]
+
+
+def test_status_counts_and_stage_medians():
+    records = [{"status": s, "timings": {"render": t, "pnp": 2 * t}} for s, t in
+               [("refined", 0.001), ("refined", 0.003), ("too_few_matches", 0.002)]]  # fmt: skip
+    assert status_counts(records) == {"refined": 2, "too_few_matches": 1}
+    med = stage_medians(records)
+    assert set(med) == {*STAGES, "total"}
+    assert med["render"] == 0.002 and med["pnp"] == 0.004 and med["match"] == 0.0 and med["total"] == 0.006
+    assert stage_medians([]) == {}
