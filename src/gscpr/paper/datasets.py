@@ -1,7 +1,9 @@
-"""The GS-CPR paper's experimental setup, in one place: scenes, estimators, render intrinsics, file layout.
+"""The GS-CPR paper's datasets, in one place: scenes, estimators, render intrinsics and the original's input
+folders (coarse pose files, ACE-layout scene folders, trained models, renders at the coarse poses).
 
 Every value here is what the original code uses (``gs_cpr_*.py``, ``render_pred_*.py``), so that the
 paper's commands reproduce its tables. Paths are relative to the working directory, as in the original.
+The output files (refined poses, logs) are named in ``gscpr.paper.naming``.
 """
 
 from __future__ import annotations
@@ -153,6 +155,7 @@ def render_dir(root: str | Path, dataset: str, scene: str, estimator: str) -> Pa
         Path(root) / "ACT_Scaffold_GS" / "data" / dataset / f"scene_{scene}" / "test" / f"evaluate_{estimator}"
         / "train_output" / "render_single_view"
     )  # fmt: skip
+
 
 
 def act_checkpoint(root: str | Path, scene: str, iteration: int = 30000) -> Path:

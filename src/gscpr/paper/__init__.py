@@ -1,0 +1,10 @@
+"""The GS-CPR paper's experimental setup and commands, kept apart from the generic library.
+
+    datasets.py   the paper's dataset table (scenes, estimators, render intrinsics) and the original's folders
+
+Importing ``gscpr.paper`` loads the dataset table only.
+"""
+
+from .datasets import DATASETS, PaperDataset, act_checkpoint, get_dataset, model_dir, render_dir
+
+__all__ = ["DATASETS", "PaperDataset", "act_checkpoint", "get_dataset", "model_dir", "render_dir"]
