@@ -5,6 +5,6 @@
 Importing ``gscpr.paper`` loads the dataset table only.
 """
 
-from .datasets import DATASETS, PaperDataset, act_checkpoint, get_dataset, model_dir, render_dir
+from .datasets import DATASETS, PaperDataset, get_dataset, model_dir, render_dir
 
-__all__ = ["DATASETS", "PaperDataset", "act_checkpoint", "get_dataset", "model_dir", "render_dir"]
+__all__ = ["DATASETS", "PaperDataset", "get_dataset", "model_dir", "render_dir"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DATASETS", "PaperDataset", "act_checkpoint", "get_dataset", "model_dir", "render_dir"]
+__all__ = ["DATASETS", "PaperDataset", "get_dataset", "model_dir", "render_dir"]
 
 
 @dataclass(frozen=True)
@@ -155,9 +155,3 @@ def render_dir(root: str | Path, dataset: str, scene: str, estimator: str) -> Pa
         Path(root) / "ACT_Scaffold_GS" / "data" / dataset / f"scene_{scene}" / "test" / f"evaluate_{estimator}"
         / "train_output" / "render_single_view"
     )  # fmt: skip
-
-
-
-def act_checkpoint(root: str | Path, scene: str, iteration: int = 30000) -> Path:
-    """The released ACT weights: ``ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar``."""
-    return Path(root) / "ACT_Scaffold_GS" / "logs" / "paper_models" / scene / f"{iteration:06d}.tar"
