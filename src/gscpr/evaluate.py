@@ -27,6 +27,7 @@ import numpy as np
 
 from .geometry import pose_errors
 from .paper import DATASETS, PaperDataset, get_dataset
+from .paper.naming import find_refined_file, log_file
 from .poses import PoseFileError, UnknownNameError, align_names, read_cambridge_split, read_poses
 
 __all__ = [
@@ -236,14 +237,6 @@ def load_ground_truth(source: str | Path) -> dict[str, np.ndarray]:
     return read_poses(source)
 
 
-def _refined_file(refined_dir: Path, estimator: str, scene: str) -> Path:
-    name = f"{estimator}_refinew2c_mast3r_{scene}.txt"
-    for candidate in (refined_dir / "refine_predictions" / name, refined_dir / name):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no refined poses for {scene}: expected {refined_dir / 'refine_predictions' / name}")
-
-
 def _dataset_gt(ds: PaperDataset, scene: str, pgt_dir: Path | None, datasets_dir: Path | None) -> dict:
     if datasets_dir is not None:
         scene_dir = ds.scene_dir(datasets_dir, scene)
@@ -280,7 +273,7 @@ def evaluate_dataset(
         coarse = read_poses(ds.coarse_pose_file(coarse_dir, estimator, scene))
         initial.append(evaluate_scene(coarse, gt, scene, estimator, thresholds, ds.name_scheme))
         if refined is not None:
-            poses = read_poses(_refined_file(Path(refined_dir), estimator, scene))
+            poses = read_poses(find_refined_file(refined_dir, estimator, scene))
             refined.append(evaluate_scene(poses, gt, scene, estimator, thresholds, ds.name_scheme))
     return initial, refined
 
@@ -367,7 +360,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warning: {missing} ground-truth image(s) had no pose and count as failures", file=sys.stderr)
     if args.dataset and args.log_dir:
         for i, r in enumerate(initial):
-            write_log(args.log_dir / f"logs_{r.scene}.log", r.scene, args.estimator, r, refined[i] if refined else None)
+            write_log(log_file(args.log_dir, r.scene), r.scene, args.estimator, r, refined[i] if refined else None)
     if not args.dataset and args.log:
         write_log(args.log, initial[0].scene, "", initial[0], refined[0] if refined else None)
     if args.json:

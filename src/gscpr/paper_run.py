@@ -29,6 +29,7 @@ from .distributed import init_distributed
 from .evaluate import evaluate_scene, format_table, write_log
 from .match import MATCHERS, MatchError, load_matcher
 from .paper import get_dataset, model_dir, render_dir
+from .paper.naming import log_file, records_dir, refined_file, results_dir
 from .pipeline import Query, finish, poses_from_records, refine_queries
 from .poses import PoseFileError, canonical_name, read_poses, write_poses
 from .refine import SOLVERS, RefineConfig
@@ -98,8 +99,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     ds = get_dataset(dataset)
     scenes = ds.scenes if args.test_all else [args.scene]
     pe = args.pose_estimator
-    out_dir = ds.output_dir(args.root / "outputs", pe)
-    pred_dir = out_dir / "refine_predictions"
+    out_dir = results_dir(args.root / "outputs", ds.name, pe)
     cfg = RefineConfig(solver=args.solver, ransac_px=args.ransac_px, subpixel=args.subpixel,
                        iterations=args.iterations, recovery=RefineConfig.recovery if args.recovery else ())  # fmt: skip
     dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
@@ -125,18 +125,18 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
             model = load_scene_model(model_path, device) if model_path.exists() else None
             if model is None and dist.is_main:
                 print(f"warning: {scene}: no renders for some queries and no model at {model_path}", file=sys.stderr)
-        scene_dir = pred_dir / scene
+        scene_dir = records_dir(out_dir, scene)
         records = refine_queries(model, queries, matcher, cfg, scene_dir, relative=relative, dist=dist,
                                  workers=args.workers)  # fmt: skip
         if not dist.is_main:
             continue
         finish(scene_dir, queries, records, scene, unmatched)
         poses = poses_from_records(records, [q.name for q in queries])
-        write_poses(pred_dir / f"{pe}_refinew2c_mast3r_{scene}.txt", {**poses, **unmatched})
+        write_poses(refined_file(out_dir, pe, scene), {**poses, **unmatched})
         gt = {q.name: q.gt for q in queries if q.gt is not None}
         ini = evaluate_scene({q.name: q.coarse for q in queries}, gt, scene, pe, scheme="exact")
         ref = evaluate_scene(poses, gt, scene, pe, scheme="exact")
-        write_log(out_dir / f"logs_{scene}.log", scene, pe, ini, ref)
+        write_log(log_file(out_dir, scene), scene, pe, ini, ref)
         initial.append(ini)
         refined.append(ref)
     if dist.is_main:

@@ -1,6 +1,7 @@
 """The GS-CPR paper's experimental setup and commands, kept apart from the generic library.
 
     datasets.py   the paper's dataset table (scenes, estimators, render intrinsics) and the original's folders
+    naming.py     the output files' names: ``GS_CPR_<pe>_results/refine_predictions/<pe>_refinew2c_mast3r_<scene>.txt``
 
 Importing ``gscpr.paper`` loads the dataset table only.
 """

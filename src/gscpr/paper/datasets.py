@@ -48,10 +48,6 @@ class PaperDataset:
         prefix = {"7scenes": "pgt_7scenes_", "12scenes": "pgt_12scenes_", "cambridge": "Cambridge_"}[self.name]
         return Path(datasets_dir) / f"{prefix}{scene}"
 
-    def output_dir(self, outputs_dir: str | Path, estimator: str) -> Path:
-        """``outputs/<dataset>/GS_CPR_<estimator>_results`` as the original writes."""
-        return Path(outputs_dir) / self.name / f"GS_CPR_{estimator}_results"
-
     def check_scene(self, scene: str) -> str:
         if scene not in self.scenes:
             raise ValueError(f"unknown {self.name} scene {scene!r}; expected one of {', '.join(self.scenes)}")
