@@ -9,10 +9,10 @@ variants) on the original's folder layout, run from the GS-CPR root:
     ACT_Scaffold_GS/data/<dataset>/scene_<scene>/train/output         the scene model, used when a render is missing
 
 and write what the original writes: ``outputs/<dataset>/GS_CPR_<pe>_results/refine_predictions/
-<pe>_refinew2c_mast3r_<scene>.txt`` and ``logs_<scene>.log`` (one per scene, also with ``--test_all``). The
-defaults reproduce the paper (MASt3R, OpenCV EPnP-RANSAC at 1 px / 2.5 px, no sub-pixel step); the original's
-defects are fixed: per-image focal on Cambridge, RANSAC failure detected (the coarse pose is kept and the
-status recorded), relative poses composed into the world frame.
+<pe>_refinew2c_mast3r_<scene>.txt`` and ``logs_<scene>.log`` (one per scene, also with ``--test_all``; the names
+are ``gscpr.paper.naming``'s). The defaults reproduce the paper (MASt3R, OpenCV EPnP-RANSAC at 1 px / 2.5 px, no
+sub-pixel step); the original's defects are fixed: per-image focal on Cambridge, RANSAC failure detected (the
+coarse pose is kept and the status recorded), relative poses composed into the world frame.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from pathlib import Path
 
 import torch
 
-from .camera import Camera
-from .data.frame import DatasetError
-from .distributed import init_distributed
-from .evaluate import evaluate_scene, format_table, write_log
-from .match import MATCHERS, MatchError, load_matcher
-from .paper import get_dataset, model_dir, render_dir
-from .paper.naming import log_file, records_dir, refined_file, results_dir
-from .pipeline import Query, finish, poses_from_records, refine_queries
-from .poses import PoseFileError, canonical_name, read_poses, write_poses
-from .refine import SOLVERS, RefineConfig
-from .render_poses import depth_path
+from ..camera import Camera
+from ..data.frame import DatasetError
+from ..distributed import init_distributed
+from ..evaluate import evaluate_scene, format_table, write_log
+from ..match import MATCHERS, MatchError, load_matcher
+from ..pipeline import Query, finish, poses_from_records, refine_queries
+from ..poses import PoseFileError, canonical_name, read_poses, write_poses
+from ..refine import SOLVERS, RefineConfig
+from ..render_poses import depth_path
+from .datasets import get_dataset, model_dir, render_dir
+from .naming import log_file, records_dir, refined_file, results_dir
 
 __all__ = ["main"]
 
@@ -66,9 +66,14 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
 
 
 def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[list[Query], dict]:
-    """Queries of one scene, with ground truth and the renders on disk where they exist."""
-    from .data.ace import read_ace_split
-    from .data.cambridge import load_cambridge
+    """Queries of one scene, with ground truth and the renders on disk where they exist; ``(queries, {coarse name:
+    w2c} of the coarse poses with no test frame)``.
+
+    The paper's counterpart of ``gscpr.pipeline.build_queries`` (the same Query records, from the original's
+    folders and per-scene intrinsics); kept as one function so that a shared query builder can replace it.
+    """
+    from ..data.ace import read_ace_split
+    from ..data.cambridge import load_cambridge
 
     scene_dir = ds.scene_dir(root / "datasets", scene)
     if ds.name == "cambridge":
@@ -95,6 +100,8 @@ def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[l
 
 
 def main(dataset: str, relative: bool = False, argv: list[str] | None = None) -> int:
+    """The command line of ``gs_cpr_<dataset>[_rel].py`` (``dataset``: a ``gscpr.paper.DATASETS`` key); returns
+    the exit status: 0, or 2 when the matcher cannot load or a scene's inputs cannot be read."""
     args = _parser(dataset, relative).parse_args(argv)
     ds = get_dataset(dataset)
     scenes = ds.scenes if args.test_all else [args.scene]
@@ -120,17 +127,17 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
         model_path = model_dir(args.root, ds.name, scene)
         model = None
         if any(q.render_files is None for q in queries) or args.iterations > 1:
-            from .splat.model import load_scene_model
+            from ..splat.model import load_scene_model
 
             model = load_scene_model(model_path, device) if model_path.exists() else None
             if model is None and dist.is_main:
                 print(f"warning: {scene}: no renders for some queries and no model at {model_path}", file=sys.stderr)
-        scene_dir = records_dir(out_dir, scene)
-        records = refine_queries(model, queries, matcher, cfg, scene_dir, relative=relative, dist=dist,
+        rec_dir = records_dir(out_dir, scene)
+        records = refine_queries(model, queries, matcher, cfg, rec_dir, relative=relative, dist=dist,
                                  workers=args.workers)  # fmt: skip
         if not dist.is_main:
             continue
-        finish(scene_dir, queries, records, scene, unmatched)
+        finish(rec_dir, queries, records, scene, unmatched)
         poses = poses_from_records(records, [q.name for q in queries])
         write_poses(refined_file(out_dir, pe, scene), {**poses, **unmatched})
         gt = {q.name: q.gt for q in queries if q.gt is not None}
