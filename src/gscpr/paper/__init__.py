@@ -2,6 +2,8 @@
 
     datasets.py   the paper's dataset table (scenes, estimators, render intrinsics) and the original's folders
     naming.py     the output files' names: ``GS_CPR_<pe>_results/refine_predictions/<pe>_refinew2c_mast3r_<scene>.txt``
+    run.py        the runner behind ``gs_cpr_7s.py``, ``gs_cpr_12s.py``, ``gs_cpr_cam.py`` and the ``_rel`` scripts
+    evaluate.py   ``gscpr eval --dataset ...``: an estimator's coarse (and refined) poses against the ground truth
 
 Importing ``gscpr.paper`` loads the dataset table only.
 """
