@@ -23,6 +23,7 @@ class PaperDataset:
         scenes: scene names, in the paper's table order.
         estimators: coarse pose estimators the paper evaluates on this dataset.
         coarse_subdir: folder of the coarse pose files under ``coarse_poses/<estimator>/``.
+        coarse_prefix: the coarse pose file's name is ``poses_<coarse_prefix><scene>_.txt``.
         render_size: ``(width, height)`` of renders and query images.
         focal: per-scene render focal length in pixels (``None``: per image, from the calibration files).
         name_scheme: how image names are matched (``gscpr.poses`` schemes).
@@ -49,11 +50,13 @@ class PaperDataset:
         return Path(datasets_dir) / f"{prefix}{scene}"
 
     def check_scene(self, scene: str) -> str:
+        """``scene`` itself; raises ``ValueError`` naming the valid scenes when it is not one of them."""
         if scene not in self.scenes:
             raise ValueError(f"unknown {self.name} scene {scene!r}; expected one of {', '.join(self.scenes)}")
         return scene
 
     def check_estimator(self, estimator: str) -> str:
+        """``estimator`` itself; raises ``ValueError`` when the paper has no coarse poses of it for this dataset."""
         if estimator not in self.estimators:
             raise ValueError(
                 f"the paper has no {estimator!r} coarse poses for {self.name}; expected one of "
@@ -134,6 +137,7 @@ DATASETS: dict[str, PaperDataset] = {
 
 
 def get_dataset(name: str) -> PaperDataset:
+    """``DATASETS[name]``; raises ``ValueError`` naming the datasets when ``name`` is not one of them."""
     try:
         return DATASETS[name]
     except KeyError:
