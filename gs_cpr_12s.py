@@ -3,12 +3,12 @@
     python gs_cpr_12s.py --pose_estimator ace --scene <scene>
     python gs_cpr_12s.py --pose_estimator ace --test_all
 
-See gscpr/paper_run.py for the layout it reads and writes and for the options (--matcher xfeat, --solver poselib).
+See gscpr/paper/run.py for the layout it reads and writes and for the options (--matcher xfeat, --solver poselib).
 """
 
 import sys
 
-from gscpr.paper_run import main
+from gscpr.paper.run import main
 
 if __name__ == "__main__":
     sys.exit(main("12scenes", relative=False))

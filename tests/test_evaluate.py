@@ -149,5 +149,3 @@ def test_cli_errors_exit_2_with_a_message(tmp_path, capsys):
     assert f"{bad}:1: 7 columns" in capsys.readouterr().err
     assert main(["eval", "--poses", str(tmp_path / "none.txt"), "--gt", str(tmp_path / "gt.txt")]) == 2
     assert "no such pose file" in capsys.readouterr().err
-    assert main(["eval", "--dataset", "12scenes", "--estimator", "dfnet", "--test_all"]) == 2
-    assert "no 'dfnet' coarse poses for 12scenes" in capsys.readouterr().err

@@ -10,6 +10,9 @@ Command line::
     gscpr eval --poses refined.txt --gt pgt/sfm/7scenes/chess_test.txt
     gscpr eval --dataset 7scenes --estimator ace --test_all \\
         --coarse-dir ../shared/data/gscpr_coarse_poses/coarse_poses --pgt-dir ../shared/data/visloc_pgt/pgt/sfm
+
+The paper's datasets (``--dataset``, the dataset ground truth, ``--refined-dir``, ``--log-dir``) are
+``gscpr.paper.evaluate``'s, imported only when the command line is built or run with them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import pose_errors
-from .paper import DATASETS, PaperDataset, get_dataset
 from .poses import PoseFileError, UnknownNameError, align_names, read_cambridge_split, read_poses
 
 __all__ = [
@@ -236,55 +238,6 @@ def load_ground_truth(source: str | Path) -> dict[str, np.ndarray]:
     return read_poses(source)
 
 
-def _refined_file(refined_dir: Path, estimator: str, scene: str) -> Path:
-    name = f"{estimator}_refinew2c_mast3r_{scene}.txt"
-    for candidate in (refined_dir / "refine_predictions" / name, refined_dir / name):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no refined poses for {scene}: expected {refined_dir / 'refine_predictions' / name}")
-
-
-def _dataset_gt(ds: PaperDataset, scene: str, pgt_dir: Path | None, datasets_dir: Path | None) -> dict:
-    if datasets_dir is not None:
-        scene_dir = ds.scene_dir(datasets_dir, scene)
-        if (scene_dir / "test" / "poses").is_dir():
-            return load_ground_truth(scene_dir)
-        if (scene_dir / "dataset_test.txt").is_file():
-            return read_cambridge_split(scene_dir / "dataset_test.txt")
-        raise FileNotFoundError(f"{scene_dir}: no test/poses (ACE layout) or dataset_test.txt")
-    if ds.name == "cambridge":
-        raise FileNotFoundError("Cambridge ground truth comes from the datasets: pass --datasets-dir")
-    if pgt_dir is None:
-        raise FileNotFoundError("pass --pgt-dir (the SfM pGT files) or --datasets-dir (ACE-layout folders)")
-    return read_poses(Path(pgt_dir) / ds.name / f"{scene}_test.txt")
-
-
-def evaluate_dataset(
-    dataset: str,
-    estimator: str,
-    scenes: Sequence[str],
-    coarse_dir: str | Path,
-    pgt_dir: str | Path | None = None,
-    datasets_dir: str | Path | None = None,
-    refined_dir: str | Path | None = None,
-    thresholds: Sequence[tuple[float, float]] | None = None,
-) -> tuple[list[SceneResult], list[SceneResult] | None]:
-    """Initial (and, with ``refined_dir``, refined) accuracy of a paper estimator on scenes of a dataset."""
-    ds = get_dataset(dataset)
-    ds.check_estimator(estimator)
-    thresholds = thresholds or (CAMBRIDGE_THRESHOLDS if ds.name == "cambridge" else DEFAULT_THRESHOLDS)
-    initial, refined = [], [] if refined_dir is not None else None
-    for scene in scenes:
-        ds.check_scene(scene)
-        gt = _dataset_gt(ds, scene, Path(pgt_dir) if pgt_dir else None, Path(datasets_dir) if datasets_dir else None)
-        coarse = read_poses(ds.coarse_pose_file(coarse_dir, estimator, scene))
-        initial.append(evaluate_scene(coarse, gt, scene, estimator, thresholds, ds.name_scheme))
-        if refined is not None:
-            poses = read_poses(_refined_file(Path(refined_dir), estimator, scene))
-            refined.append(evaluate_scene(poses, gt, scene, estimator, thresholds, ds.name_scheme))
-    return initial, refined
-
-
 # ----------------------------------------------------------------------------- command line
 def _threshold(text: str) -> tuple[float, float]:
     try:
@@ -297,6 +250,8 @@ def _threshold(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .paper.evaluate import add_arguments as add_dataset_arguments  # --dataset ...: the paper's datasets
+
     single = parser.add_argument_group("one pose file")
     single.add_argument("--poses", type=Path, help="poses to evaluate (qt, pgt or ace text format, w2c)")
     single.add_argument("--gt", help="ground truth: a pose file, a Cambridge dataset_test.txt or an ACE-layout scene")
@@ -304,25 +259,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     single.add_argument("--scene", help="scene name (with --dataset: evaluate this scene only)")
     single.add_argument("--scheme", default="auto", help="image-name scheme: auto, 7scenes, 12scenes, cambridge, exact")
     single.add_argument("--log", type=Path, help="write the original's log format to this file")
-    paper = parser.add_argument_group("a paper dataset")
-    paper.add_argument("--dataset", choices=sorted(DATASETS), help="evaluate an estimator's shipped coarse poses")
-    paper.add_argument("--estimator", "--pose_estimator", dest="estimator", help="ace, glace, marepo or dfnet")
-    paper.add_argument("--test_all", "--test-all", dest="test_all", action="store_true", help="every scene")
-    paper.add_argument(
-        "--coarse-dir",
-        type=Path,
-        default=Path("coarse_poses"),
-        help="the original's coarse_poses/ folder (here: ../shared/data/gscpr_coarse_poses/coarse_poses)",
-    )
-    paper.add_argument(
-        "--pgt-dir",
-        type=Path,
-        default=Path("datasets/visloc_pgt/pgt/sfm"),
-        help="SfM pGT files with 7scenes/ and 12scenes/ (here: ../shared/data/visloc_pgt/pgt/sfm)",
-    )
-    paper.add_argument("--datasets-dir", type=Path, help="ACE-layout datasets/ folder (ground truth from test/poses)")
-    paper.add_argument("--refined-dir", type=Path, help="GS_CPR_<estimator>_results folder with refine_predictions/")
-    paper.add_argument("--log-dir", type=Path, help="write logs_<scene>.log here, one file per scene")
+    add_dataset_arguments(parser)
     parser.add_argument("--thresholds", type=_threshold, nargs="+", help="metres,degrees pairs, e.g. 0.5,5 0.15,5")
     parser.add_argument("--json", type=Path, help="write all figures (and per-query errors) as JSON")
 
@@ -337,17 +274,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.dataset:
-        ds = get_dataset(args.dataset)
-        if not args.estimator:
-            raise ValueError("--dataset needs --estimator (ace, glace, marepo or dfnet)")
-        if not args.test_all and not args.scene:
-            raise ValueError("--dataset needs --scene NAME or --test_all")
-        scenes = ds.scenes if args.test_all else [args.scene]
-        initial, refined = evaluate_dataset(
-            ds.name, args.estimator, scenes, args.coarse_dir, args.pgt_dir, args.datasets_dir, args.refined_dir,
-            args.thresholds,
-        )  # fmt: skip
-        title = f"{ds.name} · {args.estimator}" + (" · before → after refinement" if refined else " · coarse poses")
+        from .paper.evaluate import evaluate_args
+
+        initial, refined, title = evaluate_args(args)
     else:
         if not args.poses or not args.gt:
             raise ValueError("give --poses FILE --gt SOURCE, or --dataset with --estimator")
@@ -366,8 +295,9 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         print(f"warning: {missing} ground-truth image(s) had no pose and count as failures", file=sys.stderr)
     if args.dataset and args.log_dir:
-        for i, r in enumerate(initial):
-            write_log(args.log_dir / f"logs_{r.scene}.log", r.scene, args.estimator, r, refined[i] if refined else None)
+        from .paper.evaluate import write_logs
+
+        write_logs(args.log_dir, args.estimator, initial, refined)
     if not args.dataset and args.log:
         write_log(args.log, initial[0].scene, "", initial[0], refined[0] if refined else None)
     if args.json:

@@ -8,6 +8,9 @@ skipped, never the end of the run.
 
     gscpr render --dataset 7scenes --scene chess --estimator ace          # the paper's layout and intrinsics
     gscpr render --model scene.ply --poses poses.txt --intrinsics 525,525,319.5,239.5,640,480 --out renders/
+
+The paper's datasets (``--dataset``, ``--scene``, ``--estimator``, ACT, the original's intrinsics and folders)
+are ``gscpr.paper.render``'s, imported only when the command line is built or run with them.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from tqdm import tqdm
 from .camera import Camera
 from .data.images import to_uint8
 from .geometry import check_pose
-from .paper import DATASETS, get_dataset, model_dir, render_dir
-from .poses import PoseFileError, canonical_name, read_poses
+from .poses import PoseFileError, read_poses
 from .splat.render import render
 
 __all__ = ["RenderReport", "depth_path", "render_poses"]
@@ -125,16 +127,9 @@ def render_poses(
 
 # ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    paper = parser.add_argument_group("the paper's datasets (the original's folder layout)")
-    paper.add_argument("--dataset", choices=sorted(DATASETS))
-    paper.add_argument("--scene")
-    paper.add_argument("--estimator", "--pose_estimator", dest="estimator", help="ace, glace, marepo or dfnet")
-    paper.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR repository root (default: .)")
-    paper.add_argument("--coarse-dir", type=Path, help="coarse_poses/ folder (default: <root>/coarse_poses)")
-    paper.add_argument("--datasets-dir", type=Path, help="ACE-layout datasets/ (default: <root>/datasets)")
-    paper.add_argument("--act", type=Path, help="ACT checkpoint (030000.tar) to apply per query (Cambridge)")
-    paper.add_argument("--legacy-act-layout", action="store_true", help="the released code's channel-layout quirk")
-    paper.add_argument("--legacy-focal", action="store_true", help="Cambridge: the original's focal x 2.25")
+    from .paper.render import add_arguments as add_dataset_arguments  # --dataset ...: the paper's datasets
+
+    add_dataset_arguments(parser)
     generic = parser.add_argument_group("any scene")
     generic.add_argument("--model", type=Path, help="a 3DGS PLY or a model folder (3DGS or Scaffold-GS)")
     generic.add_argument("--poses", type=Path, help="pose file (w2c, qt/pgt/ace format)")
@@ -148,48 +143,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="render views that are already on disk")
 
 
-def _paper_setup(args, bad_lines: list):
-    ds = get_dataset(args.dataset)
-    if not (args.scene and args.estimator):
-        raise ValueError("--dataset needs --scene and --estimator")
-    ds.check_scene(args.scene)
-    ds.check_estimator(args.estimator)
-    coarse_dir = args.coarse_dir or args.root / "coarse_poses"
-    poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append)
-    model_path = args.model or model_dir(args.root, ds.name, args.scene)
-    out = args.out or render_dir(args.root, ds.name, args.scene, args.estimator)
-    transforms, queries = None, {}
-    if ds.focal is not None:
-        cameras = Camera.centered(*ds.render_size, ds.focal[args.scene])
-    else:
-        from .data.cambridge import load_cambridge
-
-        datasets_dir = args.datasets_dir or args.root / "datasets"
-        frames = {f.name: f for f in load_cambridge(ds.scene_dir(datasets_dir, args.scene), "test",
-                                                     legacy_focal=args.legacy_focal)}  # fmt: skip
-        cameras, missing = {}, []
-        for name in poses:
-            frame = frames.get(canonical_name(name, "cambridge"))
-            if frame is None:
-                missing.append(name)
-                continue
-            cameras[name] = frame.camera
-            queries[name] = frame.image_path
-        if missing:
-            print(
-                f"warning: {len(missing)} pose(s) have no test frame in {datasets_dir}: {missing[:3]}", file=sys.stderr
-            )
-    if args.act is not None:
-        from .data.images import load_rgb
-        from .splat.act import load_act_checkpoint
-
-        act = load_act_checkpoint(args.act, args.device)
-        if not queries:
-            raise ValueError("--act needs the query images: it is for Cambridge scenes")
-        transforms = {n: act.transform_for(load_rgb(p), args.legacy_act_layout) for n, p in queries.items()}
-    return poses, cameras, model_path, out, transforms
-
-
 def run(args: argparse.Namespace) -> int:
     from .data.frame import DatasetError
     from .splat.gaussians import PlyFormatError
@@ -199,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
     bad_lines: list[PoseFileError] = []  # malformed pose lines: reported, the rest is rendered
     try:
         if args.dataset:
-            poses, cameras, model_path, out, transforms = _paper_setup(args, bad_lines)
+            from .paper.render import setup
+
+            poses, cameras, model_path, out, transforms = setup(args, bad_lines)
         else:
             if not (args.model and args.poses and args.intrinsics and args.out):
                 raise ValueError("give --dataset/--scene/--estimator, or --model, --poses, --intrinsics and --out")

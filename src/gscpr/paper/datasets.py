@@ -1,7 +1,9 @@
-"""The GS-CPR paper's experimental setup, in one place: scenes, estimators, render intrinsics, file layout.
+"""The GS-CPR paper's datasets, in one place: scenes, estimators, render intrinsics and the original's input
+folders (coarse pose files, ACE-layout scene folders, trained models, renders at the coarse poses).
 
 Every value here is what the original code uses (``gs_cpr_*.py``, ``render_pred_*.py``), so that the
 paper's commands reproduce its tables. Paths are relative to the working directory, as in the original.
+The output files (refined poses, logs) are named in ``gscpr.paper.naming``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DATASETS", "PaperDataset", "act_checkpoint", "get_dataset", "model_dir", "render_dir"]
+__all__ = ["DATASETS", "PaperDataset", "get_dataset", "model_dir", "render_dir"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class PaperDataset:
         scenes: scene names, in the paper's table order.
         estimators: coarse pose estimators the paper evaluates on this dataset.
         coarse_subdir: folder of the coarse pose files under ``coarse_poses/<estimator>/``.
+        coarse_prefix: the coarse pose file's name is ``poses_<coarse_prefix><scene>_.txt``.
         render_size: ``(width, height)`` of renders and query images.
         focal: per-scene render focal length in pixels (``None``: per image, from the calibration files).
         name_scheme: how image names are matched (``gscpr.poses`` schemes).
@@ -46,16 +49,14 @@ class PaperDataset:
         prefix = {"7scenes": "pgt_7scenes_", "12scenes": "pgt_12scenes_", "cambridge": "Cambridge_"}[self.name]
         return Path(datasets_dir) / f"{prefix}{scene}"
 
-    def output_dir(self, outputs_dir: str | Path, estimator: str) -> Path:
-        """``outputs/<dataset>/GS_CPR_<estimator>_results`` as the original writes."""
-        return Path(outputs_dir) / self.name / f"GS_CPR_{estimator}_results"
-
     def check_scene(self, scene: str) -> str:
+        """``scene`` itself; raises ``ValueError`` naming the valid scenes when it is not one of them."""
         if scene not in self.scenes:
             raise ValueError(f"unknown {self.name} scene {scene!r}; expected one of {', '.join(self.scenes)}")
         return scene
 
     def check_estimator(self, estimator: str) -> str:
+        """``estimator`` itself; raises ``ValueError`` when the paper has no coarse poses of it for this dataset."""
         if estimator not in self.estimators:
             raise ValueError(
                 f"the paper has no {estimator!r} coarse poses for {self.name}; expected one of "
@@ -136,6 +137,7 @@ DATASETS: dict[str, PaperDataset] = {
 
 
 def get_dataset(name: str) -> PaperDataset:
+    """``DATASETS[name]``; raises ``ValueError`` naming the datasets when ``name`` is not one of them."""
     try:
         return DATASETS[name]
     except KeyError:
@@ -153,8 +155,3 @@ def render_dir(root: str | Path, dataset: str, scene: str, estimator: str) -> Pa
         Path(root) / "ACT_Scaffold_GS" / "data" / dataset / f"scene_{scene}" / "test" / f"evaluate_{estimator}"
         / "train_output" / "render_single_view"
     )  # fmt: skip
-
-
-def act_checkpoint(root: str | Path, scene: str, iteration: int = 30000) -> Path:
-    """The released ACT weights: ``ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar``."""
-    return Path(root) / "ACT_Scaffold_GS" / "logs" / "paper_models" / scene / f"{iteration:06d}.tar"

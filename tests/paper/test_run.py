@@ -11,11 +11,11 @@ import pytest
 from gscpr import paper
 from gscpr.camera import Camera
 from gscpr.geometry import invert_pose, perturb_pose, pose_errors
-from gscpr.paper_run import main
+from gscpr.paper.run import main
 from gscpr.poses import read_poses, write_matrix_pose, write_poses
 from gscpr.splat import render, save_ply
 
-from .scenes import pose_inside, textured_room
+from ..scenes import pose_inside, textured_room
 
 SCENES = ("chess", "fire")
 NAMES = ["seq-03-frame-000000.color.png", "seq-03-frame-000001.color.png"]
@@ -135,7 +135,7 @@ def test_gs_cpr_7s_runs_unchanged_under_torchrun(root, tmp_path):
     work = tmp_path / "root"
     for d in ("datasets", "coarse_poses", "ACT_Scaffold_GS"):
         shutil.copytree(root / d, work / d)
-    script = Path(__file__).resolve().parents[1] / "gs_cpr_7s.py"
+    script = Path(__file__).resolve().parents[2] / "gs_cpr_7s.py"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
            "--pose_estimator", "ace", "--scene", "chess", "--matcher", "xfeat", "--solver", "poselib", "--subpixel",
            "--iterations", "3", "--root", str(work), "--device", "cpu"]  # fmt: skip

@@ -1,0 +1,91 @@
+"""``gscpr render`` on the paper's datasets (the original's ``script_render_pred_{7s,12s,cam}.sh``): render a
+scene model at every coarse pose of an estimator, into the folder the paper scripts read::
+
+    gscpr render --dataset 7scenes --scene chess --estimator ace
+
+Poses: ``coarse_poses/<estimator>/...`` (``PaperDataset.coarse_pose_file``). Cameras: the original's per-scene
+focal at the dataset's render size, principal point at the centre (7-/12-Scenes), or each Cambridge query's own
+camera (its calibration file, rescaled to the full-resolution image; ``--legacy-focal``: the original's x 2.25).
+Model: ``model_dir`` unless ``--model``; output: ``render_dir`` unless ``--out``. ``--act`` applies the ACT
+colour transform of each Cambridge query to its render. The rendering itself is ``gscpr.render_poses``'s, whose
+command line calls into this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import Camera
+from ..poses import PoseFileError, canonical_name, read_poses
+from .datasets import DATASETS, get_dataset, model_dir, render_dir
+
+__all__ = ["add_arguments", "setup"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``the paper's datasets`` option group of ``gscpr render``."""
+    paper = parser.add_argument_group("the paper's datasets (the original's folder layout)")
+    paper.add_argument("--dataset", choices=sorted(DATASETS))
+    paper.add_argument("--scene")
+    paper.add_argument("--estimator", "--pose_estimator", dest="estimator", help="ace, glace, marepo or dfnet")
+    paper.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR repository root (default: .)")
+    paper.add_argument("--coarse-dir", type=Path, help="coarse_poses/ folder (default: <root>/coarse_poses)")
+    paper.add_argument("--datasets-dir", type=Path, help="ACE-layout datasets/ (default: <root>/datasets)")
+    paper.add_argument("--act", type=Path, help="ACT checkpoint (030000.tar) to apply per query (Cambridge)")
+    paper.add_argument("--legacy-act-layout", action="store_true", help="the released code's channel-layout quirk")
+    paper.add_argument("--legacy-focal", action="store_true", help="Cambridge: the original's focal x 2.25")
+
+
+def setup(
+    args: argparse.Namespace, bad_lines: list[PoseFileError]
+) -> tuple[dict[str, np.ndarray], Camera | dict[str, Camera], Path, Path, dict[str, Callable] | None]:
+    """What ``gscpr render --dataset ...`` renders: ``(poses {name: w2c}, one camera or one per name, model path,
+    output folder, ACT colour transforms per name or None)``. Malformed pose lines are appended to ``bad_lines``.
+
+    Raises ``ValueError`` (missing or unknown scene / estimator, ``--act`` without query images),
+    ``PoseFileError`` / ``FileNotFoundError`` (coarse poses) and ``DatasetError`` (Cambridge queries).
+    """
+    ds = get_dataset(args.dataset)
+    if not (args.scene and args.estimator):
+        raise ValueError("--dataset needs --scene and --estimator")
+    ds.check_scene(args.scene)
+    ds.check_estimator(args.estimator)
+    coarse_dir = args.coarse_dir or args.root / "coarse_poses"
+    poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append)
+    model_path = args.model or model_dir(args.root, ds.name, args.scene)
+    out = args.out or render_dir(args.root, ds.name, args.scene, args.estimator)
+    transforms, queries = None, {}
+    if ds.focal is not None:
+        cameras = Camera.centered(*ds.render_size, ds.focal[args.scene])
+    else:
+        from ..data.cambridge import load_cambridge
+
+        datasets_dir = args.datasets_dir or args.root / "datasets"
+        frames = {f.name: f for f in load_cambridge(ds.scene_dir(datasets_dir, args.scene), "test",
+                                                     legacy_focal=args.legacy_focal)}  # fmt: skip
+        cameras, missing = {}, []
+        for name in poses:
+            frame = frames.get(canonical_name(name, "cambridge"))
+            if frame is None:
+                missing.append(name)
+                continue
+            cameras[name] = frame.camera
+            queries[name] = frame.image_path
+        if missing:
+            print(
+                f"warning: {len(missing)} pose(s) have no test frame in {datasets_dir}: {missing[:3]}", file=sys.stderr
+            )
+    if args.act is not None:
+        from ..data.images import load_rgb
+        from ..splat.act import load_act_checkpoint
+
+        act = load_act_checkpoint(args.act, args.device)
+        if not queries:
+            raise ValueError("--act needs the query images: it is for Cambridge scenes")
+        transforms = {n: act.transform_for(load_rgb(p), args.legacy_act_layout) for n, p in queries.items()}
+    return poses, cameras, model_path, out, transforms
