@@ -37,7 +37,7 @@ def main() -> None:
     gts = [pose_inside(rng) for _ in range(args.queries + 2)]
     with torch.inference_mode():
         images = [render(scene, cam, g).rgb[0].cpu().numpy() for g in gts]
-    coarse = [perturb_pose(g, 3.0, 0.05, rng=i) for i, g in enumerate(gts)]
+    coarse = [perturb_pose(g, 3.0, 0.05, frame="world", rng=i) for i, g in enumerate(gts)]
     matcher, cfg = load_matcher(args.matcher, "cuda"), RefineConfig(ransac_px=1.0)
     for i in range(2):
         refine_query(scene, images[i], cam, coarse[i], matcher, cfg)

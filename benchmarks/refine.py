@@ -43,7 +43,7 @@ def run(
     gts = [pose_inside(rng) for _ in range(n_queries + 2)]
     with torch.inference_mode():
         images = [render(scene, cam, p).rgb[0].cpu().numpy() for p in gts]
-    coarse = [perturb_pose(p, 3.0, 0.05, rng=i) for i, p in enumerate(gts)]
+    coarse = [perturb_pose(p, 3.0, 0.05, frame="world", rng=i) for i, p in enumerate(gts)]
     matcher = load_matcher(matcher_name, device)
     cfg = RefineConfig(solver=solver, ransac_px=1.0 if w < 1000 else 2.5, ransac_min_iterations=min_iters)
     for i in range(2):  # warm-up: cuDNN autotuning, allocator, kernels

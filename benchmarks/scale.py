@@ -76,9 +76,9 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[floa
         # Around the dataset's own views: each a training view turned by up to 10° and moved by up to 10 %.
         picks = seeds[rng.integers(len(seeds), size=args.views)]
         poses = list(perturb_pose(picks, rng.uniform(0, 10, args.views), rng.uniform(0, 0.1 * distance, args.views),
-                                  rng=rng))  # fmt: skip
+                                  frame="world", rng=rng))  # fmt: skip
     names = write_blender_views(root / "data", model, cam, poses, background=background, backend="auto", ext="jpg")
-    coarse = perturb_pose(np.stack(poses), 2.0, 0.03 * distance, rng=1)
+    coarse = perturb_pose(np.stack(poses), 2.0, 0.03 * distance, frame="world", rng=1)
     write_poses(root / "coarse.txt", dict(zip(names, coarse, strict=True)))
     write_poses(root / "true.txt", dict(zip(names, poses, strict=True)))
     write_poses(root / "coarse_startup.txt", dict(list(zip(names, coarse, strict=True))[: args.startup_views]))

@@ -53,7 +53,10 @@ def test_ranks_take_local_gpus_in_turn(monkeypatch):
 def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
     _, gt = write_room_queries(root, CAM, N, seed=11)
-    write_poses(root / "coarse.txt", {n: perturb_pose(p, 2.0, 0.04, rng=i) for i, (n, p) in enumerate(gt.items())})
+    write_poses(
+        root / "coarse.txt",
+        {n: perturb_pose(p, 2.0, 0.04, frame="world", rng=i) for i, (n, p) in enumerate(gt.items())},
+    )
     return root
 
 

@@ -23,7 +23,7 @@ def gt_poses(n, seed=0, fmt="seq-01/frame-{:06d}.color.png"):
 
 def perturbed(gt, rot, trans, seed=0, rename=lambda n: n.replace("/", "-")):
     names = list(gt)
-    P = perturb_pose(np.stack([gt[n] for n in names]), rot, trans, rng=seed)
+    P = perturb_pose(np.stack([gt[n] for n in names]), rot, trans, frame="world", rng=seed)
     return {rename(n): p for n, p in zip(names, P, strict=True)}
 
 

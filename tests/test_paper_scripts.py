@@ -40,7 +40,7 @@ def root(tmp_path_factory):
             base = name.split(".")[0]
             write_matrix_pose(test / "poses" / f"{base}.pose.txt", invert_pose(gt))
             (test / "calibration" / f"{base}.calibration.txt").write_text("526.22")
-            coarse[name] = perturb_pose(gt, 2.0, 0.04, rng=i)
+            coarse[name] = perturb_pose(gt, 2.0, 0.04, frame="world", rng=i)
             coarse_dfnet[name.replace("-frame", "/frame")] = coarse[name]
         write_poses(root / "coarse_poses" / "ace" / "7Scenes_pgt" / f"poses_pgt_7scenes_{s}_.txt", coarse)
         write_poses(root / "coarse_poses" / "dfnet" / "7Scenes_pgt" / f"poses_pgt_7scenes_{s}_.txt", coarse_dfnet)

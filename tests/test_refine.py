@@ -37,7 +37,7 @@ def queries(scene):
     for i in range(4):
         gt = pose_inside(rng)
         image = render(scene, CAM, gt, backend="torch").rgb[0].numpy()
-        out.append((image, gt, perturb_pose(gt, ROT, TRANS, rng=i)))
+        out.append((image, gt, perturb_pose(gt, ROT, TRANS, frame="world", rng=i)))
     return out
 
 

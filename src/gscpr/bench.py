@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from .data.images import to_uint8
-from .geometry import axis_angle_to_rotmat, camera_center, make_pose, pose_errors
+from .geometry import camera_center, perturb_pose, pose_errors
 from .refine import STAGES
 
 __all__ = ["PROTOCOLS", "Protocol", "bench_scene", "perturb_frames", "scene_distance", "summarize"]
@@ -140,7 +140,8 @@ def perturb_frames(
 
     The camera rotates about its own centre by the drawn angle around an axis fixed in the camera frame and
     its centre moves by the drawn translation along an axis of the camera frame (GSFeatLoc's ``T_c2w @ T_t @
-    T_R``), so :func:`~gscpr.geometry.pose_errors` gives back exactly ``|angle|`` and ``|translation|``.
+    T_R``: :func:`~gscpr.geometry.perturb_pose` with ``frame="camera"``), so
+    :func:`~gscpr.geometry.pose_errors` gives back exactly ``|angle|`` and ``|translation|``.
     """
     seed = protocol.seed if seed is None else seed
     idx = [frame_index(n, i) for i, n in enumerate(names)]
@@ -151,15 +152,13 @@ def perturb_frames(
     else:
         draws = [protocol.draw(np.random.default_rng([seed, i])) for i in idx]
     scale = protocol.translation_scale(distance)
-    coarse, noise = [], []
-    for T, (angle, axis_r, trans, axis_t) in zip(np.asarray(gt_w2c, dtype=np.float64), draws, strict=True):
-        R_c2w = T[:3, :3].T
-        R_new = R_c2w @ axis_angle_to_rotmat(np.radians(angle) * axis_r)  # c2w, turned in the camera frame
-        c_new = camera_center(T) + R_c2w @ (trans * scale * axis_t)
-        coarse.append(make_pose(R_new.T, -R_new.T @ c_new))
-        noise.append({"rot_deg": angle, "rot_axis": axis_r.tolist(), "trans": trans * scale,
-                      "trans_axis": axis_t.tolist()})  # fmt: skip
-    return np.stack(coarse), noise
+    angles = np.array([d[0] for d in draws])
+    shifts = np.array([d[2] * scale for d in draws])
+    axes_r, axes_t = (np.array([d[k] for d in draws]).reshape(-1, 3) for k in (1, 3))
+    coarse = perturb_pose(gt_w2c, angles, shifts, frame="camera", rot_axis=axes_r, trans_axis=axes_t)
+    noise = [{"rot_deg": angle, "rot_axis": axis_r.tolist(), "trans": trans * scale, "trans_axis": axis_t.tolist()}
+             for angle, axis_r, trans, axis_t in draws]  # fmt: skip
+    return coarse, noise
 
 
 def scene_distance(fmt: str, gt_w2c: np.ndarray, model=None, cameras=None, background=(0.0, 0.0, 0.0)) -> float:

@@ -71,7 +71,7 @@ def run_demo(
     model = load_ply(root / "mic.ply", device)
     frames = load_blender(root, "test")
     gts = np.stack([f.pose for f in frames])
-    coarse = perturb_pose(gts, rot_deg, trans, rng=seed)
+    coarse = perturb_pose(gts, rot_deg, trans, frame="world", rng=seed)
     queries = [Query(f.name, f.image_path, f.camera, c, f.pose) for f, c in zip(frames, coarse, strict=True)]
     write_poses(out / "coarse_poses.txt", {q.name: q.coarse for q in queries})
     cfg = RefineConfig(ransac_px=1.0, iterations=iterations, background=WHITE, seed=seed)
