@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from .data.images import to_uint8
+from .evaluate import within
 from .geometry import camera_center, perturb_pose, pose_errors
 from .refine import STAGES
 
@@ -188,9 +189,9 @@ def summarize(before: np.ndarray, after: np.ndarray, distance: float, records: l
     def rates(e: np.ndarray) -> dict:
         rot, trans = e[:, 0], e[:, 1]
         return {
-            "success": float(np.mean((rot < 5.0) & (trans < 0.05 * distance))),
-            "success_fine": float(np.mean((rot < 1.0) & (trans < 0.01 * distance))),
-            "success_abs": float(np.mean((rot < 5.0) & (trans < 0.05))),
+            "success": float(np.mean(within(rot, trans, 5.0, 0.05 * distance))),
+            "success_fine": float(np.mean(within(rot, trans, 1.0, 0.01 * distance))),
+            "success_abs": float(np.mean(within(rot, trans, 5.0, 0.05))),
             "median_rot_deg": float(np.median(rot)),
             "median_trans": float(np.median(trans)),
             "mean_rot_deg": float(np.mean(rot)),
@@ -248,7 +249,7 @@ class ThumbnailKeeper:
         from .splat.render import render
 
         rot, trans = pose_errors(r.pose, q.gt)
-        kind = "ok" if r.ok and rot < 5.0 and trans < 0.05 * self.distance else "fail"
+        kind = "ok" if r.ok and within(rot, trans, 5.0, 0.05 * self.distance) else "fail"
         if image is None or self.left[kind] <= 0:
             return
         self.left[kind] -= 1

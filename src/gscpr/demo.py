@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import perturb_pose, pose_errors
+from .evaluate import within
+from .geometry import camera_center, perturb_pose, pose_errors
 
 __all__ = ["demo_scene_dir", "run_demo"]
 
@@ -37,7 +38,7 @@ def _table(errors: dict[str, np.ndarray], distance: float) -> str:
     lines = [head, "|---|---|---|---|---|"]
     for label, e in errors.items():
         rot, trans = e[:, 0], e[:, 1] / distance
-        rates = [100 * np.mean((rot < r) & (trans < t)) for r, t in ((1.0, 0.01), (5.0, 0.05))]
+        rates = [100 * np.mean(within(rot, trans, r, t)) for r, t in ((1.0, 0.01), (5.0, 0.05))]
         lines.append(
             f"| {label} | {np.median(rot):.3f} | {np.median(e[:, 1]):.4f} | {rates[0]:.0f} % | {rates[1]:.0f} % |"
         )
@@ -83,7 +84,7 @@ def run_demo(
     write_poses(out / "refined_poses.txt", refined)
     before = np.array([pose_errors(q.coarse, q.gt) for q in queries])
     after = np.array([pose_errors(refined[q.name], q.gt) for q in queries])
-    distance = float(np.median(np.linalg.norm(gts[:, :3, 3], axis=1)))  # cameras look at the origin
+    distance = float(np.median(np.linalg.norm(camera_center(gts), axis=1)))  # cameras look at the origin
     statuses = [records[q.name]["status"] for q in queries]
     text = "\n\n".join(
         [

@@ -183,7 +183,12 @@ def invert_pose(T: np.ndarray) -> np.ndarray:
 def camera_center(T_w2c: np.ndarray) -> np.ndarray:
     """Camera centres ``[..., 3]`` in world coordinates: ``-R^T t``."""
     T = np.asarray(T_w2c, dtype=np.float64)
-    return -(np.swapaxes(T[..., :3, :3], -1, -2) @ T[..., :3, 3:4])[..., 0]
+    return _center(T[..., :3, :3], T[..., :3, 3:4])
+
+
+def _center(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``-R^T t`` for w2c rotations ``[..., 3, 3]`` and translation columns ``[..., 3, 1]``: centres ``[..., 3]``."""
+    return -(np.swapaxes(R, -1, -2) @ t)[..., 0]
 
 
 def c2w_to_w2c(c2w: np.ndarray, what: str = "camera-to-world matrix") -> np.ndarray:
@@ -233,8 +238,7 @@ def pose_errors(T_est: np.ndarray, T_gt: np.ndarray) -> tuple[np.ndarray, np.nda
     R_est = project_to_so3(T_est[..., :3, :3])
     R_gt = project_to_so3(T_gt[..., :3, :3])
     rot = rotation_angle_deg(R_est @ np.swapaxes(R_gt, -1, -2))
-    c_est = -(np.swapaxes(R_est, -1, -2) @ T_est[..., :3, 3:4])[..., 0]
-    c_gt = -(np.swapaxes(R_gt, -1, -2) @ T_gt[..., :3, 3:4])[..., 0]
+    c_est, c_gt = _center(R_est, T_est[..., :3, 3:4]), _center(R_gt, T_gt[..., :3, 3:4])  # of the projected R
     return rot, np.linalg.norm(c_est - c_gt, axis=-1)
 
 
