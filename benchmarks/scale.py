@@ -44,7 +44,7 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[floa
     """``(model_path, data_dir, queries, distance, background)``: the scene model, a Blender folder of
     ``args.views`` renders of it with ``coarse.txt`` and ``true.txt``, the camera distance and the background."""
     from gscpr.bench import train_or_load
-    from gscpr.data import DatasetError, detect_format, load_dataset
+    from gscpr.data import DatasetError, detect_format, format_traits, load_dataset
     from gscpr.splat import save_ply
     from gscpr.splat.model import load_scene_model
 
@@ -68,7 +68,7 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[floa
             frames = load_dataset(args.data, "train", fmt)
         except DatasetError:  # a folder with test views only (the embedded demo scene)
             frames = load_dataset(args.data, "test", fmt)
-        background = (1.0, 1.0, 1.0) if fmt == "blender" else background
+        background = format_traits(fmt).background
         # The dataset's field of view across the width, square pixels: all a Blender folder can say.
         cam = Camera.centered(w, h, frames[0].camera.fx * w / frames[0].camera.width)
         seeds = np.stack([f.pose for f in frames])

@@ -51,6 +51,7 @@ import cv2
 import numpy as np
 import torch
 
+from .data import format_traits
 from .data.images import to_uint8
 from .evaluate import within
 from .geometry import camera_center, perturb_pose, pose_errors
@@ -163,10 +164,10 @@ def perturb_frames(
 
 
 def scene_distance(fmt: str, gt_w2c: np.ndarray, model=None, cameras=None, background=(0.0, 0.0, 0.0)) -> float:
-    """The scene's scale ``D``: median camera distance to the origin for Blender scenes, else the median over
-    the views of the median rendered depth (opaque pixels) at the ground-truth poses."""
+    """The scene's scale ``D``: median camera distance to the origin for object-centred formats (Blender), else
+    the median over the views of the median rendered depth (opaque pixels) at the ground-truth poses."""
     gt = np.asarray(gt_w2c, dtype=np.float64)
-    if fmt == "blender" or model is None:
+    if format_traits(fmt).object_centred or model is None:
         return float(np.median(np.linalg.norm(camera_center(gt), axis=-1)))
     from .splat.render import render
 
@@ -436,13 +437,13 @@ def train_or_load(data: Path, out: Path, steps: int, device: str) -> tuple[objec
 
 
 def run(args: argparse.Namespace) -> int:
-    from .data import DatasetError, detect_format, load_dataset
+    from .data import DatasetError, detect_format, format_traits, load_dataset
     from .match import MatchError
     from .splat.model import load_scene_model
 
     try:
         fmt = detect_format(args.data, "test")
-        background = (1.0, 1.0, 1.0) if fmt == "blender" else (0.0, 0.0, 0.0)  # NeRF-synthetic: on white
+        background = format_traits(fmt).background  # NeRF-synthetic: on white
         frames = load_dataset(args.data, "test", fmt)
         if args.model:
             model, model_path = load_scene_model(args.model, args.device), args.model
