@@ -8,21 +8,18 @@ Same generated scene and queries as benchmarks/refine.py; prints the operators b
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gscpr.camera import Camera  # noqa: E402
-from gscpr.geometry import perturb_pose  # noqa: E402
-from gscpr.match import load_matcher  # noqa: E402
-from gscpr.refine import RefineConfig, refine_query  # noqa: E402
-from gscpr.splat import render  # noqa: E402
-from tests.scenes import pose_inside, textured_room  # noqa: E402
+from gscpr.camera import Camera
+from gscpr.geometry import perturb_pose
+from gscpr.match import load_matcher
+from gscpr.refine import RefineConfig, refine_query
+from gscpr.splat import render
+from gscpr.synthetic import pose_inside, textured_room
 
 
 def main() -> None:

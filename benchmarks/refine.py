@@ -15,21 +15,18 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.scenes: the generated room
-
-from gscpr.camera import Camera  # noqa: E402
-from gscpr.geometry import perturb_pose, pose_errors  # noqa: E402
-from gscpr.match import load_matcher  # noqa: E402
-from gscpr.refine import STAGES, RefineConfig, refine_batch, refine_query  # noqa: E402
-from gscpr.splat import render  # noqa: E402
-from tests.scenes import pose_inside, textured_room  # noqa: E402
+from gscpr.camera import Camera
+from gscpr.geometry import perturb_pose, pose_errors
+from gscpr.match import load_matcher
+from gscpr.refine import STAGES, RefineConfig, refine_batch, refine_query
+from gscpr.splat import render
+from gscpr.synthetic import pose_inside, textured_room
 
 RESOLUTIONS = {"640x480": (640, 480, 525.0), "1920x1080": (1920, 1080, 1670.0)}
 

@@ -32,12 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.scenes: the generated room and writer
-
-from gscpr.camera import Camera  # noqa: E402
-from gscpr.geometry import camera_center, perturb_pose, pose_errors, qt_to_pose  # noqa: E402
-from gscpr.poses import read_poses, write_poses  # noqa: E402
-from tests.scenes import pose_inside, textured_room, write_blender_views  # noqa: E402
+from gscpr.camera import Camera
+from gscpr.geometry import camera_center, perturb_pose, pose_errors, qt_to_pose
+from gscpr.poses import read_poses, write_poses
+from gscpr.synthetic import pose_inside, textured_room, write_blender_views
 
 
 def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[float, float, float]]:

@@ -11,8 +11,7 @@ from gscpr.geometry import invert_pose, perturb_pose
 from gscpr.paper import model_dir
 from gscpr.poses import write_matrix_pose, write_poses
 from gscpr.splat.scaffold import random_scaffold, save_scaffold
-
-from .scenes import look_at_origin
+from gscpr.synthetic import look_at_origin
 
 
 def make_paper_root(root: Path, dataset: str, scene: str, estimator: str, names: list[str], seed: int = 0) -> dict:

@@ -7,8 +7,7 @@ from gscpr.bench import PROTOCOLS, frame_index, perturb_frames, summarize
 from gscpr.camera import Camera
 from gscpr.cli import main
 from gscpr.geometry import pose_errors
-
-from .scenes import look_at_origin, textured_room, write_room_queries
+from gscpr.synthetic import look_at_origin, textured_room, write_room_queries
 
 LEGO_DISTANCE = 4.0311
 
@@ -128,7 +127,7 @@ def test_bench_reports_bad_arguments(tmp_path, capsys):
 
 
 def test_bench_trains_a_model_when_none_is_given_and_reuses_it(tmp_path, capsys):
-    from .scenes import write_blender_scene
+    from gscpr.synthetic import write_blender_scene
 
     box = textured_room(n_side=12, half=0.5)
     write_blender_scene(tmp_path / "data", box, n_train=4, n_test=1, width=40, focal=38.0)

@@ -17,8 +17,7 @@ from gscpr.distributed import Dist, init_distributed, shard
 from gscpr.geometry import perturb_pose
 from gscpr.pipeline import load_records
 from gscpr.poses import write_poses
-
-from .scenes import write_room_queries
+from gscpr.synthetic import write_room_queries
 
 N = 6
 CAM = Camera.centered(160, 120, 130.0)

@@ -14,8 +14,7 @@ from gscpr.geometry import invert_pose, perturb_pose, pose_errors
 from gscpr.paper_run import main
 from gscpr.poses import read_poses, write_matrix_pose, write_poses
 from gscpr.splat import render, save_ply
-
-from .scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 SCENES = ("chess", "fire")
 NAMES = ["seq-03-frame-000000.color.png", "seq-03-frame-000001.color.png"]

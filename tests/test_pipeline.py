@@ -8,8 +8,7 @@ from gscpr.cli import main
 from gscpr.geometry import perturb_pose, pose_errors
 from gscpr.pipeline import query_file_stem
 from gscpr.poses import read_poses, write_poses
-
-from .scenes import write_room_queries
+from gscpr.synthetic import write_room_queries
 
 CAM = Camera.centered(240, 180, 200.0)
 

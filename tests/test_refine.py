@@ -18,8 +18,7 @@ from gscpr.refine import (
     spread_select,
 )
 from gscpr.splat import render
-
-from .scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 CAM = Camera.centered(320, 240, 260.0)
 ROT, TRANS = 3.0, 0.05
@@ -161,8 +160,7 @@ def test_recovery_renders_find_a_scene_the_coarse_camera_turned_away_from():
     and the refinement recovers; without recovery the coarse pose is kept."""
     from gscpr.geometry import axis_angle_to_rotmat, camera_center, make_pose
     from gscpr.refine import recovery_camera
-
-    from .scenes import look_at_origin
+    from gscpr.synthetic import look_at_origin
 
     box = textured_room(n_side=24, half=0.5)
     cam = Camera.centered(160, 160, 220.0)  # 40° field of view; the box spans 19° of it from 3 units
