@@ -41,7 +41,7 @@ from gscpr.synthetic import pose_inside, textured_room, write_blender_views
 def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[float, float, float]]:
     """``(model_path, data_dir, queries, distance, background)``: the scene model, a Blender folder of
     ``args.views`` renders of it with ``coarse.txt`` and ``true.txt``, the camera distance and the background."""
-    from gscpr.bench import train_or_load
+    from gscpr.bench.run import train_or_load
     from gscpr.data import DatasetError, detect_format, format_traits, load_dataset
     from gscpr.splat import save_ply
     from gscpr.splat.model import load_scene_model
