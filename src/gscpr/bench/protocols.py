@@ -103,7 +103,10 @@ def perturb_frames(
     The camera rotates about its own centre by the drawn angle around an axis fixed in the camera frame and
     its centre moves by the drawn translation along an axis of the camera frame (GSFeatLoc's ``T_c2w @ T_t @
     T_R``: :func:`~gscpr.geometry.perturb_pose` with ``frame="camera"``), so
-    :func:`~gscpr.geometry.pose_errors` gives back exactly ``|angle|`` and ``|translation|``.
+    :func:`~gscpr.geometry.pose_errors` gives back exactly ``|angle|`` and ``|translation|``. ``names`` (one per
+    pose) give each frame its index (:func:`frame_index`), ``distance`` is the scene's scale ``D``, ``seed``
+    defaults to the protocol's. The noise of a frame is ``{"rot_deg": signed degrees, "rot_axis": unit [3],
+    "trans": signed scene units, "trans_axis": unit [3]}``, axes in the camera frame.
     """
     seed = protocol.seed if seed is None else seed
     idx = [frame_index(n, i) for i, n in enumerate(names)]

@@ -27,7 +27,9 @@ ABSOLUTE = (5.0, 0.05)
 
 def scene_distance(fmt: str, gt_w2c: np.ndarray, model=None, cameras=None, background=(0.0, 0.0, 0.0)) -> float:
     """The scene's scale ``D``: median camera distance to the origin for object-centred formats (Blender), else
-    the median over the views of the median rendered depth (opaque pixels) at the ground-truth poses."""
+    the median over the views of the median rendered depth (opaque pixels) at the ground-truth poses ``[N, 4, 4]``
+    (w2c), rendering ``model`` with ``cameras`` (one per pose) on ``background``. In scene units. Raises
+    ``ValueError`` when the model renders nothing at those poses."""
     gt = np.asarray(gt_w2c, dtype=np.float64)
     if format_traits(fmt).object_centred or model is None:
         return float(np.median(np.linalg.norm(camera_center(gt), axis=-1)))
