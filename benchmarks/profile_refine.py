@@ -8,21 +8,18 @@ Same generated scene and queries as benchmarks/refine.py; prints the operators b
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gscpr.camera import Camera  # noqa: E402
-from gscpr.geometry import perturb_pose  # noqa: E402
-from gscpr.match import load_matcher  # noqa: E402
-from gscpr.refine import RefineConfig, refine_query  # noqa: E402
-from gscpr.splat import render  # noqa: E402
-from tests.scenes import pose_inside, textured_room  # noqa: E402
+from gscpr.camera import Camera
+from gscpr.geometry import perturb_pose
+from gscpr.match import load_matcher
+from gscpr.refine import RefineConfig, refine_query
+from gscpr.splat import render
+from gscpr.synthetic import pose_inside, textured_room
 
 
 def main() -> None:
@@ -37,7 +34,7 @@ def main() -> None:
     gts = [pose_inside(rng) for _ in range(args.queries + 2)]
     with torch.inference_mode():
         images = [render(scene, cam, g).rgb[0].cpu().numpy() for g in gts]
-    coarse = [perturb_pose(g, 3.0, 0.05, rng=i) for i, g in enumerate(gts)]
+    coarse = [perturb_pose(g, 3.0, 0.05, frame="world", rng=i) for i, g in enumerate(gts)]
     matcher, cfg = load_matcher(args.matcher, "cuda"), RefineConfig(ransac_px=1.0)
     for i in range(2):
         refine_query(scene, images[i], cam, coarse[i], matcher, cfg)

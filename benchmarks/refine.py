@@ -15,22 +15,19 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.scenes: the generated room
-
-from gscpr.camera import Camera  # noqa: E402
-from gscpr.geometry import perturb_pose, pose_errors  # noqa: E402
-from gscpr.match import load_matcher  # noqa: E402
-from gscpr.refine import STAGES, RefineConfig, refine_batch, refine_query  # noqa: E402
-from gscpr.solvers import get_solver  # noqa: E402
-from gscpr.splat import render  # noqa: E402
-from tests.scenes import pose_inside, textured_room  # noqa: E402
+from gscpr.camera import Camera
+from gscpr.geometry import perturb_pose, pose_errors
+from gscpr.match import load_matcher
+from gscpr.refine import STAGES, RefineConfig, refine_batch, refine_query
+from gscpr.solvers import get_solver
+from gscpr.splat import render
+from gscpr.synthetic import pose_inside, textured_room
 
 RESOLUTIONS = {"640x480": (640, 480, 525.0), "1920x1080": (1920, 1080, 1670.0)}
 
@@ -51,7 +48,7 @@ def run(
     gts = [pose_inside(rng) for _ in range(n_queries + 2)]
     with torch.inference_mode():
         images = [render(scene, cam, p).rgb[0].cpu().numpy() for p in gts]
-    coarse = [perturb_pose(p, 3.0, 0.05, rng=i) for i, p in enumerate(gts)]
+    coarse = [perturb_pose(p, 3.0, 0.05, frame="world", rng=i) for i, p in enumerate(gts)]
     matcher = load_matcher(matcher_name, device)
     cfg = RefineConfig(solver=solver, ransac_px=1.0 if w < 1000 else 2.5, ransac_min_iterations=min_iters)
     for i in range(2):  # warm-up: cuDNN autotuning, allocator, kernels

@@ -32,19 +32,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.scenes: the generated room and writer
-
-from gscpr.camera import Camera  # noqa: E402
-from gscpr.geometry import camera_center, perturb_pose, pose_errors, qt_to_pose  # noqa: E402
-from gscpr.poses import read_poses, write_poses  # noqa: E402
-from tests.scenes import pose_inside, textured_room, write_blender_views  # noqa: E402
+from gscpr.camera import Camera
+from gscpr.geometry import camera_center, perturb_pose, pose_errors, qt_to_pose
+from gscpr.poses import read_poses, write_poses
+from gscpr.synthetic import pose_inside, textured_room, write_blender_views
 
 
 def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[float, float, float]]:
     """``(model_path, data_dir, queries, distance, background)``: the scene model, a Blender folder of
     ``args.views`` renders of it with ``coarse.txt`` and ``true.txt``, the camera distance and the background."""
-    from gscpr.bench import train_or_load
-    from gscpr.data import DatasetError, detect_format, load_dataset
+    from gscpr.bench.run import train_or_load
+    from gscpr.data import DatasetError, detect_format, format_traits, load_dataset
     from gscpr.splat import save_ply
     from gscpr.splat.model import load_scene_model
 
@@ -68,7 +66,7 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[floa
             frames = load_dataset(args.data, "train", fmt)
         except DatasetError:  # a folder with test views only (the embedded demo scene)
             frames = load_dataset(args.data, "test", fmt)
-        background = (1.0, 1.0, 1.0) if fmt == "blender" else background
+        background = format_traits(fmt).background
         # The dataset's field of view across the width, square pixels: all a Blender folder can say.
         cam = Camera.centered(w, h, frames[0].camera.fx * w / frames[0].camera.width)
         seeds = np.stack([f.pose for f in frames])
@@ -76,9 +74,9 @@ def make_query_set(args, root: Path) -> tuple[Path, Path, int, float, tuple[floa
         # Around the dataset's own views: each a training view turned by up to 10° and moved by up to 10 %.
         picks = seeds[rng.integers(len(seeds), size=args.views)]
         poses = list(perturb_pose(picks, rng.uniform(0, 10, args.views), rng.uniform(0, 0.1 * distance, args.views),
-                                  rng=rng))  # fmt: skip
+                                  frame="world", rng=rng))  # fmt: skip
     names = write_blender_views(root / "data", model, cam, poses, background=background, backend="auto", ext="jpg")
-    coarse = perturb_pose(np.stack(poses), 2.0, 0.03 * distance, rng=1)
+    coarse = perturb_pose(np.stack(poses), 2.0, 0.03 * distance, frame="world", rng=1)
     write_poses(root / "coarse.txt", dict(zip(names, coarse, strict=True)))
     write_poses(root / "true.txt", dict(zip(names, poses, strict=True)))
     write_poses(root / "coarse_startup.txt", dict(list(zip(names, coarse, strict=True))[: args.startup_views]))

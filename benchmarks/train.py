@@ -20,14 +20,14 @@ from pathlib import Path
 
 import torch
 
-from gscpr.data import detect_format, load_dataset
+from gscpr.data import detect_format, format_traits, load_dataset
 from gscpr.splat.train import TrainConfig, Trainer, load_views
 from gscpr.splat.train_scaffold import ScaffoldTrainConfig, ScaffoldTrainer
 
 
 def run(name: str, path: Path, args) -> list[dict]:
     fmt = detect_format(path, "train")
-    background = (1.0, 1.0, 1.0) if fmt == "blender" else (0.0, 0.0, 0.0)
+    background = format_traits(fmt).background
     train = load_views(load_dataset(path, "train", fmt), args.max_size, background, progress=False)
     test = load_views(load_dataset(path, "test", fmt), args.max_size, background, progress=False)
     common = dict(iterations=max(args.eval_steps), background=background, eval_steps=tuple(args.eval_steps),

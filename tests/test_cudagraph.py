@@ -11,8 +11,7 @@ from gscpr.match import load_matcher
 from gscpr.match.base import Matches
 from gscpr.match.subpixel import _align, refine_subpixel
 from gscpr.splat import render
-
-from .scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

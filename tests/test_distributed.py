@@ -17,8 +17,7 @@ from gscpr.distributed import Dist, init_distributed, shard
 from gscpr.geometry import perturb_pose
 from gscpr.poses import write_poses
 from gscpr.records import load_records
-
-from .scenes import write_room_queries
+from gscpr.synthetic import write_room_queries
 
 N = 6
 CAM = Camera.centered(160, 120, 130.0)
@@ -53,7 +52,10 @@ def test_ranks_take_local_gpus_in_turn(monkeypatch):
 def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
     _, gt = write_room_queries(root, CAM, N, seed=11)
-    write_poses(root / "coarse.txt", {n: perturb_pose(p, 2.0, 0.04, rng=i) for i, (n, p) in enumerate(gt.items())})
+    write_poses(
+        root / "coarse.txt",
+        {n: perturb_pose(p, 2.0, 0.04, frame="world", rng=i) for i, (n, p) in enumerate(gt.items())},
+    )
     return root
 
 

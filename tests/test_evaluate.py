@@ -10,6 +10,7 @@ from gscpr.evaluate import (
     evaluate_scene,
     format_table,
     load_ground_truth,
+    within,
     write_log,
 )
 from gscpr.geometry import make_pose, perturb_pose, qvec_to_rotmat
@@ -23,8 +24,14 @@ def gt_poses(n, seed=0, fmt="seq-01/frame-{:06d}.color.png"):
 
 def perturbed(gt, rot, trans, seed=0, rename=lambda n: n.replace("/", "-")):
     names = list(gt)
-    P = perturb_pose(np.stack([gt[n] for n in names]), rot, trans, rng=seed)
+    P = perturb_pose(np.stack([gt[n] for n in names]), rot, trans, frame="world", rng=seed)
     return {rename(n): p for n, p in zip(names, P, strict=True)}
+
+
+def test_within_is_strictly_below_both_thresholds():
+    rot, trans = np.array([4.9, 5.0, 1.0, 1.0]), np.array([0.01, 0.01, 0.05, 0.049])
+    np.testing.assert_array_equal(within(rot, trans, 5.0, 0.05), [True, False, False, True])
+    assert within(0.0, 0.0, 5.0, 0.05).shape == () and not within(np.nan, 0.0, 5.0, 0.05)
 
 
 def test_rates_are_strict_at_the_thresholds():

@@ -152,7 +152,7 @@ def test_pose_errors_accept_slightly_non_orthonormal_rotations():
 def test_perturb_pose_gives_exact_errors(rot_deg, trans):
     rng = np.random.default_rng(5)
     T = make_pose(random_rotations(50), rng.normal(size=(50, 3)))
-    P = perturb_pose(T, rot_deg, trans, rng=7)
+    P = perturb_pose(T, rot_deg, trans, frame="world", rng=7)
     rot, dist = pose_errors(P, T)
     np.testing.assert_allclose(rot, rot_deg, atol=1e-9)
     np.testing.assert_allclose(dist, trans, atol=1e-12)
@@ -160,7 +160,11 @@ def test_perturb_pose_gives_exact_errors(rot_deg, trans):
 
 def test_perturb_pose_is_seeded_and_random_in_direction():
     T = np.broadcast_to(np.eye(4), (100, 4, 4))
-    a, b, c = perturb_pose(T, 5.0, 0.1, rng=1), perturb_pose(T, 5.0, 0.1, rng=1), perturb_pose(T, 5.0, 0.1, rng=2)
+    a, b, c = (
+        perturb_pose(T, 5.0, 0.1, frame="world", rng=1),
+        perturb_pose(T, 5.0, 0.1, frame="world", rng=1),
+        perturb_pose(T, 5.0, 0.1, frame="world", rng=2),
+    )
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
     # Directions are spread over the sphere: the mean offset of 100 centres is far below their length.
@@ -169,7 +173,50 @@ def test_perturb_pose_is_seeded_and_random_in_direction():
 
 def test_perturb_pose_per_item_magnitudes():
     T = np.broadcast_to(np.eye(4), (3, 4, 4))
-    P = perturb_pose(T, np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3]), rng=0)
+    P = perturb_pose(T, np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3]), frame="world", rng=0)
     rot, trans = pose_errors(P, T)
     np.testing.assert_allclose(rot, [1, 2, 3], atol=1e-9)
     np.testing.assert_allclose(trans, [0.1, 0.2, 0.3], atol=1e-12)
+
+
+@pytest.mark.parametrize("frame", ["camera", "world"])
+def test_perturb_pose_turns_about_an_axis_of_the_named_frame(frame):
+    # A camera at (0, 0, -3) rolled by 90° about its viewing direction (camera z) first: camera x = world y.
+    R_c2w = axis_angle_to_rotmat(np.radians(90.0) * np.array([0.0, 0.0, 1.0]))
+    c = np.array([0.0, 0.0, -3.0])
+    T = make_pose(R_c2w.T, -R_c2w.T @ c)
+    x = np.array([1.0, 0.0, 0.0])
+    P = perturb_pose(T, 10.0, 0.5, frame=frame, rot_axis=x, trans_axis=x)
+    turn = axis_angle_to_rotmat(np.radians(10.0) * x)
+    if frame == "camera":  # about the camera's x (world y), along the camera's x
+        np.testing.assert_allclose(P[:3, :3].T, R_c2w @ turn, atol=1e-12)
+        np.testing.assert_allclose(camera_center(P), c + [0.0, 0.5, 0.0], atol=1e-12)
+    else:  # about the world's x, along the world's x
+        np.testing.assert_allclose(P[:3, :3].T, turn @ R_c2w, atol=1e-12)
+        np.testing.assert_allclose(camera_center(P), c + [0.5, 0.0, 0.0], atol=1e-12)
+    rot, trans = pose_errors(P, T)
+    assert rot == pytest.approx(10.0) and trans == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("frame", ["camera", "world"])
+def test_perturb_pose_signed_magnitudes_give_exact_errors(frame):
+    rng = np.random.default_rng(2)
+    T = make_pose(random_rotations(20), rng.normal(size=(20, 3)))
+    rot_deg, trans = rng.uniform(-40, 40, 20), rng.uniform(-0.3, 0.3, 20)
+    P = perturb_pose(T, rot_deg, trans, frame=frame, rng=3)
+    rot, dist = pose_errors(P, T)
+    np.testing.assert_allclose(rot, np.abs(rot_deg), atol=1e-9)
+    np.testing.assert_allclose(dist, np.abs(trans), atol=1e-12)
+    axis = np.array([0.0, 0.6, 0.8])
+    minus = perturb_pose(T, -rot_deg, -trans, frame=frame, rot_axis=axis, trans_axis=axis)
+    plus = perturb_pose(T, rot_deg, trans, frame=frame, rot_axis=-axis, trans_axis=-axis)
+    np.testing.assert_allclose(minus, plus, atol=1e-12)
+
+
+def test_perturb_pose_rejects_unnamed_frames_and_bad_axes():
+    with pytest.raises(ValueError, match="frame"):
+        perturb_pose(np.eye(4), 1.0, 0.1, frame="body")
+    with pytest.raises(ValueError, match="unit"):
+        perturb_pose(np.eye(4), 1.0, 0.1, frame="camera", rot_axis=[1.0, 1.0, 0.0], trans_axis=[1.0, 0.0, 0.0])
+    with pytest.raises(TypeError):
+        perturb_pose(np.eye(4), 1.0, 0.1, 0)  # the frame must be named

@@ -8,8 +8,7 @@ from gscpr.cli import main
 from gscpr.geometry import perturb_pose, pose_errors
 from gscpr.overlays import query_file_stem
 from gscpr.poses import read_poses, write_poses
-
-from .scenes import write_room_queries
+from gscpr.synthetic import write_room_queries
 
 CAM = Camera.centered(240, 180, 200.0)
 
@@ -25,7 +24,7 @@ def workdir(tmp_path_factory):
     """A Blender-format query set rendered from a generated scene, its model and coarse poses."""
     root = tmp_path_factory.mktemp("refine")
     _, gt = write_room_queries(root, CAM, 4, seed=5)
-    coarse = {n: perturb_pose(p, 2.0, 0.04, rng=i) for i, (n, p) in enumerate(gt.items())}
+    coarse = {n: perturb_pose(p, 2.0, 0.04, frame="world", rng=i) for i, (n, p) in enumerate(gt.items())}
     coarse["test/r_9.png"] = np.eye(4)  # a pose whose image does not exist
     write_poses(root / "coarse.txt", coarse)
     return root, gt, coarse

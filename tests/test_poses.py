@@ -192,7 +192,7 @@ def test_align_names_between_estimator_and_ground_truth():
 def test_perturbed_poses_survive_a_file_round_trip(tmp_path):
     poses = random_poses([f"img{i}.png" for i in range(20)], seed=9)
     names = list(poses)
-    P = perturb_pose(np.stack([poses[n] for n in names]), 2.0, 0.02, rng=0)
+    P = perturb_pose(np.stack([poses[n] for n in names]), 2.0, 0.02, frame="world", rng=0)
     write_poses(tmp_path / "p.txt", dict(zip(names, P, strict=True)))
     back = read_poses(tmp_path / "p.txt")
     rot, trans = pose_errors(np.stack([back[n] for n in names]), np.stack([poses[n] for n in names]))

@@ -20,8 +20,7 @@ from gscpr.refine import (
 )
 from gscpr.solvers import get_solver
 from gscpr.splat import render
-
-from .scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 CAM = Camera.centered(320, 240, 260.0)
 ROT, TRANS = 3.0, 0.05
@@ -39,7 +38,7 @@ def queries(scene):
     for i in range(4):
         gt = pose_inside(rng)
         image = render(scene, CAM, gt, backend="torch").rgb[0].numpy()
-        out.append((image, gt, perturb_pose(gt, ROT, TRANS, rng=i)))
+        out.append((image, gt, perturb_pose(gt, ROT, TRANS, frame="world", rng=i)))
     return out
 
 
@@ -175,8 +174,7 @@ def test_recovery_renders_find_a_scene_the_coarse_camera_turned_away_from():
     and the refinement recovers; without recovery the coarse pose is kept."""
     from gscpr.geometry import axis_angle_to_rotmat, camera_center, make_pose
     from gscpr.refine import recovery_camera
-
-    from .scenes import look_at_origin
+    from gscpr.synthetic import look_at_origin
 
     box = textured_room(n_side=24, half=0.5)
     cam = Camera.centered(160, 160, 220.0)  # 40° field of view; the box spans 19° of it from 3 units

@@ -13,8 +13,7 @@ from gscpr.cli import main
 from gscpr.data import load_blender
 from gscpr.match import Matches, load_matcher
 from gscpr.report import cdf_svg, write_report
-
-from .scenes import pose_inside, textured_room, write_blender_views
+from gscpr.synthetic import pose_inside, textured_room, write_blender_views
 
 
 class NoMatches:

@@ -15,7 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("gscpr.data.inspect", "load any supported dataset folder and summarise it"),
     "refine": ("gscpr.pipeline", "refine coarse poses of a query set: render, match, lift, PnP (resumable)"),
     "render": ("gscpr.render_poses", "render a scene model at every pose of a pose file (RGB + depth)"),
-    "bench": ("gscpr.bench", "accuracy of refinement on a scene's held-out views under perturbation protocols"),
+    "bench": ("gscpr.bench.cli", "accuracy of refinement on a scene's held-out views under perturbation protocols"),
     "report": ("gscpr.report", "a self-contained HTML page of bench results: tables, error CDFs, thumbnails"),
     "train": ("gscpr.splat.train", "train a 3DGS scene model on a posed dataset (gsplat on CUDA; resumable)"),
 }

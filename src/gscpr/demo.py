@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import perturb_pose, pose_errors
+from .evaluate import within
+from .geometry import camera_center, perturb_pose, pose_errors
 
 __all__ = ["demo_scene_dir", "run_demo"]
 
@@ -37,7 +38,7 @@ def _table(errors: dict[str, np.ndarray], distance: float) -> str:
     lines = [head, "|---|---|---|---|---|"]
     for label, e in errors.items():
         rot, trans = e[:, 0], e[:, 1] / distance
-        rates = [100 * np.mean((rot < r) & (trans < t)) for r, t in ((1.0, 0.01), (5.0, 0.05))]
+        rates = [100 * np.mean(within(rot, trans, r, t)) for r, t in ((1.0, 0.01), (5.0, 0.05))]
         lines.append(
             f"| {label} | {np.median(rot):.3f} | {np.median(e[:, 1]):.4f} | {rates[0]:.0f} % | {rates[1]:.0f} % |"
         )
@@ -73,7 +74,7 @@ def run_demo(
     model = load_ply(root / "mic.ply", device)
     frames = load_blender(root, "test")
     gts = np.stack([f.pose for f in frames])
-    coarse = perturb_pose(gts, rot_deg, trans, rng=seed)
+    coarse = perturb_pose(gts, rot_deg, trans, frame="world", rng=seed)
     queries = [Query(f.name, f.image_path, f.camera, c, f.pose) for f, c in zip(frames, coarse, strict=True)]
     write_poses(out / "coarse_poses.txt", {q.name: q.coarse for q in queries})
     cfg = RefineConfig(ransac_px=1.0, iterations=iterations, background=WHITE, seed=seed)
@@ -85,7 +86,7 @@ def run_demo(
     write_poses(out / "refined_poses.txt", refined)
     before = np.array([pose_errors(q.coarse, q.gt) for q in queries])
     after = np.array([pose_errors(refined[q.name], q.gt) for q in queries])
-    distance = float(np.median(np.linalg.norm(gts[:, :3, 3], axis=1)))  # cameras look at the origin
+    distance = float(np.median(np.linalg.norm(camera_center(gts), axis=1)))  # cameras look at the origin
     statuses = [records[q.name]["status"] for q in queries]
     text = "\n\n".join(
         [

@@ -41,6 +41,7 @@ __all__ = [
     "load_ground_truth",
     "pose_errors_by_name",
     "threshold_label",
+    "within",
     "write_log",
 ]
 
@@ -48,6 +49,13 @@ __all__ = [
 DEFAULT_THRESHOLDS: tuple[tuple[float, float], ...] = ((0.10, 5.0), (0.05, 5.0), (0.02, 2.0), (0.01, 1.0))
 #: Cambridge papers also report these coarser thresholds.
 CAMBRIDGE_THRESHOLDS: tuple[tuple[float, float], ...] = ((0.50, 5.0), (0.15, 5.0), *DEFAULT_THRESHOLDS)
+
+
+def within(rot_deg, trans, max_rot_deg: float, max_trans: float) -> np.ndarray:
+    """The success criterion, used everywhere: rotation error strictly below ``max_rot_deg`` (degrees) *and*
+    translation error strictly below ``max_trans`` (the units of ``trans``: metres, scene units, or a share of a
+    distance when both are). Arrays (or scalars) broadcast; returns a bool array (0-d for scalars)."""
+    return (np.asarray(rot_deg) < max_rot_deg) & (np.asarray(trans) < max_trans)
 
 
 def threshold_label(t_m: float, r_deg: float) -> str:
@@ -113,7 +121,7 @@ def evaluate_scene(
     if total == 0:
         raise ValueError(f"scene {scene!r}: no ground-truth images to evaluate")
     rates = {
-        threshold_label(t, r): 100.0 * float(np.count_nonzero((trans < t) & (rot < r))) / total for t, r in thresholds
+        threshold_label(t, r): 100.0 * float(np.count_nonzero(within(rot, trans, r, t))) / total for t, r in thresholds
     }
     nan = float("nan")
     return SceneResult(

@@ -13,9 +13,12 @@ Conventions
   slightly non-orthonormal estimates (absolute pose regressors, float32 round trips) are accepted.
 * OpenGL / Blender / NeRF / instant-ngp cameras look down -z with y up; their camera-to-world
   matrices become OpenCV by right-multiplying with ``diag(1, -1, -1, 1)``.
+* A perturbation names the frame its axes are fixed in (:func:`perturb_pose`: ``camera`` or ``world``).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 
@@ -180,7 +183,12 @@ def invert_pose(T: np.ndarray) -> np.ndarray:
 def camera_center(T_w2c: np.ndarray) -> np.ndarray:
     """Camera centres ``[..., 3]`` in world coordinates: ``-R^T t``."""
     T = np.asarray(T_w2c, dtype=np.float64)
-    return -(np.swapaxes(T[..., :3, :3], -1, -2) @ T[..., :3, 3:4])[..., 0]
+    return _center(T[..., :3, :3], T[..., :3, 3:4])
+
+
+def _center(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``-R^T t`` for w2c rotations ``[..., 3, 3]`` and translation columns ``[..., 3, 1]``: centres ``[..., 3]``."""
+    return -(np.swapaxes(R, -1, -2) @ t)[..., 0]
 
 
 def c2w_to_w2c(c2w: np.ndarray, what: str = "camera-to-world matrix") -> np.ndarray:
@@ -230,8 +238,7 @@ def pose_errors(T_est: np.ndarray, T_gt: np.ndarray) -> tuple[np.ndarray, np.nda
     R_est = project_to_so3(T_est[..., :3, :3])
     R_gt = project_to_so3(T_gt[..., :3, :3])
     rot = rotation_angle_deg(R_est @ np.swapaxes(R_gt, -1, -2))
-    c_est = -(np.swapaxes(R_est, -1, -2) @ T_est[..., :3, 3:4])[..., 0]
-    c_gt = -(np.swapaxes(R_gt, -1, -2) @ T_gt[..., :3, 3:4])[..., 0]
+    c_est, c_gt = _center(R_est, T_est[..., :3, 3:4]), _center(R_gt, T_gt[..., :3, 3:4])  # of the projected R
     return rot, np.linalg.norm(c_est - c_gt, axis=-1)
 
 
@@ -253,30 +260,69 @@ def _random_unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def _unit_axes(axes, n: int, batch: tuple[int, ...], what: str) -> np.ndarray:
+    """Given axes ``[3]`` or ``[..., 3]`` broadcast to ``[n, 3]``; used as they are (unit length required)."""
+    a = np.asarray(axes, dtype=np.float64)
+    if a.shape[-1:] != (3,):
+        raise ValueError(f"{what}: expected [3] or [..., 3] vectors, got shape {a.shape}")
+    a = np.broadcast_to(a, batch + (3,)).reshape(n, 3)
+    if not np.all(np.isfinite(a)) or np.any(np.abs(np.linalg.norm(a, axis=1) - 1.0) > 1e-6):
+        raise ValueError(f"{what}: axes must be finite unit vectors")
+    return a
+
+
 def perturb_pose(
     T_w2c: np.ndarray,
     rot_deg: float | np.ndarray,
     trans: float | np.ndarray,
+    *,
+    frame: Literal["camera", "world"],
     rng: np.random.Generator | int | None = None,
+    rot_axis: np.ndarray | None = None,
+    trans_axis: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Perturb w2c poses ``[..., 4, 4]`` by exactly ``rot_deg`` and ``trans``.
+    """Perturb w2c poses ``[..., 4, 4]`` so that their errors are exactly ``|rot_deg|`` and ``|trans|``.
 
-    The camera is rotated about its own centre by ``rot_deg`` degrees around a random axis, and its
-    centre is moved by ``trans`` along a random direction, so that :func:`pose_errors` between the
-    result and the input is exactly ``(rot_deg, trans)``. ``rot_deg`` and ``trans`` broadcast over
-    the batch. ``rng`` is a ``numpy.random.Generator`` or a seed; the same seed gives the same poses.
+    The camera turns about its own centre by ``rot_deg`` degrees (right-handed) around ``rot_axis``, and its
+    centre moves by ``trans`` (scene units) along ``trans_axis``. ``frame`` says in which frame both axes are
+    fixed:
+
+    * ``"camera"``: the camera's own (OpenCV) frame before the perturbation: ``R_c2w' = R_c2w Rot(axis, angle)``,
+      ``c' = c + R_c2w (trans axis)``. An axis ``(0, 0, 1)`` rolls the camera about its viewing direction
+      whatever its pose; GSFeatLoc's ``T_c2w @ T_t @ T_R``. ``gscpr bench`` perturbs this way.
+    * ``"world"``: the world frame: ``R_c2w' = Rot(axis, angle) R_c2w``, ``c' = c + trans axis``. An axis
+      ``(0, 0, 1)`` turns every camera about the world's z direction (through its own centre).
+
+    With a random axis (the default) both give the same distribution of perturbations; they differ for a given
+    axis. ``rot_deg`` and ``trans`` are signed (a negative one turns / moves the other way) and broadcast over the
+    batch; ``|rot_deg| <= 180`` for the rotation error to be ``|rot_deg|``. ``rot_axis`` and ``trans_axis`` are
+    unit vectors ``[3]`` or ``[..., 3]`` (broadcast over the batch); a missing one is drawn uniformly on the
+    sphere from ``rng`` (a ``numpy.random.Generator`` or a seed; the same seed gives the same poses), rotation
+    axes before translation directions. Raises ``ValueError`` for an invalid pose, axis or frame.
     """
-    rng = np.random.default_rng(rng)
+    if frame not in ("camera", "world"):
+        raise ValueError(f"frame must be 'camera' or 'world', got {frame!r}")
     T = check_pose(T_w2c, what="pose to perturb")
     batch = T.shape[:-2]
     n = int(np.prod(batch, dtype=int))
     angles = np.broadcast_to(np.radians(np.asarray(rot_deg, dtype=np.float64)), batch).reshape(n)
     lengths = np.broadcast_to(np.asarray(trans, dtype=np.float64), batch).reshape(n)
-    axes = _random_unit_vectors(rng, n)
-    dirs = _random_unit_vectors(rng, n)
+    if rot_axis is None or trans_axis is None:
+        rng = np.random.default_rng(rng)
+    # Drawn axes are negated so that seeded world-frame draws keep the poses they gave before the frame was named
+    # (R_w2c Rot(u, angle) for the drawn u); the draw is symmetric, so the distribution is the same.
+    axes = -_random_unit_vectors(rng, n) if rot_axis is None else _unit_axes(rot_axis, n, batch, "rot_axis")
+    dirs = _random_unit_vectors(rng, n) if trans_axis is None else _unit_axes(trans_axis, n, batch, "trans_axis")
     T = T.reshape(n, 4, 4)
-    R_delta = axis_angle_to_rotmat(axes * angles[:, None])
-    R_new = T[:, :3, :3] @ R_delta  # rotates about an axis fixed in the camera frame
-    c_new = camera_center(T) + dirs * lengths[:, None]
-    t_new = -(R_new @ c_new[:, :, None])[..., 0]
-    return make_pose(R_new, t_new).reshape(batch + (4, 4))
+    if frame == "world":
+        R_new = T[:, :3, :3] @ axis_angle_to_rotmat(-(axes * angles[:, None]))  # R_w2c Rot(axis, angle)^T
+        c_new = camera_center(T) + dirs * lengths[:, None]
+        out = make_pose(R_new, -(R_new @ c_new[:, :, None])[..., 0])
+    else:  # one pose at a time: the same arithmetic, bit for bit, as the bench noise the published results used
+        out = np.empty((n, 4, 4))
+        for i, Ti in enumerate(T):
+            R_c2w = Ti[:3, :3].T
+            R_new = R_c2w @ axis_angle_to_rotmat(angles[i] * axes[i])
+            c_new = camera_center(Ti) + R_c2w @ (lengths[i] * dirs[i])
+            out[i] = make_pose(R_new.T, -R_new.T @ c_new)
+    return out.reshape(batch + (4, 4))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import failures_text, thumb_stem
+from .bench.tables import failures_text
+from .bench.thumbnails import thumb_stem
 
 __all__ = ["cdf_svg", "load_results", "write_report"]
 

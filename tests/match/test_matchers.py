@@ -6,8 +6,7 @@ import pytest
 from gscpr.camera import Camera
 from gscpr.match import load_matcher
 from gscpr.splat import render
-
-from ..scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,7 @@ class SameGrid(Matcher):
 def test_a_new_matcher_is_one_class_and_one_registry_line(monkeypatch):
     from gscpr.refine import RefineConfig, refine_query
     from gscpr.splat import render
-
-    from ..scenes import pose_inside, textured_room
+    from gscpr.synthetic import pose_inside, textured_room
 
     monkeypatch.setitem(MATCHERS, "same-grid", (SameGrid, {"step": 20}))  # the registry line
     m = load_matcher("same-grid", "cpu")

@@ -4,8 +4,7 @@ from gscpr.camera import Camera
 from gscpr.match.base import Matches
 from gscpr.match.subpixel import refine_subpixel
 from gscpr.splat import render
-
-from ..scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 
 def test_recovers_a_subpixel_shift_and_leaves_bad_matches():

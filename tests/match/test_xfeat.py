@@ -8,8 +8,7 @@ from gscpr.camera import Camera
 from gscpr.match import load_matcher
 from gscpr.match.base import to_tensor_image
 from gscpr.splat import render
-
-from ..scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ from gscpr.geometry import invert_pose, perturb_pose
 from gscpr.paper import model_dir
 from gscpr.poses import write_matrix_pose, write_poses
 from gscpr.splat.scaffold import random_scaffold, save_scaffold
-
-from ..scenes import look_at_origin
+from gscpr.synthetic import look_at_origin
 
 
 def make_paper_root(root: Path, dataset: str, scene: str, estimator: str, names: list[str], seed: int = 0) -> dict:
@@ -20,7 +19,9 @@ def make_paper_root(root: Path, dataset: str, scene: str, estimator: str, names:
     rng = np.random.default_rng(seed)
     save_scaffold(random_scaffold(300, seed=seed, extent=1.5), model_dir(root, dataset, scene), 30000)
     gt = {n: look_at_origin(rng) for n in names}
-    coarse = dict(zip(names, perturb_pose(np.stack(list(gt.values())), 1.0, 0.02, rng=seed), strict=True))
+    coarse = dict(
+        zip(names, perturb_pose(np.stack(list(gt.values())), 1.0, 0.02, frame="world", rng=seed), strict=True)
+    )
     from gscpr.paper import get_dataset
 
     write_poses(get_dataset(dataset).coarse_pose_file(root / "coarse_poses", estimator, scene), coarse)

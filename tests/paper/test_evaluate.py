@@ -23,8 +23,8 @@ def test_dataset_mode_reads_what_the_paper_scripts_write(tmp_path, capsys):
     gt = {n: make_pose(qvec_to_rotmat(rng.normal(size=4)), rng.normal(size=3)) for n in names}
     write_poses(tmp_path / "pgt" / "7scenes" / "chess_test.txt", gt, fmt="pgt", focal=dict.fromkeys(gt, 525.0))
     flat = [n.replace("/", "-") for n in names]  # ACE's names, as the coarse and refined files spell them
-    coarse = dict(zip(flat, perturb_pose(np.stack(list(gt.values())), 3.0, 0.04, rng=1), strict=True))
-    refined = dict(zip(flat, perturb_pose(np.stack(list(gt.values())), 0.2, 0.002, rng=2), strict=True))
+    coarse = dict(zip(flat, perturb_pose(np.stack(list(gt.values())), 3.0, 0.04, frame="world", rng=1), strict=True))
+    refined = dict(zip(flat, perturb_pose(np.stack(list(gt.values())), 0.2, 0.002, frame="world", rng=2), strict=True))
     write_poses(get_dataset("7scenes").coarse_pose_file(tmp_path / "coarse", "ace", "chess"), coarse)
     results = results_dir(tmp_path / "outputs", "7scenes", "ace")
     write_poses(refined_file(results, "ace", "chess"), refined)

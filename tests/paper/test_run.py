@@ -14,8 +14,7 @@ from gscpr.geometry import invert_pose, perturb_pose, pose_errors
 from gscpr.paper.run import main
 from gscpr.poses import read_poses, write_matrix_pose, write_poses
 from gscpr.splat import render, save_ply
-
-from ..scenes import pose_inside, textured_room
+from gscpr.synthetic import pose_inside, textured_room
 
 SCENES = ("chess", "fire")
 NAMES = ["seq-03-frame-000000.color.png", "seq-03-frame-000001.color.png"]
@@ -40,7 +39,7 @@ def root(tmp_path_factory):
             base = name.split(".")[0]
             write_matrix_pose(test / "poses" / f"{base}.pose.txt", invert_pose(gt))
             (test / "calibration" / f"{base}.calibration.txt").write_text("526.22")
-            coarse[name] = perturb_pose(gt, 2.0, 0.04, rng=i)
+            coarse[name] = perturb_pose(gt, 2.0, 0.04, frame="world", rng=i)
             coarse_dfnet[name.replace("-frame", "/frame")] = coarse[name]
         write_poses(root / "coarse_poses" / "ace" / "7Scenes_pgt" / f"poses_pgt_7scenes_{s}_.txt", coarse)
         write_poses(root / "coarse_poses" / "dfnet" / "7Scenes_pgt" / f"poses_pgt_7scenes_{s}_.txt", coarse_dfnet)

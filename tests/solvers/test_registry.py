@@ -95,8 +95,7 @@ def test_a_new_solver_is_one_class_and_one_registry_line(monkeypatch):
     from gscpr.match import load_matcher
     from gscpr.refine import RefineConfig, refine_query
     from gscpr.splat import render
-
-    from ..scenes import pose_inside, textured_room
+    from gscpr.synthetic import pose_inside, textured_room
 
     monkeypatch.setitem(SOLVERS, "oracle", ReturnsTheTruth)  # the registry line
     assert "oracle" in solver_names("absolute")
@@ -109,7 +108,7 @@ def test_a_new_solver_is_one_class_and_one_registry_line(monkeypatch):
     gt = pose_inside(np.random.default_rng(0))
     image = render(room, CAM, gt, backend="torch").rgb[0].numpy()
     ReturnsTheTruth.truth = gt
-    r = refine_query(room, image, CAM, perturb_pose(gt, 2.0, 0.02, rng=0), load_matcher("xfeat", "cpu"),
+    r = refine_query(room, image, CAM, perturb_pose(gt, 2.0, 0.02, frame="world", rng=0), load_matcher("xfeat", "cpu"),
                      RefineConfig(solver="oracle", recovery=()))  # fmt: skip
     assert r.ok and np.allclose(r.pose, gt, atol=1e-12)
     register_solver("oracle2", "tests.solvers.test_registry:ReturnsTheTruth")  # or by "module:Class"

@@ -11,8 +11,7 @@ from gscpr.cli import main
 from gscpr.splat import load_ply, render
 from gscpr.splat.model import load_scene_model
 from gscpr.splat.train import TrainConfig, Trainer, TrainView, init_points_random, knn_scales, ssim
-
-from ..scenes import look_at_origin, textured_room, write_blender_scene
+from gscpr.synthetic import look_at_origin, textured_room, write_blender_scene
 
 CAM = Camera.centered(64, 48, 55.0)
 

@@ -17,8 +17,8 @@ from gscpr.splat.act import load_act_checkpoint
 from gscpr.splat.scaffold import load_scaffold
 from gscpr.splat.train import TrainView
 from gscpr.splat.train_scaffold import ScaffoldTrainConfig, ScaffoldTrainer, expon_lr, voxelize
+from gscpr.synthetic import textured_room, write_blender_scene
 
-from ..scenes import textured_room, write_blender_scene
 from .test_train import CAM, box_views
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,17 +1,21 @@
 """Datasets: loaders that return :class:`Frame` records, and the setup of the paper's datasets.
 
-=====================  ==============================================  ==============================
-format                 what is detected                                loader
-=====================  ==============================================  ==============================
-``ace``                ``<dir>/<split>/{rgb,poses,calibration}``       :func:`read_ace_split`
-``cambridge``          ACE layout named ``Cambridge_*``                :func:`load_cambridge`
-``7scenes``            ``TestSplit.txt`` + ``seq-XX/``                 :func:`load_7scenes_original`
-``12scenes``           ``info.txt`` + ``split.txt`` + ``data/``        :func:`load_12scenes_original`
-``blender``            ``transforms_<split>.json``                     :func:`load_blender`
-``ngp``                ``transforms.json``                             :func:`load_ngp`
-``llff``               ``poses_bounds.npy``                            :func:`load_llff`
-``colmap``             ``sparse/0`` (or a model folder)                :func:`load_colmap`
-=====================  ==============================================  ==============================
+=============  =========================================  =====================  ==============================
+format         what is detected                           traits                 loader
+=============  =========================================  =====================  ==============================
+``ace``        ``<dir>/<split>/{rgb,poses,calibration}``                         :func:`read_ace_split`
+``cambridge``  ACE layout named ``Cambridge_*``                                  :func:`load_cambridge`
+``7scenes``    ``TestSplit.txt`` + ``seq-XX/``                                   :func:`load_7scenes_original`
+``12scenes``   ``info.txt`` + ``split.txt`` + ``data/``                          :func:`load_12scenes_original`
+``blender``    ``transforms_<split>.json``                white, object-centred  :func:`load_blender`
+``ngp``        ``transforms.json``                        every 8th is test      :func:`load_ngp`
+``llff``       ``poses_bounds.npy``                       every 8th, SfM points  :func:`load_llff`
+``colmap``     ``sparse/0`` (or a model folder)           every 8th, SfM points  :func:`load_colmap`
+=============  =========================================  =====================  ==============================
+
+The traits column is :func:`format_traits` (:class:`FormatTraits`, one row per format in ``traits.py``); what it
+leaves out is the default: a black background, cameras not centred on an object (the scene's scale is measured from
+rendered depth), no SfM points read, and the format's own train / test split rather than every N-th frame held out.
 """
 
 from __future__ import annotations
@@ -27,13 +31,17 @@ from .images import load_rgb
 from .llff import load_llff
 from .ngp import load_ngp
 from .sevenscenes import load_7scenes, load_7scenes_original
+from .traits import FORMAT_TRAITS, FormatTraits, format_traits
 from .twelvescenes import load_12scenes, load_12scenes_original
 
 __all__ = [
     "FORMATS",
+    "FORMAT_TRAITS",
     "DatasetError",
+    "FormatTraits",
     "Frame",
     "detect_format",
+    "format_traits",
     "load_12scenes",
     "load_12scenes_original",
     "load_7scenes",
@@ -50,7 +58,7 @@ __all__ = [
     "read_ace_split",
 ]
 
-FORMATS = ("ace", "cambridge", "7scenes", "12scenes", "blender", "ngp", "llff", "colmap")
+FORMATS = tuple(FORMAT_TRAITS)  # ("ace", "cambridge", "7scenes", "12scenes", "blender", "ngp", "llff", "colmap")
 
 
 def detect_format(path: str | Path, split: str = "test") -> str:
@@ -81,12 +89,12 @@ def detect_format(path: str | Path, split: str = "test") -> str:
 
 def load_dataset(path: str | Path, split: str | None = "test", kind: str = "auto") -> list[Frame]:
     """Frames of any supported dataset folder. ``split=None`` means every frame where the format allows it
-    (instant-ngp, LLFF, COLMAP); hold-out formats use every 8th frame as test."""
+    (instant-ngp, LLFF, COLMAP); hold-out formats use every N-th frame as test (``holdout_every``, 8)."""
     fmt = detect_format(path, split or "test") if kind == "auto" else kind
     if fmt not in FORMATS:
         raise DatasetError(f"unknown dataset kind {kind!r}; expected one of {', '.join(FORMATS)} or 'auto'")
     split_or_test = split or "test"
-    test_every = 8 if split else None
+    test_every = format_traits(fmt).holdout_every if split else None
     loaders = {
         "ace": lambda: read_ace_split(path, split_or_test),
         "cambridge": lambda: load_cambridge(path, split_or_test),

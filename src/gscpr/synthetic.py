@@ -1,12 +1,42 @@
-"""Generated scenes for tests: a room whose walls are tiled with flat, randomly coloured Gaussians."""
+"""Generated scenes and query sets, exact by construction: used by the tests and the benchmarks.
+
+All poses are world-to-camera 4x4 float64 in OpenCV axes (see ``geometry.py``); lengths are in scene units (the
+room is 4 units wide, so think of metres).
+
+* :func:`textured_room` – a 3DGS model (:class:`~gscpr.splat.Gaussians`, SH degree 0): six walls of a cube of half
+  side ``half`` around the origin, each tiled with ``n_side^2`` flat splats (0.002 thick, 0.7 x the grid spacing
+  wide, opacity 0.95) coloured with white noise plus a smooth pattern: ``6 n_side^2`` Gaussians, texture
+  everywhere a matcher looks.
+* :func:`pose_inside` – a random pose ``[4, 4]`` with the camera centre uniform in ``[-spread, spread]^3`` (inside
+  the room) and a uniformly random orientation.
+* :func:`look_at_origin` – a random pose ``[4, 4]`` at ``distance`` from the origin, looking at it (its optical
+  axis passes through the origin), random roll: NeRF-synthetic-like orbit views.
+* :func:`write_blender_views` – renders a model at given poses into a Blender (NeRF-synthetic) folder that
+  ``gscpr.data.load_blender`` reads back exactly (``transforms_<split>.json`` + 8-bit images).
+* :func:`write_blender_scene` – a Blender folder with train and test views of a model at orbit poses on white.
+* :func:`write_room_queries` – the room as ``scene.ply`` plus views from inside it as a Blender folder: a query set
+  with exact ground truth for ``gscpr refine`` / ``gscpr bench``.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from gscpr.geometry import make_pose, qvec_to_rotmat
-from gscpr.splat import Gaussians
+from .geometry import make_pose, qvec_to_rotmat
+from .splat import Gaussians
+
+__all__ = [
+    "look_at_origin",
+    "pose_inside",
+    "textured_room",
+    "write_blender_scene",
+    "write_blender_views",
+    "write_room_queries",
+]
 
 
 def textured_room(n_side: int = 60, half: float = 2.0, seed: int = 0) -> Gaussians:
@@ -47,7 +77,7 @@ def look_at_origin(rng: np.random.Generator, distance: float = 3.0) -> np.ndarra
 def write_blender_scene(root, model, n_train: int, n_test: int, width: int = 64, focal: float = 60.0, seed: int = 0):
     """A NeRF-synthetic-style folder (``transforms_{train,test}.json`` + PNGs) of ``model`` rendered from poses
     around the origin on a white background; returns ``{split: [w2c, ...]}``."""
-    from gscpr.camera import Camera
+    from .camera import Camera
 
     rng = np.random.default_rng(seed)
     cam = Camera.centered(width, width, focal)
@@ -70,14 +100,11 @@ def write_blender_views(
 ) -> list[str]:
     """Render ``model`` at ``poses`` into a Blender-format folder ``root`` (``transforms_<split>.json`` and
     ``<split>/r_<i>.<ext>``); returns the frame names as the Blender loader gives them."""
-    import json
-    from pathlib import Path
-
     import imageio.v3 as iio
 
-    from gscpr.data.images import to_uint8
-    from gscpr.geometry import opencv_w2c_to_opengl_c2w
-    from gscpr.splat import render
+    from .data.images import to_uint8
+    from .geometry import opencv_w2c_to_opengl_c2w
+    from .splat import render
 
     if not np.allclose([camera.fy, camera.cx, camera.cy], [camera.fx, (camera.width - 1) / 2, (camera.height - 1) / 2]):
         raise ValueError(f"{camera}: a Blender folder stores one field of view (square pixels, centred)")
@@ -97,9 +124,7 @@ def write_blender_views(
 def write_room_queries(root, camera, n: int, seed: int) -> tuple[Gaussians, dict[str, np.ndarray]]:
     """The generated room saved as ``root/scene.ply`` and ``n`` views of it at random poses inside it in the
     Blender folder ``root/data``; returns the scene and ``{name: w2c}``."""
-    from pathlib import Path
-
-    from gscpr.splat import save_ply
+    from .splat import save_ply
 
     scene = textured_room()
     save_ply(Path(root) / "scene.ply", scene)

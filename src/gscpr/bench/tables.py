@@ -1,0 +1,43 @@
+"""The tables of ``gscpr bench`` results: ``bench.md`` and the failures column ``gscpr report`` shares."""
+
+from __future__ import annotations
+
+from .scene_scale import ABSOLUTE, FINE, SUCCESS
+
+__all__ = ["failures_text", "format_tables"]
+
+
+def failures_text(run: dict) -> str:
+    """A run's failures by cause, and the refinements the next pass did not confirm: ``"none"`` if neither."""
+    fails = ", ".join(f"{k} {v}" for k, v in sorted(run["statuses"].items()) if k != "refined") or "none"
+    if run.get("unconfirmed"):
+        fails += f" (+{run['unconfirmed']} refined, not confirmed by the next pass)"
+    return fails
+
+
+def format_tables(result: dict) -> str:
+    """The markdown tables of a ``bench.json``: one row per protocol x matcher x solver."""
+    d = result["scene_distance"]
+    lines = [
+        f"# Pose refinement accuracy: {result['scene']} ({result['format']}, {result['queries']} test views at "
+        f"{result['resolution']}, {result['model_size']:,} Gaussians) — {result['device']}, {result['date']}",
+        "",
+        f"Scene scale D = {d:.4g}. Success: rotation < {SUCCESS[0]:g}° and translation < {SUCCESS[1]:g} D; fine: "
+        f"< {FINE[0]:g}° and < {FINE[1]:g} D; abs: < {ABSOLUTE[0]:g}° and < {ABSOLUTE[1]:g} units (GSFeatLoc's code). "
+        f"At most {result['config']['iterations']} iteration(s), RANSAC "
+        f"{result['config']['ransac_px']} px. Times are medians per query (ms).",
+        "",
+        "| protocol | matcher | solver | success before | success | fine | abs | median rot ° before → after "
+        "| median trans before → after | mean rot ° | mean trans | failures | ms / query |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["runs"]:
+        b, a = r["before"], r["after"]
+        lines.append(
+            f"| {r['protocol']} | {r['matcher']} | {r['solver']} | {100 * b['success']:.1f} % | "
+            f"**{100 * a['success']:.1f} %** | {100 * a['success_fine']:.1f} % | {100 * a['success_abs']:.1f} % | "
+            f"{b['median_rot_deg']:.2f} → {a['median_rot_deg']:.3f} | {b['median_trans']:.4f} → "
+            f"{a['median_trans']:.5f} | {a['mean_rot_deg']:.3f} | {a['mean_trans']:.4f} | {failures_text(r)} | "
+            f"{r['ms_total']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
