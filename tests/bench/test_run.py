@@ -14,8 +14,9 @@ from gscpr.synthetic import textured_room, write_blender_scene, write_room_queri
 def test_summary_counts_failures_by_cause():
     before = np.array([[10.0, 0.5], [10.0, 0.5], [10.0, 0.5]])
     after = np.array([[0.1, 0.001], [10.0, 0.5], [4.0, 0.04]])
-    outcomes = (("refined", ""), ("too_few_matches", ""), ("refined", "pass 2, at the refined pose: x"))
-    recs = [{"status": s, "timings": {"render": 0.01}, "iterations": 1, "message": m} for s, m in outcomes]
+    # The third: refined, but the next pass at the refined pose found no pose (a field, not the message's wording).
+    outcomes = (("refined", None), ("too_few_matches", None), ("refined", False))
+    recs = [{"status": s, "timings": {"render": 0.01}, "iterations": 1, "confirmed": c} for s, c in outcomes]
     s = summarize(before, after, 1.0, recs)
     assert s["unconfirmed"] == 1
     assert s["after"]["success"] == pytest.approx(2 / 3) and s["after"]["success_fine"] == pytest.approx(1 / 3)
