@@ -31,6 +31,7 @@ from torch import Tensor
 from ..camera import Camera
 from ..data.images import to_uint8
 from .gaussians import Gaussians, save_ply
+from .render import rasterize_gaussians, resolve_backend
 from .sh import num_sh_bases, rgb_to_sh
 
 __all__ = [
@@ -225,6 +226,8 @@ class TrainLoop:
         self.Ks = torch.as_tensor(Ks, dtype=torch.float32, device=self.device)
         self.viewmats = torch.as_tensor(poses, dtype=torch.float32, device=self.device)
         self.bg = torch.tensor(cfg.background, dtype=torch.float32, device=self.device)
+        # Training rasterizes with gsplat on CUDA (it must be installed) and the reference elsewhere.
+        self.backend = resolve_backend("gsplat" if self.device.type == "cuda" else "torch", self.device)
         return init_points_random(poses, cfg.init_points, self.rng) if init is None else init
 
     def target(self, i: int) -> Tensor:
@@ -362,8 +365,7 @@ class Trainer(TrainLoop):
         device: str | torch.device = "cuda",
     ):
         init = self.start(cfg, views, out_dir, init, device)
-        self.use_gsplat = self.device.type == "cuda"
-        if cfg.strategy == "mcmc" and self.use_gsplat and len(init[0]) > cfg.cap_max:
+        if cfg.strategy == "mcmc" and self.backend == "gsplat" and len(init[0]) > cfg.cap_max:
             keep = self.rng.choice(len(init[0]), cfg.cap_max, replace=False)  # MCMC grows up to the cap, never shrinks
             init = (np.asarray(init[0])[keep], np.asarray(init[1])[keep])
         self.params = self._init_params(*init)
@@ -371,7 +373,7 @@ class Trainer(TrainLoop):
                     "opacities": cfg.lr_opacities, "sh0": cfg.lr_sh0, "shN": cfg.lr_shN}  # fmt: skip
         self.optimizers = self._make_optimizers()
         self.strategy = self.strategy_state = None
-        if self.use_gsplat:
+        if self.backend == "gsplat":
             self._init_strategy()
 
     def _init_params(self, xyz: np.ndarray, rgb: np.ndarray) -> torch.nn.ParameterDict:
@@ -423,15 +425,9 @@ class Trainer(TrainLoop):
         colors = torch.cat([p["sh0"], p["shN"]], dim=1)
         args = (p["means"], F.normalize(p["quats"], dim=-1), torch.exp(p["scales"]), torch.sigmoid(p["opacities"]),
                 colors, viewmats, Ks, width, height)  # fmt: skip
-        if self.use_gsplat:
-            from gsplat import rasterization
-
-            absgrad = self.cfg.strategy == "default" and getattr(self.strategy, "absgrad", False)
-            rgb, alpha, info = rasterization(*args, sh_degree=sh_degree, packed=False, absgrad=absgrad)
-        else:
-            from .rasterize import rasterize_reference
-
-            rgb, alpha, info = rasterize_reference(*args, sh_degree=sh_degree)
+        absgrad = self.cfg.strategy == "default" and getattr(self.strategy, "absgrad", False)
+        rgb, alpha, info = rasterize_gaussians(*args, backend=self.backend, sh_degree=sh_degree, packed=False,
+                                               absgrad=absgrad)  # fmt: skip
         return rgb + (1 - alpha) * self.bg, alpha, info
 
     def gaussians(self) -> Gaussians:

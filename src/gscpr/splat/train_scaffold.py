@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .act import ACTModule, apply_act, luminance_histogram
+from .render import rasterize_gaussians
 from .scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
 from .train import (
     RunConfig,
@@ -230,15 +231,8 @@ class ScaffoldTrainer(TrainLoop):
 
     # ------------------------------------------------------------------ rendering
     def _rasterize(self, g, viewmat: Tensor, K: Tensor, width: int, height: int):
-        args = (g.means, g.quats, g.scales, g.opacities, g.colors, viewmat, K, width, height)
-        if self.device.type == "cuda":
-            from gsplat import rasterization
-
-            rgb, alpha, info = rasterization(*args, packed=False)
-        else:
-            from .rasterize import rasterize_reference
-
-            rgb, alpha, info = rasterize_reference(*args)
+        rgb, alpha, info = rasterize_gaussians(g.means, g.quats, g.scales, g.opacities, g.colors, viewmat, K, width,
+                                               height, backend=self.backend, packed=False)  # fmt: skip
         return rgb + (1 - alpha) * self.bg, info
 
     def _decode(self, i: int | None, viewmat: Tensor, K: Tensor, width: int, height: int):
