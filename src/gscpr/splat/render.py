@@ -110,7 +110,8 @@ def render(
     """Render RGB, depth and alpha of ``model`` at ``B`` poses.
 
     Args:
-        model: a scene model (``Gaussians`` via ``GaussianScene``, ``ScaffoldModel``, ...).
+        model: a scene model (:class:`~gscpr.splat.gaussians.Gaussians`,
+            :class:`~gscpr.splat.scaffold.ScaffoldModel`: anything :class:`SceneModel` describes).
         cameras: one :class:`~gscpr.camera.Camera` for all poses, or one per pose. Distortion is ignored
             (renders are ideal pinhole images).
         poses_w2c: ``[B, 4, 4]`` (or ``[4, 4]``) world-to-camera poses, OpenCV axes.
