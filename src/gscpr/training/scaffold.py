@@ -52,19 +52,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .act import ACTModule, apply_act, luminance_histogram
-from .render import rasterize_gaussians
-from .scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
-from .train import (
-    RunConfig,
-    TrainLoop,
-    TrainView,
-    knn_scales,
-    ssim,
-    view_tensors,
-)
+from ..splat.act import ACTModule, apply_act, luminance_histogram
+from ..splat.render import rasterize_gaussians
+from ..splat.scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
+from .loop import RunConfig, TrainLoop, TrainView, knn_scales, ssim, view_tensors
 
-__all__ = ["COLOUR_MODELS", "ScaffoldTrainConfig", "ScaffoldTrainer", "expon_lr", "load_masks", "voxelize"]
+__all__ = ["COLOUR_MODELS", "ScaffoldTrainConfig", "ScaffoldTrainer", "expon_lr", "voxelize"]
 
 COLOUR_MODELS = ("none", "act", "exposure")
 # Anchor-level parameters: pruned and grown with the anchors (the MLPs are not).
@@ -436,25 +429,3 @@ class ScaffoldTrainer(TrainLoop):
 def _pad_rows(t: Tensor, n: int) -> Tensor:
     """``t`` with ``n`` rows of zeros appended."""
     return torch.cat([t, t.new_zeros(n, *t.shape[1:])])
-
-
-def load_masks(folder: str | Path, views: list[TrainView]) -> list[np.ndarray]:
-    """Per training view, the mask ``folder/<image name>`` (any image extension; names with ``/`` also looked
-    up flattened to ``_``, as GS-CPR's Cambridge masks are), resized to the view, white (> 0.5) = kept."""
-    import cv2
-
-    from ..data.frame import DatasetError
-    from ..data.images import load_rgb
-
-    folder = Path(folder)
-    out = []
-    for v in views:
-        stems = {Path(v.name).with_suffix(""), Path(v.name.replace("/", "_")).with_suffix("")}
-        found = [p for s in stems for p in sorted(folder.glob(f"{s}.*"))]
-        if not found:
-            raise DatasetError(f"{folder}: no mask for image {v.name!r} (expected e.g. {folder / v.name})")
-        m = load_rgb(found[0], (0.0, 0.0, 0.0)).mean(axis=-1)
-        if m.shape != (v.camera.height, v.camera.width):
-            m = cv2.resize(m, (v.camera.width, v.camera.height), interpolation=cv2.INTER_AREA)
-        out.append(m > 0.5)
-    return out
