@@ -22,7 +22,8 @@ import torch
 
 from gscpr.data import load_blender
 from gscpr.splat import render, save_ply
-from gscpr.splat.train import TrainConfig, Trainer, load_views, prune, psnr
+from gscpr.training.gaussians import TrainConfig, Trainer, prune
+from gscpr.training.loop import load_views, psnr
 
 WHITE = (1.0, 1.0, 1.0)
 

@@ -3,8 +3,8 @@
     python benchmarks/train.py --scene lego=.gpu/lego --scene fox=.gpu/fox --out $OUT/train.json   (CUDA)
     python benchmarks/train.py --model scaffold [--colour act] --scene lego=.gpu/lego ...
 
-Each scene trains from scratch with ``gscpr.splat.train`` (3DGS: gsplat, DefaultStrategy unless ``--strategy``)
-or ``gscpr.splat.train_scaffold`` (Scaffold-GS with GS-CPR's settings),
+Each scene trains from scratch with ``gscpr.training.gaussians`` (3DGS: gsplat, DefaultStrategy unless
+``--strategy``) or ``gscpr.training.scaffold`` (Scaffold-GS with GS-CPR's settings),
 random initialisation (NeRF-synthetic and instant-ngp captures have no SfM points), white background for
 Blender scenes. Test views: the Blender test split, or every 8th image of an instant-ngp capture, held out from
 training. The seconds exclude evaluation. Prints JSON lines and a markdown table.
@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from gscpr.data import detect_format, format_traits, load_dataset
-from gscpr.splat.train import TrainConfig, Trainer, load_views
-from gscpr.splat.train_scaffold import ScaffoldTrainConfig, ScaffoldTrainer
+from gscpr.training.gaussians import TrainConfig, Trainer
+from gscpr.training.loop import load_views
+from gscpr.training.scaffold import ScaffoldTrainConfig, ScaffoldTrainer
 
 
 def run(name: str, path: Path, args) -> list[dict]:

@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "render": ("gscpr.render_poses", "render a scene model at every pose of a pose file (RGB + depth)"),
     "bench": ("gscpr.bench.cli", "accuracy of refinement on a scene's held-out views under perturbation protocols"),
     "report": ("gscpr.report", "a self-contained HTML page of bench results: tables, error CDFs, thumbnails"),
-    "train": ("gscpr.splat.train", "train a 3DGS scene model on a posed dataset (gsplat on CUDA; resumable)"),
+    "train": ("gscpr.training.command", "train a 3DGS scene model on a posed dataset (gsplat on CUDA; resumable)"),
 }
 
 

@@ -23,9 +23,18 @@ import torch
 from torch import Tensor
 
 from ..camera import Camera
-from .rasterize import rasterize_reference
+from .rasterize import RenderMode, rasterize_reference
 
-__all__ = ["BACKENDS", "RenderOutput", "SceneModel", "ViewGaussians", "gsplat_available", "render", "resolve_backend"]
+__all__ = [
+    "BACKENDS",
+    "RenderOutput",
+    "SceneModel",
+    "ViewGaussians",
+    "gsplat_available",
+    "rasterize_gaussians",
+    "render",
+    "resolve_backend",
+]
 
 BACKENDS = ("auto", "gsplat", "torch")
 
@@ -101,7 +110,8 @@ def render(
     """Render RGB, depth and alpha of ``model`` at ``B`` poses.
 
     Args:
-        model: a scene model (``Gaussians`` via ``GaussianScene``, ``ScaffoldModel``, ...).
+        model: a scene model (:class:`~gscpr.splat.gaussians.Gaussians`,
+            :class:`~gscpr.splat.scaffold.ScaffoldModel`: anything :class:`SceneModel` describes).
         cameras: one :class:`~gscpr.camera.Camera` for all poses, or one per pose. Distortion is ignored
             (renders are ideal pinhole images).
         poses_w2c: ``[B, 4, 4]`` (or ``[4, 4]``) world-to-camera poses, OpenCV axes.
@@ -142,7 +152,11 @@ def render(
     alpha = torch.empty(B, H, W, device=device)
     for idx in groups:
         view = model.gaussians_for_view(viewmats[idx[0]], Ks[idx[0]], W, H)
-        colors, alphas = _rasterize(view, viewmats[idx], Ks[idx], W, H, backend, near_plane, far_plane)
+        colors, alphas, _ = rasterize_gaussians(
+            view.means, view.quats, view.scales, view.opacities, view.colors, viewmats[idx], Ks[idx], W, H,
+            backend=backend, sh_degree=view.sh_degree, render_mode="RGB+ED", near_plane=near_plane,
+            far_plane=far_plane,
+        )  # fmt: skip
         # The background is composited here for both backends (gsplat's backgrounds argument is picky
         # about channel counts in RGB+ED mode): the colour channels were accumulated over a black one.
         rgb[idx] = (colors[..., :3] + (1.0 - alphas) * bg).clamp(0.0, 1.0)
@@ -151,22 +165,61 @@ def render(
     return RenderOutput(rgb, depth, alpha)
 
 
-def _rasterize(
-    view: ViewGaussians,
+def rasterize_gaussians(
+    means: Tensor,
+    quats: Tensor,
+    scales: Tensor,
+    opacities: Tensor,
+    colors: Tensor,
     viewmats: Tensor,
     Ks: Tensor,
     width: int,
     height: int,
-    backend: str,
-    near_plane: float,
-    far_plane: float,
-) -> tuple[Tensor, Tensor]:
-    kwargs = dict(near_plane=near_plane, far_plane=far_plane, sh_degree=view.sh_degree, render_mode="RGB+ED")
-    args = (view.means, view.quats, view.scales, view.opacities, view.colors, viewmats, Ks, width, height)
+    *,
+    backend: str = "auto",
+    sh_degree: int | None = None,
+    render_mode: RenderMode = "RGB",
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    packed: bool = True,
+    absgrad: bool = False,
+) -> tuple[Tensor, Tensor, dict]:
+    """Rasterize one set of Gaussians into ``C`` cameras with gsplat or the PyTorch reference: the one place
+    that picks the rasterizer (the renderer and both trainers call it). Differentiable on both backends.
+
+    Args:
+        means: ``[N, 3]`` world positions. quats: ``[N, 4]`` rotations (w, x, y, z), not necessarily
+            normalised. scales: ``[N, 3]`` standard deviations (activated, not log). opacities: ``[N]`` in
+            [0, 1] (activated, not logits).
+        colors: ``[N, D]`` features (RGB: D = 3) or, with ``sh_degree`` set, SH coefficients ``[N, K, 3]``
+            evaluated from each camera centre (``gscpr.splat.sh``).
+        viewmats: ``[C, 4, 4]`` world-to-camera poses, OpenCV axes (x right, y down, z forward).
+        Ks: ``[C, 3, 3]`` intrinsics in the continuous pixel convention (pixel ``(i, j)`` is sampled at
+            ``(i + 0.5, j + 0.5)``: ``Camera.continuous_K()``).
+        width, height: image size in pixels.
+        backend: ``"gsplat"`` (CUDA), ``"torch"`` (any device) or ``"auto"`` (:func:`resolve_backend`, on the
+            device of ``means``).
+        render_mode: ``"RGB"``, ``"D"`` (accumulated z), ``"ED"`` (z normalised by alpha), ``"RGB+D"`` or
+            ``"RGB+ED"`` (the depth channel last).
+        near_plane, far_plane: Gaussians outside these view depths are culled.
+        packed, absgrad: gsplat's options (its memory layout of ``info``; the absolute 2D gradients that
+            ``DefaultStrategy(absgrad=True)`` reads). The reference ignores them: its ``info`` is always
+            gsplat's unpacked layout.
+
+    Returns:
+        ``colors [C, H, W, X]`` accumulated over a black background (composite ``colors + (1 - alphas) * bg``
+        yourself), ``alphas [C, H, W, 1]`` and gsplat's ``info`` dict (``means2d [C, N, 2]`` pixels, its
+        gradient what the densification strategies read; ``radii``, 0 for culled Gaussians; ``depths
+        [C, N]``; ``width``, ``height``).
+
+    Raises:
+        ValueError: unknown ``backend``. RuntimeError: ``"gsplat"`` without CUDA or without the package.
+    """
+    backend = resolve_backend(backend, means.device)
+    args = (means, quats, scales, opacities, colors, viewmats, Ks, width, height)
+    kwargs = dict(near_plane=near_plane, far_plane=far_plane, sh_degree=sh_degree, render_mode=render_mode)
     if backend == "gsplat":
         from gsplat import rasterization
 
-        colors, alphas, _ = rasterization(*args, **kwargs)
-    else:
-        colors, alphas, _ = rasterize_reference(*args, **kwargs)
-    return colors, alphas
+        return rasterization(*args, **kwargs, packed=packed, absgrad=absgrad)
+    return rasterize_reference(*args, **kwargs)

@@ -118,7 +118,6 @@ class ScaffoldModel(nn.Module):
         )
         self.embedding_appearance: nn.Module | None = None  # created by training or loading: one row per camera
         self.appearance_index = 0
-        self.act = None  # optional gscpr.splat.act.ACTModule, applied to renders by the caller
 
     @property
     def device(self) -> torch.device:

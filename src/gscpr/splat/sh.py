@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["SH_C0", "num_sh_bases", "rgb_to_sh", "sh_bases", "sh_to_rgb", "sh_to_color"]
+__all__ = ["SH_C0", "num_sh_bases", "rgb_to_sh", "sh_bases", "sh_to_color"]
 
 SH_C0 = 0.28209479177387814
 _C1 = 0.4886025119029199
@@ -78,8 +78,3 @@ def sh_to_color(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
 def rgb_to_sh(rgb: Tensor) -> Tensor:
     """DC coefficient giving colour ``rgb`` (in [0, 1]) from every direction."""
     return (rgb - 0.5) / SH_C0
-
-
-def sh_to_rgb(dc: Tensor) -> Tensor:
-    """Inverse of :func:`rgb_to_sh` (view-independent colour of a DC coefficient)."""
-    return dc * SH_C0 + 0.5

@@ -3,10 +3,6 @@ growth follows the original's voxel rule, the checkpoint is the original's forma
 ACT and exposure colour models learn a brightness change."""
 
 import csv
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,13 +11,11 @@ import torch
 from gscpr.splat import render
 from gscpr.splat.act import load_act_checkpoint
 from gscpr.splat.scaffold import load_scaffold
-from gscpr.splat.train import TrainView
-from gscpr.splat.train_scaffold import ScaffoldTrainConfig, ScaffoldTrainer, expon_lr, voxelize
-from gscpr.synthetic import textured_room, write_blender_scene
+from gscpr.synthetic import textured_room
+from gscpr.training.loop import TrainView
+from gscpr.training.scaffold import ScaffoldTrainConfig, ScaffoldTrainer, expon_lr, voxelize
 
-from .test_train import CAM, box_views
-
-ROOT = Path(__file__).resolve().parents[2]
+from .test_gaussians import CAM, box_views
 
 
 @pytest.fixture(scope="module")
@@ -154,32 +148,3 @@ def test_colour_models_absorb_exposure_changes(mixed_exposure, plain_l1, tmp_pat
     if colour == "act":  # what refinement loads to transform renders by the query's histogram
         act = load_act_checkpoint(saved)
         torch.testing.assert_close(act.layers[0].weight, trainer.colour.layers[0].weight)
-
-
-def test_original_script_names_train_with_act_and_masks(tmp_path):
-    """train_scaffold_act.sh runs `gscpr train --model scaffold --act --masks` per Cambridge scene, into the folder
-    the render scripts read (here on a generated scene in the original's layout, a few CPU steps)."""
-    box = textured_room(n_side=10, half=0.6, seed=5)
-    data = tmp_path / "ACT_Scaffold_GS" / "data"
-    train = data / "cambridge" / "scene_ShopFacade" / "train"
-    write_blender_scene(train, box, n_train=4, n_test=1, width=40, focal=38.0)
-    masks = data / "Cambridge_semantic" / "ShopFacade_semantic_train"
-    masks.mkdir(parents=True)
-    import imageio.v3 as iio
-
-    for png in sorted((train / "train").glob("*.png")):  # a white mask with a black band: ignored pixels
-        m = np.full((40, 40), 255, dtype=np.uint8)
-        m[:8] = 0
-        iio.imwrite(masks / f"train_{png.stem}.png", m)  # GS-CPR flattens "train/r_0.png" to this
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    cmd = ["bash", str(ROOT / "train_scaffold_act.sh"), "--scenes", "ShopFacade", "--iterations", "12",
-           "--voxel_size", "0.1", "--", "--device", "cpu", "--eval-steps", "12", "--save-steps"]  # fmt: skip
-    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    it = train / "output" / "point_cloud" / "iteration_12"
-    assert (it / "point_cloud.ply").is_file() and (it / "act.pt").is_file() and (it / "color_mlp.pt").is_file()
-    assert "test PSNR" in out.stdout
-    assert len(load_scaffold(train / "output")) > 0
-    bad = subprocess.run(["bash", str(ROOT / "train_scaffold.sh"), "--bogus"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True)  # fmt: skip
-    assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr

@@ -52,18 +52,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .act import ACTModule, apply_act, luminance_histogram
-from .scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
-from .train import (
-    RunConfig,
-    TrainLoop,
-    TrainView,
-    knn_scales,
-    ssim,
-    view_tensors,
-)
+from ..splat.act import ACTModule, apply_act, luminance_histogram
+from ..splat.render import rasterize_gaussians
+from ..splat.scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
+from .loop import RunConfig, TrainLoop, TrainView, knn_scales, ssim, view_tensors
 
-__all__ = ["COLOUR_MODELS", "ScaffoldTrainConfig", "ScaffoldTrainer", "expon_lr", "load_masks", "voxelize"]
+__all__ = ["COLOUR_MODELS", "ScaffoldTrainConfig", "ScaffoldTrainer", "expon_lr", "voxelize"]
 
 COLOUR_MODELS = ("none", "act", "exposure")
 # Anchor-level parameters: pruned and grown with the anchors (the MLPs are not).
@@ -230,15 +224,8 @@ class ScaffoldTrainer(TrainLoop):
 
     # ------------------------------------------------------------------ rendering
     def _rasterize(self, g, viewmat: Tensor, K: Tensor, width: int, height: int):
-        args = (g.means, g.quats, g.scales, g.opacities, g.colors, viewmat, K, width, height)
-        if self.device.type == "cuda":
-            from gsplat import rasterization
-
-            rgb, alpha, info = rasterization(*args, packed=False)
-        else:
-            from .rasterize import rasterize_reference
-
-            rgb, alpha, info = rasterize_reference(*args)
+        rgb, alpha, info = rasterize_gaussians(g.means, g.quats, g.scales, g.opacities, g.colors, viewmat, K, width,
+                                               height, backend=self.backend, packed=False)  # fmt: skip
         return rgb + (1 - alpha) * self.bg, info
 
     def _decode(self, i: int | None, viewmat: Tensor, K: Tensor, width: int, height: int):
@@ -442,25 +429,3 @@ class ScaffoldTrainer(TrainLoop):
 def _pad_rows(t: Tensor, n: int) -> Tensor:
     """``t`` with ``n`` rows of zeros appended."""
     return torch.cat([t, t.new_zeros(n, *t.shape[1:])])
-
-
-def load_masks(folder: str | Path, views: list[TrainView]) -> list[np.ndarray]:
-    """Per training view, the mask ``folder/<image name>`` (any image extension; names with ``/`` also looked
-    up flattened to ``_``, as GS-CPR's Cambridge masks are), resized to the view, white (> 0.5) = kept."""
-    import cv2
-
-    from ..data.frame import DatasetError
-    from ..data.images import load_rgb
-
-    folder = Path(folder)
-    out = []
-    for v in views:
-        stems = {Path(v.name).with_suffix(""), Path(v.name.replace("/", "_")).with_suffix("")}
-        found = [p for s in stems for p in sorted(folder.glob(f"{s}.*"))]
-        if not found:
-            raise DatasetError(f"{folder}: no mask for image {v.name!r} (expected e.g. {folder / v.name})")
-        m = load_rgb(found[0], (0.0, 0.0, 0.0)).mean(axis=-1)
-        if m.shape != (v.camera.height, v.camera.width):
-            m = cv2.resize(m, (v.camera.width, v.camera.height), interpolation=cv2.INTER_AREA)
-        out.append(m > 0.5)
-    return out
