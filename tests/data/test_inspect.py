@@ -20,3 +20,12 @@ def test_inspect_real_lego(shared_data, capsys):
     assert main(["inspect", str(shared_data("nerf_synthetic", "lego"))]) == 0
     out = capsys.readouterr().out
     assert "blender dataset" in out and "frames: 50" in out and "skipped 150 of 200" in out
+
+
+def test_inspect_dataset_is_the_python_form(tmp_path):
+    from gscpr.data.inspect import inspect_dataset
+
+    make_ace_scene(tmp_path / "pgt_7scenes_chess", [f"seq-01-frame-{i:06d}.color.png" for i in range(2)], 525.0)
+    summary = inspect_dataset(tmp_path / "pgt_7scenes_chess")
+    assert summary.kind == "ace" and len(summary.frames) == 2 and summary.split == "test"
+    assert summary.lines()[1] == "  frames: 2 (2 with poses)"
