@@ -37,7 +37,7 @@ from .frame import DatasetError
 from .sevenscenes import NOMINAL_FOCAL, read_split_file
 from .twelvescenes import read_info, read_split
 
-__all__ = ["setup_7scenes", "setup_12scenes", "setup_cambridge"]
+__all__ = ["check_options", "licenses", "setup_12scenes", "setup_7scenes", "setup_cambridge", "setup_dataset"]
 
 SEVEN_SCENES = ("chess", "fire", "heads", "office", "pumpkin", "redkitchen", "stairs")
 SEVEN_URL = "http://download.microsoft.com/download/2/8/5/28564B23-0828-408F-8631-23B1EFF1DAC8"
@@ -310,36 +310,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+#: The licences to accept before preparing a dataset (the pGT's too for 7-/12-Scenes with ``poses="pgt"``).
+LICENSES = {"7scenes": SEVEN_LICENSE, "12scenes": TWELVE_LICENSE, "cambridge": CAMBRIDGE_LICENSE}
+
+
+def licenses(dataset: str, poses: str = "pgt") -> list[str]:
+    """The licence pages a user accepts by preparing ``dataset`` with these ``poses``."""
+    return [LICENSES[dataset]] + ([PGT_LICENSE] if dataset != "cambridge" and poses == "pgt" else [])
+
+
+def check_options(dataset: str, poses: str, pgt_dir: str | Path | None) -> None:
+    """Raise ``ValueError`` saying what is wrong if these options cannot prepare ``dataset``."""
+    if dataset not in LICENSES:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(LICENSES)}")
+    if dataset != "cambridge" and poses == "pgt" and not (pgt_dir is not None and (Path(pgt_dir) / dataset).is_dir()):
+        raise ValueError(f"--poses pgt needs --pgt-dir with a {dataset}/ folder (the pgt/sfm folder of "
+                         "visloc_pseudo_gt_limitations)")  # fmt: skip
+    if dataset == "12scenes" and poses == "calibrated":
+        raise ValueError("--poses calibrated exists for 7-Scenes only")
+
+
+def setup_dataset(
+    dataset: str,
+    out: str | Path = "datasets",
+    poses: str = "pgt",
+    pgt_dir: str | Path | None = None,
+    scenes: Sequence[str] | None = None,
+    base_url: str | None = None,
+    copy: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Everything ``gscpr setup`` does but asking for the licence (calling this accepts :func:`licenses`):
+    download and prepare ``dataset`` (``7scenes``, ``12scenes`` or ``cambridge``) under ``out``; returns the
+    scene folders. Raises ``ValueError`` for options that do not go together, :class:`DownloadError`,
+    :class:`DatasetError` or ``PoseFileError``."""
+    check_options(dataset, poses, pgt_dir)
+    kw = {"scenes": scenes} if scenes else {}
+    if dataset == "7scenes":
+        return setup_7scenes(out, poses, pgt_dir, base_url=base_url or SEVEN_URL, copy=copy, progress=progress, **kw)
+    if dataset == "12scenes":
+        return setup_12scenes(out, poses, pgt_dir, base_url=base_url or TWELVE_URL, copy=copy, progress=progress,
+                              **kw)  # fmt: skip
+    return setup_cambridge(out, base_url=base_url or CAMBRIDGE_URL, progress=progress, **kw)
+
+
 def run(args: argparse.Namespace) -> int:
-    pgt_ok = args.pgt_dir is not None and (args.pgt_dir / args.dataset).is_dir()
-    if args.dataset != "cambridge" and args.poses == "pgt" and not pgt_ok:
-        print(
-            f"gscpr setup: error: --poses pgt needs --pgt-dir with a {args.dataset}/ folder "
-            "(the pgt/sfm folder of visloc_pseudo_gt_limitations)",
-            file=sys.stderr,
-        )
+    try:  # the options first: no licence question for a command that cannot run
+        check_options(args.dataset, args.poses, args.pgt_dir)
+    except ValueError as e:
+        print(f"gscpr setup: error: {e}", file=sys.stderr)
         return 2
-    if args.dataset == "12scenes" and args.poses == "calibrated":
-        print("gscpr setup: error: --poses calibrated exists for 7-Scenes only", file=sys.stderr)
-        return 2
-    licenses = {"7scenes": [SEVEN_LICENSE], "12scenes": [TWELVE_LICENSE], "cambridge": [CAMBRIDGE_LICENSE]}
-    lic = licenses[args.dataset] + ([PGT_LICENSE] if args.dataset != "cambridge" and args.poses == "pgt" else [])
-    if not _confirm(lic, args.yes):
+    if not _confirm(licenses(args.dataset, args.poses), args.yes):
         print("aborted: licence not accepted", file=sys.stderr)
         return 2
-    progress = not args.no_progress
     try:
-        if args.dataset == "7scenes":
-            kw = {"scenes": args.scenes} if args.scenes else {}
-            done = setup_7scenes(args.out, args.poses, args.pgt_dir, base_url=args.base_url or SEVEN_URL,
-                                 copy=args.copy, progress=progress, **kw)  # fmt: skip
-        elif args.dataset == "12scenes":
-            kw = {"scenes": args.scenes} if args.scenes else {}
-            done = setup_12scenes(args.out, args.poses, args.pgt_dir, base_url=args.base_url or TWELVE_URL,
-                                  copy=args.copy, progress=progress, **kw)  # fmt: skip
-        else:
-            kw = {"scenes": args.scenes} if args.scenes else {}
-            done = setup_cambridge(args.out, base_url=args.base_url or CAMBRIDGE_URL, progress=progress, **kw)
+        done = setup_dataset(args.dataset, args.out, args.poses, args.pgt_dir, args.scenes, args.base_url, args.copy,
+                             progress=not args.no_progress)  # fmt: skip
     except (DownloadError, DatasetError, PoseFileError) as e:
         print(f"gscpr setup: error: {e}", file=sys.stderr)
         return 2
