@@ -21,6 +21,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Modes other parts add to a command: command -> modules with ``add_arguments(parser)``, ``claims(args)`` and
+#: ``run(args)``; a mode runs the command when it claims the parsed arguments. The paper's ``--dataset`` modes join
+#: ``gscpr eval`` and ``gscpr render`` this way, so that the generic modules never import the paper package.
+MODES: dict[str, tuple[str, ...]] = {"eval": ("gscpr.paper.evaluate",), "render": ("gscpr.paper.render",)}
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The parser; only the module of the command named in ``argv`` is imported to add its options."""
     from . import __version__
@@ -34,7 +40,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
         if argv[:1] == [name]:
-            importlib.import_module(module_name).add_arguments(p)
+            for mod in (*MODES.get(name, ()), module_name):
+                importlib.import_module(mod).add_arguments(p)
     return parser
 
 
@@ -42,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     module = importlib.import_module(args._module)
+    for mode in map(importlib.import_module, MODES.get(args.command, ())):
+        if mode.claims(args):
+            module = mode
+            break
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:

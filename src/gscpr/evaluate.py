@@ -12,7 +12,7 @@ Command line::
         --coarse-dir ../shared/data/gscpr_coarse_poses/coarse_poses --pgt-dir ../shared/data/visloc_pgt/pgt/sfm
 
 The paper's datasets (``--dataset``, the dataset ground truth, ``--refined-dir``, ``--log-dir``) are
-``gscpr.paper.evaluate``'s, imported only when the command line is built or run with them.
+``gscpr.paper.evaluate``'s, a mode of this command (``gscpr.cli.MODES``): this module never imports it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "format_table",
     "load_ground_truth",
     "pose_errors_by_name",
+    "report_results",
     "threshold_label",
     "within",
     "write_log",
@@ -258,8 +259,6 @@ def _threshold(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .paper.evaluate import add_arguments as add_dataset_arguments  # --dataset ...: the paper's datasets
-
     single = parser.add_argument_group("one pose file")
     single.add_argument("--poses", type=Path, help="poses to evaluate (qt, pgt or ace text format, w2c)")
     single.add_argument("--gt", help="ground truth: a pose file, a Cambridge dataset_test.txt or an ACE-layout scene")
@@ -267,25 +266,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     single.add_argument("--scene", help="scene name (with --dataset: evaluate this scene only)")
     single.add_argument("--scheme", default="auto", help="image-name scheme: auto, 7scenes, 12scenes, cambridge, exact")
     single.add_argument("--log", type=Path, help="write the original's log format to this file")
-    add_dataset_arguments(parser)
     parser.add_argument("--thresholds", type=_threshold, nargs="+", help="metres,degrees pairs, e.g. 0.5,5 0.15,5")
     parser.add_argument("--json", type=Path, help="write all figures (and per-query errors) as JSON")
 
 
+def report_results(
+    initial: Sequence[SceneResult], refined: Sequence[SceneResult] | None, title: str, json_path: Path | None = None
+) -> None:
+    """What ``gscpr eval`` prints (the table, a warning for images without a pose) and writes (``json_path``)."""
+    print(format_table(initial, refined, title))
+    missing = sum(r.n_missing for r in (refined or initial))
+    if missing:
+        print(f"warning: {missing} ground-truth image(s) had no pose and count as failures", file=sys.stderr)
+    if json_path:
+        payload = {
+            "initial": [asdict(r) for r in initial],
+            "initial_average": average_results(initial).summary(),
+            "refined": [asdict(r) for r in refined] if refined else None,
+            "refined_average": average_results(refined).summary() if refined else None,
+        }
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(payload, indent=1))
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        return _run(args)
-    except (PoseFileError, UnknownNameError, FileNotFoundError, ValueError) as e:
-        print(f"gscpr eval: error: {e}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.dataset:
-        from .paper.evaluate import evaluate_args
-
-        initial, refined, title = evaluate_args(args)
-    else:
         if not args.poses or not args.gt:
             raise ValueError("give --poses FILE --gt SOURCE, or --dataset with --estimator")
         gt = load_ground_truth(args.gt)
@@ -297,24 +302,10 @@ def _run(args: argparse.Namespace) -> int:
             refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)]
         else:
             initial, refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)], None
-        title = str(args.poses)
-    print(format_table(initial, refined, title))
-    missing = sum(r.n_missing for r in (refined or initial))
-    if missing:
-        print(f"warning: {missing} ground-truth image(s) had no pose and count as failures", file=sys.stderr)
-    if args.dataset and args.log_dir:
-        from .paper.evaluate import write_logs
-
-        write_logs(args.log_dir, args.estimator, initial, refined)
-    if not args.dataset and args.log:
-        write_log(args.log, initial[0].scene, "", initial[0], refined[0] if refined else None)
-    if args.json:
-        payload = {
-            "initial": [asdict(r) for r in initial],
-            "initial_average": average_results(initial).summary(),
-            "refined": [asdict(r) for r in refined] if refined else None,
-            "refined_average": average_results(refined).summary() if refined else None,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=1))
+        report_results(initial, refined, str(args.poses), args.json)
+        if args.log:
+            write_log(args.log, initial[0].scene, "", initial[0], refined[0] if refined else None)
+    except (PoseFileError, UnknownNameError, FileNotFoundError, ValueError) as e:
+        print(f"gscpr eval: error: {e}", file=sys.stderr)
+        return 2
     return 0

@@ -10,7 +10,7 @@ skipped, never the end of the run.
     gscpr render --model scene.ply --poses poses.txt --intrinsics 525,525,319.5,239.5,640,480 --out renders/
 
 The paper's datasets (``--dataset``, ``--scene``, ``--estimator``, ACT, the original's intrinsics and folders)
-are ``gscpr.paper.render``'s, imported only when the command line is built or run with them.
+are ``gscpr.paper.render``'s, a mode of this command (``gscpr.cli.MODES``): this module never imports it.
 """
 
 from __future__ import annotations
@@ -127,9 +127,6 @@ def render_poses(
 
 # ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .paper.render import add_arguments as add_dataset_arguments  # --dataset ...: the paper's datasets
-
-    add_dataset_arguments(parser)
     generic = parser.add_argument_group("any scene")
     generic.add_argument("--model", type=Path, help="a 3DGS PLY or a model folder (3DGS or Scaffold-GS)")
     generic.add_argument("--poses", type=Path, help="pose file (w2c, qt/pgt/ace format)")
@@ -143,7 +140,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="render views that are already on disk")
 
 
-def run(args: argparse.Namespace) -> int:
+#: ``inputs(args, bad_lines) -> (poses {name: w2c}, a camera or one per name, model path, output folder, colour
+#: transforms per name or None)``: what a ``gscpr render`` command line asks to render.
+RenderInputs = Callable[[argparse.Namespace, list], tuple]
+
+
+def inputs_from_args(args: argparse.Namespace, bad_lines: list) -> tuple:
+    """The generic mode's :data:`RenderInputs`: ``--model``, ``--poses``, ``--intrinsics``, ``--out``."""
+    if not (args.model and args.poses and args.intrinsics and args.out):
+        raise ValueError("give --dataset/--scene/--estimator, or --model, --poses, --intrinsics and --out")
+    fx, fy, cx, cy, w, h = (float(v) for v in args.intrinsics.split(","))
+    poses = read_poses(args.poses, on_error=bad_lines.append)
+    return poses, Camera(int(w), int(h), fx, fy, cx, cy), args.model, args.out, None
+
+
+def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args) -> int:
+    """``gscpr render``: what ``inputs`` reads from ``args`` rendered with :func:`render_poses`, failures reported
+    (and written to ``render_failures.json``); 0, 1 when some view failed, 2 for unusable input."""
     from .data.frame import DatasetError
     from .splat.gaussians import PlyFormatError
     from .splat.model import load_scene_model
@@ -151,17 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
     bad_lines: list[PoseFileError] = []  # malformed pose lines: reported, the rest is rendered
     try:
-        if args.dataset:
-            from .paper.render import setup
-
-            poses, cameras, model_path, out, transforms = setup(args, bad_lines)
-        else:
-            if not (args.model and args.poses and args.intrinsics and args.out):
-                raise ValueError("give --dataset/--scene/--estimator, or --model, --poses, --intrinsics and --out")
-            fx, fy, cx, cy, w, h = (float(v) for v in args.intrinsics.split(","))
-            cameras = Camera(int(w), int(h), fx, fy, cx, cy)
-            poses = read_poses(args.poses, on_error=bad_lines.append)
-            model_path, out, transforms = args.model, args.out, None
+        poses, cameras, model_path, out, transforms = inputs(args, bad_lines)
         model = load_scene_model(model_path, args.device, args.iteration)
     except (PoseFileError, PlyFormatError, ScaffoldFormatError, DatasetError, FileNotFoundError, ValueError) as e:
         print(f"gscpr render: error: {e}", file=sys.stderr)

@@ -7,12 +7,14 @@ paper scripts' refined poses) against the ground truth, scene by scene, with one
 Ground truth comes from the SfM pGT files (``<pgt-dir>/<dataset>/<scene>_test.txt``, 7-/12-Scenes) or, with
 ``--datasets-dir``, from ACE-layout scene folders (``test/poses``) or a Cambridge ``dataset_test.txt``. Names are
 matched under the dataset's scheme; the thresholds are the paper's (Cambridge adds 50 cm and 15 cm at 5 deg). The
-metrics, tables and log format are ``gscpr.evaluate``'s, whose command line calls into this module.
+metrics, tables and log format are ``gscpr.evaluate``'s; this module is the ``--dataset`` mode of its command
+(``cli.MODES``): its options join ``gscpr eval``'s, and :func:`run` takes the command when ``--dataset`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,13 +26,14 @@ from ..evaluate import (
     SceneResult,
     evaluate_scene,
     load_ground_truth,
+    report_results,
     write_log,
 )
-from ..poses import read_cambridge_split, read_poses
+from ..poses import PoseFileError, UnknownNameError, read_cambridge_split, read_poses
 from .datasets import DATASETS, PaperDataset, get_dataset
 from .naming import find_refined_file, log_file
 
-__all__ = ["add_arguments", "dataset_ground_truth", "evaluate_args", "evaluate_dataset", "write_logs"]
+__all__ = ["add_arguments", "claims", "dataset_ground_truth", "evaluate_args", "evaluate_dataset", "run", "write_logs"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,3 +134,21 @@ def write_logs(
     """One ``logs_<scene>.log`` per scene under ``log_dir``, in the original's format."""
     for i, r in enumerate(initial):
         write_log(log_file(log_dir, r.scene), r.scene, estimator, r, refined[i] if refined else None)
+
+
+def claims(args: argparse.Namespace) -> bool:
+    """Whether a ``gscpr eval`` command line is this mode's (``--dataset`` given)."""
+    return bool(args.dataset)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``gscpr eval --dataset ...``: print the table, write ``--json`` and, with ``--log-dir``, the logs."""
+    try:
+        initial, refined, title = evaluate_args(args)
+        report_results(initial, refined, title, args.json)
+        if args.log_dir:
+            write_logs(args.log_dir, args.estimator, initial, refined)
+    except (PoseFileError, UnknownNameError, FileNotFoundError, ValueError) as e:
+        print(f"gscpr eval: error: {e}", file=sys.stderr)
+        return 2
+    return 0

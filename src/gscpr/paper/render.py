@@ -24,7 +24,7 @@ from ..camera import Camera
 from ..poses import PoseFileError, canonical_name, read_poses
 from .datasets import DATASETS, get_dataset, model_dir, render_dir
 
-__all__ = ["add_arguments", "setup"]
+__all__ = ["add_arguments", "claims", "run", "setup"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,3 +89,15 @@ def setup(
             raise ValueError("--act needs the query images: it is for Cambridge scenes")
         transforms = {n: act.transform_for(load_rgb(p), args.legacy_act_layout) for n, p in queries.items()}
     return poses, cameras, model_path, out, transforms
+
+
+def claims(args: argparse.Namespace) -> bool:
+    """Whether a ``gscpr render`` command line is this mode's (``--dataset`` given)."""
+    return bool(args.dataset)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``gscpr render --dataset ...``: :func:`gscpr.render_poses.run` on what :func:`setup` reads."""
+    from ..render_poses import run as render_command
+
+    return render_command(args, inputs=setup)

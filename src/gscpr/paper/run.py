@@ -120,7 +120,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
             return 2
         model_path = model_dir(args.root, ds.name, scene)
         model = None
-        if any(q.render_files is None for q in queries) or args.iterations > 1:
+        if any(q.render_files is None for q in queries) or cfg.iterations > 1 or cfg.recovery:
             from ..splat.model import load_scene_model
 
             model = load_scene_model(model_path, device) if model_path.exists() else None
