@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gscpr.cli import main
 from gscpr.splat.model import load_scene_model
 from gscpr.splat.scaffold import load_scaffold
 from gscpr.synthetic import textured_room, write_blender_scene
+from gscpr.training.command import train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +32,23 @@ def test_train_command_on_a_blender_folder(tmp_path):
     assert main([*args, "--resume", "--iterations", "30"]) == 0
     assert (out / "ckpt_30.pt").is_file()
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(out), "--device", "cpu"]) == 2
+
+
+def test_train_api_returns_the_saved_model_and_resumes_a_finished_run(tmp_path):
+    """What ``gscpr bench`` calls: train(), then the same call again finds the model trained."""
+    write_blender_scene(tmp_path / "scene", textured_room(n_side=8, half=0.6, seed=6), n_train=3, n_test=1,
+                        width=32, focal=30.0)  # fmt: skip
+    kw = dict(iterations=4, resume=True, device="cpu", eval_steps=(4,), save_steps=(), init_points=200,
+              sh_degree=0, verbose=False)  # fmt: skip
+    result = train(tmp_path / "scene", tmp_path / "model", **kw)
+    assert result.ply == tmp_path / "model" / "point_cloud" / "iteration_4" / "point_cloud.ply"
+    assert result.ply.is_file() and result.step == 4 and result.format == "blender"
+    assert [e["step"] for e in result.evals] == [4] and result.evals[0]["num_gaussians"] == 200
+    assert len(load_scene_model(result.model_dir)) == 200
+    again = train(tmp_path / "scene", tmp_path / "model", **kw)
+    assert again.ply == result.ply and again.step == 4 and again.evals == []
+    with pytest.raises(ValueError, match="scaffold"):
+        train(tmp_path / "scene", tmp_path / "other", colour="act", device="cpu", verbose=False)
 
 
 def test_original_script_names_train_with_act_and_masks(tmp_path):

@@ -69,23 +69,24 @@ def test_growth_adds_new_voxels_once_and_pruning_drops_dark_anchors(scene, tmp_p
         m.offsets[0, 0], m.offsets[0, 1] = empty - m.anchors[0], empty + 0.01 - m.anchors[0]
         m.offsets[1, 0] = m.anchors[2] - m.anchors[1]
         m.features[0, 0], m.features[0, 1] = 1.0, 2.0  # max over the children that fall in one voxel
-    t.offset_denom[:] = 100
-    t.offset_grad_accum[[0, 1, k]] = 1.0  # mean gradient 0.01 >= 0.0002, the rest 0
+    s = t.strategy_state
+    s["offset_denom"][:] = 100
+    s["offset_grad_accum"][[0, 1, k]] = 1.0  # mean gradient 0.01 >= 0.0002, the rest 0
     # Every anchor was seen enough; anchor 3's children were never opaque: it goes.
-    t.anchor_denom[:] = 100
-    t.opacity_accum[:] = 100
-    t.opacity_accum[3] = 0
+    s["anchor_denom"][:] = 100
+    s["opacity_accum"][:] = 100
+    s["opacity_accum"][3] = 0
     torch.manual_seed(1)  # the random half of the candidates that level 0 keeps
     kept = torch.rand(n0 * k) > 0.5
     torch.manual_seed(1)
-    t.adjust_anchors()
+    t.strategy.adjust_anchors(m, t.optimizer, s)
     added = int(kept[0] or kept[1])
     assert len(m) == n0 - 1 + added
     if added:
         torch.testing.assert_close(m.anchors[-1], torch.round(empty / 0.08) * 0.08)
         assert float(m.features[-1, 0].detach()) == (2.0 if kept[1] else 1.0)
         assert torch.all(m.offsets[-1] == 0)
-    assert len(t.opacity_accum) == len(m) and len(t.offset_denom) == len(m) * k
+    assert len(s["opacity_accum"]) == len(m) and len(s["offset_denom"]) == len(m) * k
     assert float(m.log_scaling[:, 3:].max().detach()) <= 0.05
 
 

@@ -203,16 +203,15 @@ def summarize(before: np.ndarray, after: np.ndarray, distance: float, records: l
 
 
 def train_or_load(data: Path, out: Path, steps: int, device: str) -> tuple[object, Path]:
-    """``OUT/model/point_cloud/iteration_<steps>``, trained there first by ``gscpr train`` (3DGS, the train
-    split, SfM points where the dataset has them, seed 0; an interrupted training resumes) when missing."""
-    from ..cli import main as gscpr
+    """``OUT/model/point_cloud/iteration_<steps>``, trained there first with :func:`gscpr.training.train` (3DGS,
+    the train split, SfM points where the dataset has them, seed 0; an interrupted training resumes) when
+    missing. Raises what training raises (``DatasetError``, ``ValueError``)."""
     from ..splat.model import load_scene_model
+    from ..training import train
 
     model_dir = out / "model"
     ply = model_dir / "point_cloud" / f"iteration_{steps}" / "point_cloud.ply"
     if not ply.is_file():
-        cmd = ["train", "--data", str(data), "--out", str(model_dir), "--iterations", str(steps), "--resume",
-               "--device", device, "--eval-steps", str(steps), "--save-steps"]  # fmt: skip
-        if gscpr(cmd) != 0:
-            raise ValueError(f"{data}: training failed (gscpr {' '.join(cmd)})")
+        ply = train(data, model_dir, iterations=steps, resume=True, device=device, eval_steps=(steps,),
+                    save_steps=()).ply  # fmt: skip
     return load_scene_model(ply, device), ply

@@ -150,7 +150,8 @@ def rasterize_reference(
 
     Returns:
         ``render_colors [C, H, W, X]`` (X = D, 1 or D + 1 by mode), ``render_alphas [C, H, W, 1]`` and a dict
-        with per-camera ``radii [C, N, 2]`` (0 for culled Gaussians), ``means2d [C, N, 2]`` and ``depths [C, N]``.
+        with per-camera ``radii [C, N, 2]`` (0 for culled Gaussians), ``means2d [C, N, 2]`` and ``depths [C, N]``,
+        and the image ``width`` and ``height`` (as gsplat's).
     """
     C = viewmats.shape[0]
     device, dtype = means.device, means.dtype
@@ -252,5 +253,6 @@ def rasterize_reference(
             image = torch.cat([image[..., :-1], image[..., -1:] / alpha[..., None].clamp_min(1e-10)], dim=-1)
         out_colors.append(image)
         out_alphas.append(alpha[..., None])
-    meta = {"radii": torch.stack(all_radii), "means2d": all_means2d, "depths": torch.stack(all_depths)}
+    meta = {"radii": torch.stack(all_radii), "means2d": all_means2d, "depths": torch.stack(all_depths),
+            "width": width, "height": height}  # fmt: skip
     return torch.stack(out_colors), torch.stack(out_alphas), meta

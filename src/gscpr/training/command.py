@@ -1,28 +1,165 @@
-"""``gscpr train``: train a 3DGS or Scaffold-GS scene model on a posed dataset (resumable)."""
+"""``gscpr train`` (hloc style): :func:`train` does everything the command does; :func:`add_arguments` and
+:func:`run` only parse the command line into it.
+
+>>> result = train("data/nerf_synthetic/lego", "models/lego", iterations=30_000)
+>>> result.ply   # models/lego/point_cloud/iteration_30000/point_cloud.ply
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..data import detect_format, load_colmap_points, load_dataset
+from ..data import detect_format, format_traits, load_colmap_points, load_dataset
 from ..data.colmap import find_sparse_model
 from ..data.frame import DatasetError
 from .gaussians import STRATEGIES, TrainConfig, Trainer
-from .loop import MAX_SIZE, load_masks, load_views
+from .loop import MAX_SIZE, RunConfig, load_masks, load_views
 from .scaffold import ScaffoldTrainConfig, ScaffoldTrainer
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["MODELS", "TrainResult", "add_arguments", "run", "train"]
+
+MODELS = ("3dgs", "scaffold")
 
 
+@dataclass
+class TrainResult:
+    """What :func:`train` made.
+
+    ``model_dir``: the model folder (Inria layout; ``gscpr.splat.model.load_scene_model`` reads it, any model);
+    ``ply``: ``model_dir/point_cloud/iteration_<step>/point_cloud.ply``, the model at the last step (a 3DGS PLY,
+    or Scaffold-GS's anchors next to its MLP files); ``step``: the last step; ``evals``: one row per evaluation
+    made by this call (``step``, test ``psnr`` in dB and ``ssim``, ``num_gaussians`` or ``num_anchors``,
+    training ``seconds``, ``views``), also appended to ``model_dir/eval.csv``; ``format``: the dataset format.
+    """
+
+    model_dir: Path
+    ply: Path
+    step: int
+    evals: list[dict] = field(default_factory=list)
+    format: str = ""
+
+
+def train(
+    data: str | Path,
+    out_dir: str | Path,
+    *,
+    model: str = "3dgs",
+    iterations: int = TrainConfig.iterations,
+    max_size: int | None = MAX_SIZE,
+    background: Sequence[float] | None = None,
+    init_points: int | None = None,
+    eval_steps: Sequence[int] = RunConfig.eval_steps,
+    save_steps: Sequence[int] = RunConfig.save_steps,
+    resume: bool = False,
+    seed: int = RunConfig.seed,
+    device: str | torch.device | None = None,
+    strategy: str = TrainConfig.strategy,
+    sh_degree: int = TrainConfig.sh_degree,
+    refine_stop: int = TrainConfig.refine_stop,
+    cap_max: int = TrainConfig.cap_max,
+    voxel_size: float = ScaffoldTrainConfig.voxel_size,
+    update_init_factor: int = ScaffoldTrainConfig.update_init_factor,
+    appearance_dim: int = ScaffoldTrainConfig.appearance_dim,
+    update_until: int = ScaffoldTrainConfig.update_until,
+    colour: str = ScaffoldTrainConfig.colour,
+    masks: str | Path | None = None,
+    verbose: bool = True,
+) -> TrainResult:
+    """Train a scene model on the ``train`` split of the dataset at ``data`` into ``out_dir``; evaluate on its
+    ``test`` split (none if it has no such split) at ``eval_steps`` and the last step.
+
+    Args:
+        data: a dataset folder of any format ``gscpr.data`` reads (COLMAP, Blender, instant-ngp, LLFF, ...).
+            COLMAP and LLFF scenes start from their SfM points where there are some, others from
+            ``init_points`` random points (default: the model config's).
+        out_dir: the model folder: ``point_cloud/iteration_<N>/``, ``ckpt_<N>.pt``, ``config.json``,
+            ``train_log.csv``, ``eval.csv``.
+        model: ``"3dgs"`` (:class:`~gscpr.training.gaussians.Trainer`) or ``"scaffold"``
+            (:class:`~gscpr.training.scaffold.ScaffoldTrainer`).
+        iterations: training steps. The model is saved at ``save_steps`` and always at the last step.
+        max_size: images are downscaled to this long side (pixels).
+        background: RGB in [0, 1] behind the scene; default white for Blender scenes, else black.
+        resume: continue from the latest ``ckpt_<N>.pt`` in ``out_dir`` when there is one.
+        device: ``"cuda"`` (gsplat; the 3DGS model grows) or ``"cpu"`` (reference rasterizer, fixed 3DGS set);
+            default CUDA when available.
+        strategy, sh_degree, refine_stop, cap_max: 3DGS options (:class:`~gscpr.training.gaussians.TrainConfig`).
+        voxel_size, update_init_factor, appearance_dim, update_until, colour, masks: Scaffold-GS options
+            (:class:`~gscpr.training.scaffold.ScaffoldTrainConfig`); ``masks`` is a folder of masks named like
+            the images (white: pixels the loss sees).
+        verbose: print what is loaded and trained, and progress bars.
+
+    Returns:
+        a :class:`TrainResult` (``ply`` is the saved model at the last step).
+
+    Raises:
+        DatasetError: the dataset (or a mask) cannot be read. ValueError: an unknown option value, or a
+        Scaffold-GS colour model or masks asked of a 3DGS model.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    scaffold = model == "scaffold"
+    if not scaffold and (colour != "none" or masks):
+        raise ValueError("colour models and masks train with model='scaffold'")
+    data, out = Path(data), Path(out_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    fmt = detect_format(data, "train")
+    traits = format_traits(fmt)
+    background = tuple(background) if background else traits.background
+    train_frames = load_dataset(data, "train", fmt)
+    try:
+        test_frames = load_dataset(data, "test", fmt)
+    except DatasetError:
+        test_frames = []
+    init = None
+    if traits.has_sfm_points:
+        try:
+            xyz, rgb = load_colmap_points(find_sparse_model(data))
+            init = (xyz, rgb / 255.0)
+        except DatasetError:
+            init = None  # LLFF without its sparse model: random points
+    common = dict(iterations=iterations, background=background, eval_steps=tuple(eval_steps),
+                  save_steps=(*save_steps, iterations), seed=seed)  # fmt: skip
+    if init_points is not None:
+        common["init_points"] = init_points
+    if scaffold:
+        cfg = ScaffoldTrainConfig(**common, voxel_size=voxel_size, update_init_factor=update_init_factor,
+                                  appearance_dim=appearance_dim, update_until=update_until, colour=colour)  # fmt: skip
+    else:
+        cfg = TrainConfig(**common, strategy=strategy, sh_degree=sh_degree, refine_stop=refine_stop,
+                          cap_max=cap_max)  # fmt: skip
+    train_views = load_views(train_frames, max_size, background, progress=verbose)
+    test_views = load_views(test_frames, max_size, background, progress=verbose)
+    mask_list = load_masks(masks, train_views) if masks else None
+    say = print if verbose else lambda *a, **k: None
+    if torch.device(device).type == "cpu":
+        say("training on the CPU: reference rasterizer" + ("" if scaffold else ", no densification")
+            + " (slow; use a GPU for real scenes)")  # fmt: skip
+    if scaffold:
+        trainer = ScaffoldTrainer(cfg, train_views, out, init, device, mask_list)
+    else:
+        trainer = Trainer(cfg, train_views, out, init, device)
+    if resume and trainer.resume():
+        say(f"resuming {out} at step {trainer.step}")
+    size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in trainer.model_size().items())
+    say(f"{fmt} scene: {len(train_views)} training and {len(test_views)} test views, {size} at the start"
+        f" ({'SfM points' if init is not None else 'random'})")  # fmt: skip
+    evals = trainer.train(test_views, progress=verbose)
+    ply = out / "point_cloud" / f"iteration_{trainer.step}" / "point_cloud.ply"
+    return TrainResult(out, ply, trainer.step, evals, fmt)
+
+
+# ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d, sd = TrainConfig(), ScaffoldTrainConfig()
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (COLMAP, Blender, instant-ngp, ...)")
     parser.add_argument("--out", type=Path, required=True, help="model folder (Inria layout) with logs and checkpoints")
-    parser.add_argument("--model", default="3dgs", choices=["3dgs", "scaffold"], help="scene model to train")
+    parser.add_argument("--model", default="3dgs", choices=MODELS, help="scene model to train")
     parser.add_argument("--iterations", type=int, default=d.iterations)
     parser.add_argument("--max-size", type=int, default=MAX_SIZE, help="downscale images to this long side")
     parser.add_argument("--background", type=float, nargs=3, help="default: white for Blender scenes, else black")
@@ -50,58 +187,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    scaffold = args.model == "scaffold"
-    if not scaffold and (args.act or args.exposure or args.masks):
+    if args.model != "scaffold" and (args.act or args.exposure or args.masks):
         print("error: --act, --exposure and --masks train with --model scaffold", file=sys.stderr)
         return 2
     try:
-        fmt = detect_format(args.data, "train")
-        background = tuple(args.background) if args.background else (1.0, 1.0, 1.0) if fmt == "blender" else (0.0,) * 3
-        train_frames = load_dataset(args.data, "train", fmt)
-        try:
-            test_frames = load_dataset(args.data, "test", fmt)
-        except DatasetError:
-            test_frames = []
-        init = None
-        if fmt in ("colmap", "llff"):
-            try:
-                xyz, rgb = load_colmap_points(find_sparse_model(args.data))
-                init = (xyz, rgb / 255.0)
-            except DatasetError:
-                init = None  # LLFF without its sparse model: random points
-        common = dict(iterations=args.iterations, background=background, eval_steps=tuple(args.eval_steps),
-                      save_steps=(*args.save_steps, args.iterations), seed=args.seed)  # fmt: skip
-        if args.init_points is not None:
-            common["init_points"] = args.init_points
-        if scaffold:
-            cfg = ScaffoldTrainConfig(
-                **common, voxel_size=args.voxel_size, update_init_factor=args.update_init_factor,
-                appearance_dim=args.appearance_dim, update_until=args.update_until,
-                colour="act" if args.act else "exposure" if args.exposure else "none",
-            )  # fmt: skip
-        else:
-            cfg = TrainConfig(**common, strategy=args.strategy, sh_degree=args.sh_degree, refine_stop=args.refine_stop,
-                              cap_max=args.cap_max)  # fmt: skip
-        train_views = load_views(train_frames, args.max_size, background)
-        test_views = load_views(test_frames, args.max_size, background)
-        masks = load_masks(args.masks, train_views) if args.masks else None
+        result = train(
+            args.data, args.out, model=args.model, iterations=args.iterations, max_size=args.max_size,
+            background=args.background, init_points=args.init_points, eval_steps=args.eval_steps,
+            save_steps=args.save_steps, resume=args.resume, seed=args.seed, device=args.device,
+            strategy=args.strategy, sh_degree=args.sh_degree, refine_stop=args.refine_stop, cap_max=args.cap_max,
+            voxel_size=args.voxel_size, update_init_factor=args.update_init_factor,
+            appearance_dim=args.appearance_dim, update_until=args.update_until,
+            colour="act" if args.act else "exposure" if args.exposure else "none", masks=args.masks,
+        )  # fmt: skip
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.device == "cpu":
-        print("training on the CPU: reference rasterizer" + ("" if scaffold else ", no densification")
-              + " (slow; use a GPU for real scenes)")  # fmt: skip
-    if scaffold:
-        trainer = ScaffoldTrainer(cfg, train_views, args.out, init, args.device, masks)
-    else:
-        trainer = Trainer(cfg, train_views, args.out, init, args.device)
-    if args.resume and trainer.resume():
-        print(f"resuming {args.out} at step {trainer.step}")
-    size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in trainer.model_size().items())
-    print(f"{fmt} scene: {len(train_views)} training and {len(test_views)} test views, {size} at the start"
-          f" ({'SfM points' if init is not None else 'random'})")  # fmt: skip
-    for e in trainer.train(test_views):
-        size = ", ".join(f"{e[k]} {k.removeprefix('num_')}" for k in trainer.model_size())
+    for e in result.evals:
+        size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in e.items() if k.startswith("num_"))
         print(f"step {e['step']}: test PSNR {e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, {size}")
-    print(f"model: {args.out / 'point_cloud' / f'iteration_{trainer.step}'}")
+    print(f"model: {result.ply.parent}")
     return 0

@@ -152,9 +152,10 @@ def init_points_random(poses_w2c: np.ndarray, n: int, rng: np.random.Generator) 
 class TrainLoop:
     """The step loop, logs, evaluation and checkpoint schedule shared by the 3DGS and Scaffold-GS trainers.
 
-    A subclass sets ``cfg`` (with ``iterations``, ``eval_steps``, ``save_steps``, ``log_every``), ``out``,
-    ``device``, ``step`` and ``seconds``, and implements :meth:`train_step` (returning ``loss``, ``l1`` and
-    ``mse`` tensors), :meth:`render_view`, :meth:`model_size` and :meth:`save`.
+    A subclass calls :meth:`start` first (it sets ``cfg``, ``out``, ``device``, ``views``, ``step``, ``seconds``,
+    ``rng``, ``scene_scale``, the views as tensors and ``backend``, the rasterizer every trainer passes to
+    :func:`gscpr.splat.render.rasterize_gaussians`), and implements :meth:`train_step` (returning ``loss``,
+    ``l1`` and ``mse`` tensors), :meth:`render_view`, :meth:`model_size`, :meth:`save` and ``resume``.
     """
 
     cfg: RunConfig

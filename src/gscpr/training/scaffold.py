@@ -9,21 +9,10 @@ The recipe is the original's (``city-super/Scaffold-GS``, as GS-CPR's ``train_sc
 * per view, the anchors that can reach the frustum decode ``n_offsets`` children each (opacity, colour and
   covariance MLPs), children with opacity <= 0 are dropped;
 * loss ``0.8 L1 + 0.2 (1 - SSIM) + 0.01 mean(prod(child scales))``;
-* statistics from step ``start_stat`` to ``update_until``: per child, the norm of its view-space position
-  gradient (in NDC units, as the original rasterizer reports it) and how often it was seen; per anchor, the
-  opacity of its children and how often it was visible;
-* every ``update_interval`` steps after ``update_from``: anchor growing on ``update_depth`` levels (children
-  whose mean gradient passes ``grow_grad * (hierarchy_factor // 2)^i``, a random half / quarter / eighth of
-  them, become anchors at the centres of voxels of ``voxel_size * update_init_factor // hierarchy_factor^i``
-  that hold no anchor yet, with the largest feature of the children that fell in them) and pruning of anchors
-  whose children's mean opacity stays under ``min_opacity``; the children's log-scale factors are then capped
-  at 0.05, as the original does on every update;
+* anchor growing and pruning with the original's rule: :class:`~gscpr.training.scaffold_strategy.ScaffoldStrategy`
+  (statistics from ``start_stat``, updates every ``update_interval`` steps from ``update_from`` to
+  ``update_until``; its two knowing departures from the original are listed there);
 * Adam with the original's learning rates and exponential schedules.
-
-Two things differ from the original, knowingly: a growth level whose voxel would be smaller than ``voxel_size``
-(``update_init_factor // hierarchy_factor^i == 0``, e.g. GS-CPR's factor 4 at the third level, which divides
-by a zero voxel size there) uses ``voxel_size``; and each level is tried even when the previous one added
-nothing (the original then skips the remaining levels).
 
 Colour models (``colour``):
 
@@ -44,7 +33,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -56,12 +44,11 @@ from ..splat.act import ACTModule, apply_act, luminance_histogram
 from ..splat.render import rasterize_gaussians
 from ..splat.scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
 from .loop import RunConfig, TrainLoop, TrainView, knn_scales, ssim, view_tensors
+from .scaffold_strategy import ANCHOR_PARAMS, STATS, ScaffoldStrategy
 
 __all__ = ["COLOUR_MODELS", "ScaffoldTrainConfig", "ScaffoldTrainer", "expon_lr", "voxelize"]
 
 COLOUR_MODELS = ("none", "act", "exposure")
-# Anchor-level parameters: pruned and grown with the anchors (the MLPs are not).
-ANCHOR_PARAMS = ("anchors", "features", "offsets", "log_scaling", "opacity_logits", "rotations")
 
 
 @dataclass
@@ -89,7 +76,7 @@ class ScaffoldTrainConfig(RunConfig):
     use_feat_bank: bool = False
     ssim_weight: float = 0.2
     scale_reg: float = 0.01
-    # Anchor growing and pruning.
+    # Anchor growing and pruning (ScaffoldStrategy's options).
     start_stat: int = 500
     update_from: int = 1500
     update_interval: int = 100
@@ -132,6 +119,7 @@ class ScaffoldTrainer(TrainLoop):
     Args:
         init: ``(xyz [N, 3], rgb [N, 3])`` (an SfM cloud; colours unused); random points if None.
         masks: per training view, a boolean ``[H, W]`` of the pixels the loss sees (None: all).
+        strategy: grows and prunes the anchors (default: :class:`ScaffoldStrategy` with ``cfg``'s options).
         device: CUDA rasterizes with gsplat; the CPU with the reference rasterizer (same algorithm, slow).
     """
 
@@ -143,6 +131,7 @@ class ScaffoldTrainer(TrainLoop):
         init: tuple[np.ndarray, np.ndarray] | None = None,
         device: str | torch.device = "cuda",
         masks: list[np.ndarray | None] | None = None,
+        strategy: ScaffoldStrategy | None = None,
     ):
         if masks is not None and len(masks) != len(views):
             raise ValueError(f"got {len(masks)} masks for {len(views)} views")
@@ -152,7 +141,8 @@ class ScaffoldTrainer(TrainLoop):
             self.model.embedding_appearance = nn.Embedding(len(views), cfg.appearance_dim).to(self.device)
         self.colour = self._init_colour(len(views))
         self.optimizer = self._make_optimizer()
-        self._reset_stats()
+        self.strategy = strategy or ScaffoldStrategy.from_config(cfg)
+        self.strategy_state = self.strategy.initialize_state(self.model, self.voxel_size)
         self.hists = torch.stack([luminance_histogram(v.image) for v in views]).to(self.device)
         self.masks = [None if m is None else torch.as_tensor(m, dtype=torch.bool, device=self.device)
                       for m in (masks or [None] * len(views))]  # fmt: skip
@@ -216,12 +206,6 @@ class ScaffoldTrainer(TrainLoop):
             if group["name"] in schedules:
                 group["lr"] = expon_lr(schedules[group["name"]], step, n)
 
-    def _reset_stats(self) -> None:
-        M, k = len(self.model), self.cfg.n_offsets
-        z = lambda n: torch.zeros(n, device=self.device)  # noqa: E731
-        self.opacity_accum, self.anchor_denom = z(M), z(M)
-        self.offset_grad_accum, self.offset_denom = z(M * k), z(M * k)
-
     # ------------------------------------------------------------------ rendering
     def _rasterize(self, g, viewmat: Tensor, K: Tensor, width: int, height: int):
         rgb, alpha, info = rasterize_gaussians(g.means, g.quats, g.scales, g.opacities, g.colors, viewmat, K, width,
@@ -255,26 +239,24 @@ class ScaffoldTrainer(TrainLoop):
         return {"num_anchors": len(self.model)}
 
     # ------------------------------------------------------------------ one step
-    def render_training_view(self, i: int, retain_grad: bool = False):
+    def render_training_view(self, i: int):
         """Training view ``i`` as the loss sees it (its appearance row and colour transform): the image
-        ``[1, H, W, 3]``, the decoded Gaussians, the children's opacities and kept mask, the visible anchors
-        and the rasterizer's info."""
+        ``[1, H, W, 3]``, the decoded Gaussians and the rasterizer's info with what the strategy needs from
+        the decoder: ``child_opacity`` and ``kept`` (per child of the visible anchors) and ``visible``."""
         cam = self.views[i].camera
         vm, K = self.viewmats[i : i + 1], self.Ks[i : i + 1]
         g, child_opacity, kept, visible = self._decode(i, vm, K, cam.width, cam.height)
         rgb, info = self._rasterize(g, vm, K, cam.width, cam.height)
-        if retain_grad:
-            info["means2d"].retain_grad()
-        return self._colour_transform(rgb, i), g, child_opacity, kept, visible, info
+        info.update(child_opacity=child_opacity, kept=kept, visible=visible)
+        return self._colour_transform(rgb, i), g, info
 
     def train_step(self) -> dict:
         cfg = self.cfg
         it = self.step + 1  # the original counts steps from 1
         self._update_lrs(self.optimizer, it)
         i = int(self.rng.integers(len(self.views)))
-        cam = self.views[i].camera
-        stats = cfg.start_stat < it < cfg.update_until
-        rgb, g, child_opacity, kept, visible, info = self.render_training_view(i, retain_grad=stats)
+        rgb, g, info = self.render_training_view(i)
+        self.strategy.step_pre_backward(self.model, self.optimizer, self.strategy_state, it, info)
         gt = self.target(i)
         if self.masks[i] is not None:
             m = self.masks[i][None, :, :, None].float()
@@ -286,107 +268,9 @@ class ScaffoldTrainer(TrainLoop):
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if stats:
-            self._accumulate(info, cam.width, cam.height, child_opacity.detach(), kept, visible)
-            if it > cfg.update_from and it % cfg.update_interval == 0:
-                self.adjust_anchors()
-        elif it == cfg.update_until:
-            self._reset_stats()  # growth is over
+        self.strategy.step_post_backward(self.model, self.optimizer, self.strategy_state, it, info)
         self.step += 1
         return {"loss": loss.detach(), "l1": l1.detach(), "mse": F.mse_loss(rgb.detach().clamp(0, 1), gt)}
-
-    @torch.no_grad()
-    def _accumulate(self, info: dict, width: int, height: int, child_opacity: Tensor, kept: Tensor,
-                    visible: Tensor) -> None:  # fmt: skip
-        k = self.cfg.n_offsets
-        self.opacity_accum[visible] += child_opacity.clamp_min(0).view(-1, k).sum(dim=1)
-        self.anchor_denom[visible] += 1
-        grad = info["means2d"].grad
-        if grad is None:
-            return
-        radii = info["radii"][0]
-        seen = (radii > 0).all(dim=-1) if radii.dim() == 2 else radii > 0
-        # Pixel gradients to the NDC gradients the original thresholds (x: W / 2, y: H / 2).
-        norm = (grad[0] * torch.tensor([width / 2.0, height / 2.0], device=grad.device)).norm(dim=-1)
-        children = (visible.nonzero()[:, 0, None] * k + torch.arange(k, device=self.device)).reshape(-1)[kept]
-        self.offset_grad_accum.index_add_(0, children[seen], norm[seen])
-        self.offset_denom.index_add_(0, children[seen], torch.ones_like(norm[seen]))
-
-    # ------------------------------------------------------------------ growing and pruning
-    @torch.no_grad()
-    def adjust_anchors(self) -> None:
-        """One growth and pruning update from the statistics gathered since the last one."""
-        c = self.cfg
-        grads = torch.nan_to_num(self.offset_grad_accum / self.offset_denom, nan=0.0)
-        ready = self.offset_denom > c.update_interval * c.success_threshold * 0.5
-        M0 = len(self.model)
-        self._grow(grads, ready)
-        added = len(self.model) - M0
-        self.offset_denom[ready], self.offset_grad_accum[ready] = 0, 0
-        self.offset_denom = _pad_rows(self.offset_denom, added * c.n_offsets)
-        self.offset_grad_accum = _pad_rows(self.offset_grad_accum, added * c.n_offsets)
-        self.opacity_accum = _pad_rows(self.opacity_accum, added)
-        self.anchor_denom = _pad_rows(self.anchor_denom, added)
-        checked = self.anchor_denom > c.update_interval * c.success_threshold
-        prune = (self.opacity_accum < c.min_opacity * self.anchor_denom) & checked
-        self.opacity_accum[checked], self.anchor_denom[checked] = 0, 0
-        keep = ~prune
-        self.opacity_accum, self.anchor_denom = self.opacity_accum[keep], self.anchor_denom[keep]
-        child_keep = keep.repeat_interleave(c.n_offsets)
-        self.offset_grad_accum, self.offset_denom = self.offset_grad_accum[child_keep], self.offset_denom[child_keep]
-        self._set_anchor_params({n: getattr(self.model, n).data[keep] for n in ANCHOR_PARAMS}, lambda t: t[keep])
-        self.model.log_scaling[:, 3:].clamp_(max=0.05)  # the original caps these on every update
-
-    def _grow(self, grads: Tensor, ready: Tensor) -> None:
-        c, m = self.cfg, self.model
-        k = c.n_offsets
-        children = (m.anchors[:, None] + m.offsets * torch.exp(m.log_scaling[:, None, :3])).reshape(-1, 3)
-        feats = m.features.repeat_interleave(k, dim=0)
-        for level in range(c.update_depth):
-            threshold = c.grow_grad * (c.hierarchy_factor // 2) ** level
-            picked = (grads >= threshold) & ready
-            picked &= torch.rand(len(picked), device=self.device) > 0.5 ** (level + 1)
-            if not bool(picked.any()):
-                continue
-            size = self.voxel_size * max(c.update_init_factor // c.hierarchy_factor**level, 1)
-            cells, inverse = torch.unique(torch.round(children[picked] / size).long(), dim=0, return_inverse=True)
-            existing = torch.round(m.anchors / size).long()
-            # A cell is new when no current anchor (grown at earlier levels included) lies in it.
-            _, idx, counts = torch.unique(torch.cat([existing, cells]), dim=0, return_inverse=True, return_counts=True)
-            new = counts[idx[len(existing) :]] == 1
-            if not bool(new.any()):
-                continue
-            f = feats[picked]
-            best = torch.zeros(len(cells), f.shape[1], device=self.device).scatter_reduce(
-                0, inverse[:, None].expand(-1, f.shape[1]), f, reduce="amax", include_self=False
-            )
-            n = int(new.sum())
-            values = {
-                "anchors": cells[new].float() * size,
-                "features": best[new],
-                "offsets": torch.zeros(n, k, 3, device=self.device),
-                "log_scaling": torch.full((n, 6), math.log(size), device=self.device),
-                "opacity_logits": torch.full((n, 1), math.log(0.1 / 0.9), device=self.device),
-                "rotations": torch.tensor([[1.0, 0.0, 0.0, 0.0]], device=self.device).repeat(n, 1),
-            }
-            values = {name: torch.cat([getattr(m, name).data, v]) for name, v in values.items()}
-            self._set_anchor_params(values, partial(_pad_rows, n=n))  # new anchors start with zero moments
-
-    def _set_anchor_params(self, values: dict[str, Tensor], moments) -> None:
-        """Install new anchor-level parameters ``values`` (one per ``ANCHOR_PARAMS``) and map the Adam
-        moments of the old ones to the new rows with ``moments(m)``."""
-        groups = {g["name"]: g for g in self.optimizer.param_groups}
-        for name in ANCHOR_PARAMS:
-            old = getattr(self.model, name)
-            new = nn.Parameter(values[name], requires_grad=old.requires_grad)
-            if name in groups:
-                state = self.optimizer.state.pop(old, None)
-                if state:
-                    state["exp_avg"] = moments(state["exp_avg"])
-                    state["exp_avg_sq"] = moments(state["exp_avg_sq"])
-                    self.optimizer.state[new] = state
-                groups[name]["params"][0] = new
-            setattr(self.model, name, new)
 
     # ------------------------------------------------------------------ files
     def save(self) -> Path:
@@ -399,8 +283,7 @@ class ScaffoldTrainer(TrainLoop):
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "colour": None if self.colour is None else self.colour.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "stats": [t.cpu() for t in (self.opacity_accum, self.anchor_denom, self.offset_grad_accum,
-                                        self.offset_denom)],
+            "stats": [self.strategy_state[k].cpu() for k in STATS],
         })  # fmt: skip
         return it_dir
 
@@ -420,12 +303,6 @@ class ScaffoldTrainer(TrainLoop):
             self.colour.load_state_dict(ck["colour"])
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_dict(ck["optimizer"])
-        self.opacity_accum, self.anchor_denom, self.offset_grad_accum, self.offset_denom = (
-            t.to(self.device) for t in ck["stats"]
-        )
+        self.strategy_state["voxel_size"] = self.voxel_size
+        self.strategy_state.update({k: t.to(self.device) for k, t in zip(STATS, ck["stats"], strict=True)})
         return True
-
-
-def _pad_rows(t: Tensor, n: int) -> Tensor:
-    """``t`` with ``n`` rows of zeros appended."""
-    return torch.cat([t, t.new_zeros(n, *t.shape[1:])])
