@@ -42,6 +42,7 @@ __all__ = [
     "load_scaffold",
     "random_scaffold",
     "save_scaffold",
+    "viewmat_camera_center",
 ]
 
 
@@ -76,6 +77,12 @@ class ScaffoldConfig:
 
     KEYS = ("feat_dim", "n_offsets", "voxel_size", "appearance_dim", "use_feat_bank", "add_opacity_dist",
             "add_cov_dist", "add_color_dist", "white_background")  # fmt: skip
+
+
+def viewmat_camera_center(viewmat: Tensor) -> Tensor:
+    """The camera centre ``[3]`` in world coordinates of a w2c ``viewmat [4, 4]`` (``-R^T t``): the torch form of
+    :func:`gscpr.geometry.camera_center`, for views already on the device."""
+    return -viewmat[:3, :3].T @ viewmat[:3, 3]
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, out_act: nn.Module | None) -> nn.Sequential:
@@ -199,8 +206,7 @@ class ScaffoldModel(nn.Module):
 
     def gaussians_for_view(self, viewmat: Tensor, K: Tensor, width: int, height: int) -> ViewGaussians:
         """The scene model interface of ``render``: decode the anchors that can reach this view."""
-        camera_center = -viewmat[:3, :3].T @ viewmat[:3, 3]
-        return self.decode(camera_center, self.visible_anchors(viewmat, K, width, height))
+        return self.decode(viewmat_camera_center(viewmat), self.visible_anchors(viewmat, K, width, height))
 
 
 # ----------------------------------------------------------------------------- files

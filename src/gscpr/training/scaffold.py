@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ..splat.act import ACTModule, apply_act, luminance_histogram
 from ..splat.render import rasterize_gaussians
-from ..splat.scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold
+from ..splat.scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold, viewmat_camera_center
 from .loop import RunConfig, TrainLoop, TrainView, knn_scales, ssim, view_tensors
 from .scaffold_strategy import ANCHOR_PARAMS, STATS, ScaffoldStrategy
 
@@ -213,7 +213,7 @@ class ScaffoldTrainer(TrainLoop):
         return rgb + (1 - alpha) * self.bg, info
 
     def _decode(self, i: int | None, viewmat: Tensor, K: Tensor, width: int, height: int):
-        centre = -viewmat[0, :3, :3].T @ viewmat[0, :3, 3]
+        centre = viewmat_camera_center(viewmat[0])
         visible = self.model.visible_anchors(viewmat[0], K[0], width, height)
         appearance = None if i is None or self.model.embedding_appearance is None else i
         return (*self.model.decode_children(centre, visible, appearance), visible)
