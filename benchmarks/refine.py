@@ -111,9 +111,17 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     scene = textured_room(n_side=args.splats_per_side).to(args.device)
-    rows = []
+    rows, skipped = [], {}
     for res in args.resolutions:
         for m in args.matchers:
+            if m in skipped:
+                continue
+            try:  # a matcher whose weights were not carried is skipped, not a crash that loses the other rows
+                load_matcher(m, args.device)
+            except (ImportError, OSError) as e:
+                skipped[m] = f"{type(e).__name__}: {e}"
+                print(f"skipping {m}: {skipped[m]}", flush=True)
+                continue
             for b in args.batch:
                 if b > 1 and m != "xfeat":
                     continue  # only XFeat extracts features for a batch in one call; the others gain nothing
@@ -128,6 +136,7 @@ def main() -> None:
         "torch": torch.__version__,
         "gaussians": len(scene),
         "rows": rows,
+        "skipped": skipped,
     }
     print("\n| matcher | resolution | batch | RANSAC min it. | render | match | sub-pixel | lift | PnP | total ms "
           "| queries/s | peak MB | rot deg | trans m |")  # fmt: skip
