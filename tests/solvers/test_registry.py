@@ -49,6 +49,9 @@ def test_degenerate_input_gives_no_pose_not_an_exception():
             est = get_solver(name).solve(p2d[:n], p3d[:n], CAM)
             assert est is None or n == 50, name
     assert get_solver("essential").solve(p2d[:3], p2d[:3], CAM, CAM) is None
+    # Fifty matches on one pixel (plus two more) satisfy any essential matrix: no pose, not an arbitrary one.
+    few = np.vstack([p2d, [[10.0, 20.0], [300.0, 200.0]]])
+    assert get_solver("essential").solve(few, few + 0.5, CAM, CAM) is None
 
 
 def test_the_relative_solver_gives_the_direction_of_a_known_motion():

@@ -32,4 +32,15 @@ class EssentialMatrixSolver(RelativePoseSolver):
         if E is None or E.shape != (3, 3):
             return None
         _, R, t, mask = cv2.recoverPose(E, n_ref, n, np.eye(3), mask=mask)
-        return Estimate(make_pose(R, t.reshape(3)), mask.reshape(-1) > 0)
+        inliers = mask.reshape(-1) > 0
+        # Five distinct points in each view determine E; inliers piled on fewer pixels (a degenerate match set)
+        # fit any E, so OpenCV's answer is arbitrary: no pose rather than a confident wrong one.
+        cell = max(options.threshold_px, 1e-6)
+        if min(_distinct(points2d[inliers], cell), _distinct(points2d_ref[inliers], cell)) < 5:
+            return None
+        return Estimate(make_pose(R, t.reshape(3)), inliers)
+
+
+def _distinct(points: np.ndarray, cell: float) -> int:
+    """How many different ``cell``-px cells the points ``[N, 2]`` fall in."""
+    return len(np.unique(np.floor(points / cell), axis=0))
