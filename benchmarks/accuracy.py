@@ -37,6 +37,7 @@ def main() -> None:
     p.add_argument("--matchers", nargs="+", default=["xfeat", "lightglue"])
     p.add_argument("--solvers", nargs="+", default=["paper", "poselib"])
     p.add_argument("--protocols", nargs="+")
+    p.add_argument("--iterations", type=int, default=3, help="passes at most (the committed results: 3)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     gpu = re.sub(r"[^a-z0-9]+", "", torch.cuda.get_device_name().split()[1].lower()) if args.device == "cuda" else "cpu"
@@ -46,7 +47,7 @@ def main() -> None:
         work = args.work / scene
         cmd = ["bench", "--data", str(args.data / scene), "--out", str(work), "--scene", scene,
                "--train-steps", str(args.train_steps), "--matchers", *args.matchers, "--solvers", *args.solvers,
-               "--device", args.device]  # fmt: skip
+               "--iterations", str(args.iterations), "--device", args.device]  # fmt: skip
         if args.protocols:
             cmd += ["--protocols", *args.protocols]
         if gscpr(cmd) != 0:

@@ -31,3 +31,18 @@ def test_demo_result_and_seed(tmp_path):
     assert rot < 0.3 and trans < 0.02  # from 4 deg / 0.15 units to a fraction of a degree / 0.5 % of distance
     again = run_demo(tmp_path / "a", rot_deg=4.0, trans=0.15, seed=1, progress=False)  # replaces the folder
     np.testing.assert_allclose(again["after"], r["after"], atol=1e-9)  # deterministic on the CPU
+
+
+def test_demo_never_removes_a_folder_it_did_not_write(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("precious")
+    assert main(["demo", "--out", str(mine)]) == 2
+    assert "holds files that no gscpr demo wrote" in capsys.readouterr().err
+    assert (mine / "keep.txt").read_text() == "precious"
+    # Bad options are refused before anything is touched, and a file in the way is one clear line.
+    assert main(["demo", "--out", str(mine), "--iterations", "0"]) == 2
+    assert "iterations must be at least 1" in capsys.readouterr().err and (mine / "keep.txt").exists()
+    (tmp_path / "file").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

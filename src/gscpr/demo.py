@@ -67,9 +67,9 @@ def run_demo(
     from .splat import load_ply
 
     out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)  # a demo starts fresh (gscpr refine is the command that resumes)
-    out.mkdir(parents=True)
+    cfg = RefineConfig(ransac_px=1.0, iterations=iterations, background=WHITE, seed=seed)  # refused before any file
+    loaded = load_matcher(matcher, device)
+    _fresh_folder(out)
     root = demo_scene_dir()
     model = load_ply(root / "mic.ply", device)
     frames = load_blender(root, "test")
@@ -77,9 +77,8 @@ def run_demo(
     coarse = perturb_pose(gts, rot_deg, trans, frame="world", rng=seed)
     queries = [Query(f.name, f.image_path, f.camera, c, f.pose) for f, c in zip(frames, coarse, strict=True)]
     write_poses(out / "coarse_poses.txt", {q.name: q.coarse for q in queries})
-    cfg = RefineConfig(ransac_px=1.0, iterations=iterations, background=WHITE, seed=seed)
     t0 = time.perf_counter()
-    records = refine_queries(model, queries, load_matcher(matcher, device), cfg, out, overlays=overlays,
+    records = refine_queries(model, queries, loaded, cfg, out, overlays=overlays,
                              progress=progress)  # fmt: skip
     seconds = time.perf_counter() - t0
     refined = poses_from_records(records, [q.name for q in queries])
@@ -102,8 +101,26 @@ def run_demo(
     return {"before": before, "after": after, "records": records, "text": text}
 
 
+MARKER = ".gscpr_demo"  # written in every demo folder: only such a folder is ever replaced
+
+
+def _fresh_folder(out: Path) -> None:
+    """An empty ``out``: a demo starts fresh (``gscpr refine`` is the command that resumes). Replaces only a folder
+    an earlier demo wrote (it holds :data:`MARKER`) or an empty one; raises ``FileExistsError`` for anything else."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder: choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise FileExistsError(f"{out} holds files that no gscpr demo wrote: choose another --out (nothing removed)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by gscpr demo; the next demo run with this --out replaces this folder\n")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("gscpr_demo"), help="output folder (replaced)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("gscpr_demo"), help="output folder (an earlier demo's is replaced, no other)"
+    )
     parser.add_argument("--rot", type=float, default=6.0, help="coarse rotation error, degrees")
     parser.add_argument("--trans", type=float, default=0.25, help="coarse translation error, scene units")
     parser.add_argument("--seed", type=int, default=0)
@@ -117,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = run_demo(args.out, args.rot, args.trans, args.seed, args.matcher, args.iterations, args.device)
-    except MatchError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (MatchError, ValueError, OSError) as e:
+        print(f"gscpr demo: error: {e}", file=sys.stderr)
         return 2
     print(result["text"])
     return 0

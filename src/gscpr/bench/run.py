@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +40,11 @@ class BenchConfig:
     protocols: tuple[str, ...] = tuple(PROTOCOLS)
     matchers: tuple[str, ...] = ("xfeat", "lightglue")
     solvers: tuple[str, ...] = ("paper", "poselib")
-    # Perturbations of tens of degrees need a second or third render (the stopping rule ends converged queries).
-    iterations: int = 3
-    ransac_px: float = 2.0
-    recipe: str = "gscpr"  # the refinement preset (gscpr.recipes) the solvers, threshold and iterations change
+    # None: the recipe's value (bench.json records the value used). Perturbations of tens of degrees need a second
+    # or third render (--iterations 3; the stopping rule ends converged queries early).
+    iterations: int | None = None
+    ransac_px: float | None = None
+    recipe: str = "gscpr"  # the refinement preset (gscpr.recipes) that the solvers, threshold and iterations change
     seed: int = 0
     max_queries: int | None = None
     thumbnails_failed: int = 6
@@ -115,6 +116,9 @@ def bench_scene(
     from ..records import poses_from_records
 
     cfg = cfg or BenchConfig()
+    recipe = get_recipe(cfg.recipe)
+    cfg = replace(cfg, iterations=recipe.iterations if cfg.iterations is None else cfg.iterations,
+                  ransac_px=recipe.ransac_px if cfg.ransac_px is None else cfg.ransac_px)  # fmt: skip
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frames = [f for f in frames if f.pose is not None][: cfg.max_queries]

@@ -24,8 +24,8 @@ def format_tables(result: dict) -> str:
         "",
         f"Scene scale D = {d:.4g}. Success: rotation < {SUCCESS[0]:g}° and translation < {SUCCESS[1]:g} D; fine: "
         f"< {FINE[0]:g}° and < {FINE[1]:g} D; abs: < {ABSOLUTE[0]:g}° and < {ABSOLUTE[1]:g} units (GSFeatLoc's code). "
-        f"At most {result['config']['iterations']} iteration(s), RANSAC "
-        f"{result['config']['ransac_px']} px. Times are medians per query (ms).",
+        f"Recipe {result['config'].get('recipe', 'gscpr')}: at most {result['config']['iterations']} iteration(s), "
+        f"RANSAC {result['config']['ransac_px']} px. Times are medians per query (ms).",
         "",
         "| protocol | matcher | solver | success before | success | fine | abs | median rot ° before → after "
         "| median trans before → after | mean rot ° | mean trans | failures | ms / query |",
