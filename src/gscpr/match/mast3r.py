@@ -43,7 +43,9 @@ __all__ = [
     "border_mask",
     "check_dependencies",
     "hf_cache_dir",
+    "map_keypoints",
     "mast3r_geometry",
+    "mast3r_input",
     "reciprocal_nn",
     "reciprocal_nn_mast3r",
     "resolve_checkpoint",
@@ -178,6 +180,8 @@ def _nearest(queries: Tensor, db: Tensor, budget: int = 1 << 26) -> Tensor:
     """Index in ``db [M, D]`` of each query's ``[N, D]`` largest dot product, in row blocks of at most
     ``budget`` similarities (a 512x384 map has 196,608 rows: the dense matrix would not fit)."""
     rows = max(1, budget // max(len(db), 1))
+    if len(queries) == 0:
+        return torch.zeros(0, dtype=torch.long, device=queries.device)
     return torch.cat([(queries[i : i + rows] @ db.T).argmax(dim=1) for i in range(0, len(queries), rows)])
 
 
@@ -255,7 +259,33 @@ def _pil_resize(image: Tensor, width: int, height: int) -> Tensor:
     u8 = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     shrink = max(image.shape[-2:]) > max(width, height)
     pil = Image.fromarray(u8).resize((width, height), Image.LANCZOS if shrink else Image.BICUBIC)
-    return torch.from_numpy(np.asarray(pil)).to(image.device).permute(2, 0, 1).float() / 255.0
+    return torch.from_numpy(np.array(pil)).to(image.device).permute(2, 0, 1).float() / 255.0
+
+
+def mast3r_input(image: Tensor, size: int = 512, resize: str = "torch") -> tuple[Tensor, tuple[int, ...]]:
+    """The network's input for ``[3, H, W]`` in [0, 1]: ``[1, 3, h, w]`` in [-1, 1] (long side resized to
+    ``size``, centre-cropped to multiples of 16, as :func:`mast3r_geometry`) and the geometry
+    ``(rw, rh, left, top, W, H)``: resized size, crop offset, full size. ``resize``: ``"pil"`` (DUSt3R's
+    ``load_images``, bit-identical) or ``"torch"`` (antialiased bicubic on the float image, on its device)."""
+    H, W = image.shape[-2:]
+    rw, rh, (left, top, right, bottom) = mast3r_geometry(W, H, size)
+    if resize == "pil":
+        img = _pil_resize(image, rw, rh)[None]
+    else:
+        img = torch.nn.functional.interpolate(image[None], size=(rh, rw), mode="bicubic", align_corners=False,
+                                              antialias=True).clamp(0, 1)  # fmt: skip
+    return img[..., top:bottom, left:right] * 2 - 1, (rw, rh, left, top, W, H)
+
+
+def map_keypoints(p: np.ndarray, geometry: tuple[int, ...], crop: tuple[int, int], mode: str = "exact") -> np.ndarray:
+    """Integer pixels ``p [N, 2]`` of the network's ``crop = (w, h)`` input back in the full image
+    (``geometry`` of :func:`mast3r_input`). ``"original"``: ``floor(x * W / w)``, ``floor(y * H / h)``
+    (gs_cpr_7s.py: no crop offset, truncated); ``"exact"``: the crop undone, then the resize, sub-pixel, in the
+    pixel-index convention (:func:`~gscpr.match.base.rescale_keypoints`)."""
+    rw, rh, left, top, W, H = geometry
+    if mode == "original":
+        return np.floor(p * [W / crop[0], H / crop[1]]).astype(np.float64)
+    return rescale_keypoints(p + [left, top], rw / W, rh / H)
 
 
 class Mast3rMatcher(Matcher):
@@ -304,18 +334,12 @@ class Mast3rMatcher(Matcher):
         self.last_timings: dict[str, float] = {}
 
     def _prepare(self, image: Tensor, idx: int) -> tuple[dict, tuple[int, int, int, int, int, int]]:
-        """DUSt3R's view of ``[3, H, W]`` and ``(rw, rh, left, top, W, H)``: resized size, crop, full size."""
-        H, W = image.shape[-2:]
-        rw, rh, (left, top, right, bottom) = mast3r_geometry(W, H, self.size)
-        if self.resize == "pil":
-            img = _pil_resize(image, rw, rh)[None]
-        else:
-            img = torch.nn.functional.interpolate(image[None], size=(rh, rw), mode="bicubic", align_corners=False,
-                                                  antialias=True).clamp(0, 1)  # fmt: skip
-        img = img[..., top:bottom, left:right] * 2 - 1
-        view = {"img": img, "true_shape": torch.tensor([[bottom - top, right - left]], device=self.device),
-                "idx": idx, "instance": [str(idx)]}  # fmt: skip
-        return view, (rw, rh, left, top, W, H)
+        """DUSt3R's view of ``[3, H, W]`` and its geometry (:func:`mast3r_input`)."""
+        img, g = mast3r_input(image, self.size, self.resize)
+        h, w = img.shape[-2:]
+        view = {"img": img, "true_shape": torch.tensor([[h, w]], device=self.device), "idx": idx,
+                "instance": [str(idx)]}  # fmt: skip
+        return view, g
 
     def _network(self, v0: dict, v1: dict) -> tuple[dict, dict]:
         """``pred1, pred2`` of the edge ``0_1`` (batch of one) or, with :attr:`pairwise`, of ``0_1`` and ``1_0``
@@ -330,12 +354,6 @@ class Mast3rMatcher(Matcher):
             (p01, q01), (p10, q10) = self.model(v0, v1), self.model(v1, v0)
             return ({k: [p01[k][0], p10[k][0]] for k in p01}, {k: [q01[k][0], q10[k][0]] for k in q01})
 
-    def _to_full(self, p: np.ndarray, g: tuple[int, int, int, int, int, int], crop: tuple[int, int]) -> np.ndarray:
-        rw, rh, left, top, W, H = g
-        if self.keypoints == "original":  # the original: x * W / w_crop, truncated to an integer pixel
-            return np.floor(p * [W / crop[0], H / crop[1]]).astype(np.float64)
-        return rescale_keypoints(p + [left, top], rw / W, rh / H)
-
     def _match(self, image0: Tensor, image1: Tensor) -> Matches:
         t0 = time.perf_counter()
         v0, g0 = self._prepare(image0, 0)
@@ -349,7 +367,7 @@ class Mast3rMatcher(Matcher):
         (h0, w0), (h1, w1) = d0.shape[:2], d1.shape[:2]
         keep = border_mask(p0, w0, h0) & border_mask(p1, w1, h1)
         p0, p1 = p0[keep].astype(np.float64), p1[keep].astype(np.float64)
-        k0, k1 = self._to_full(p0, g0, (w0, h0)), self._to_full(p1, g1, (w1, h1))
+        k0, k1 = map_keypoints(p0, g0, (w0, h0), self.keypoints), map_keypoints(p1, g1, (w1, h1), self.keypoints)
         self.last_timings = {"network": t1 - t0, "nn": time.perf_counter() - t1}
         m = Matches(k0, k1, np.ones(len(k0)))
         if self.pairwise:
