@@ -60,6 +60,8 @@ def test_pil_resize_is_dust3rs_load_images(mast3r_code, tmp_path):
     """The ``pil`` input is bit-identical to DUSt3R's ``load_images(size=512)``, shrinking (LANCZOS) and
     enlarging (BICUBIC); a 12-Scenes-shaped image is cropped as it crops."""
     import cv2
+
+    pytest.importorskip("torchvision", reason="dust3r's load_images imports torchvision (not a gscpr dependency)")
     from dust3r.utils.image import load_images
 
     for w, h in ((640, 480), (324, 242)):
