@@ -267,7 +267,8 @@ def refine(
     coarse = read_poses(poses, on_error=bad_lines.append)
     queries, missing = build_queries(frames, coarse, scheme)
     scene_model = load_scene_model(model, device) if isinstance(model, (str, Path)) else model
-    match = load_matcher(matcher, device, **recipe_matcher_options(recipe, matcher, config, matcher_options))
+    options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
+    match = load_matcher(matcher, device, **options)
     if dist.is_main:
         for e in bad_lines:
             warn(f"skipped a malformed coarse pose: {e}")
@@ -277,7 +278,7 @@ def refine(
     if dist.is_main:  # what the output depends on; the number of processes is not part of it
         settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
                     "data": str(data), "poses": str(poses), "split": split, "scheme": scheme, "matcher": matcher,
-                    "matcher_options": matcher_options or {}, "device": requested, "batch_size": batch_size,
+                    "matcher_options": options, "device": requested, "batch_size": batch_size,
                     "overlays": overlays, "recipe": recipe, "refine": asdict(config)}  # fmt: skip
         (out / "config.json").write_text(json.dumps(settings, indent=1))
     records = refine_queries(scene_model, queries, match, config, out, overlays, progress=progress,

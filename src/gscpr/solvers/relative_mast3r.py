@@ -38,10 +38,11 @@ def estimate_focal(pts: np.ndarray, iterations: int = 10) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         xy = np.nan_to_num(p[:, :2] / p[:, 2:3], nan=0.0, posinf=0.0, neginf=0.0)
     dot_xp, dot_xx = (xy * pix).sum(1), (xy * xy).sum(1)
-    f = dot_xp.mean() / dot_xx.mean()
-    for _ in range(iterations):
-        w = 1.0 / np.maximum(np.linalg.norm(pix - f * xy, axis=1), 1e-8)
-        f = (w * dot_xp).mean() / (w * dot_xx).mean()
+    with np.errstate(divide="ignore", invalid="ignore"):  # a map with no usable point: nan, which callers refuse
+        f = dot_xp.mean() / dot_xx.mean()
+        for _ in range(iterations):
+            w = 1.0 / np.maximum(np.linalg.norm(pix - f * xy, axis=1), 1e-8)
+            f = (w * dot_xp).mean() / (w * dot_xx).mean()
     return float(f)
 
 
