@@ -75,14 +75,17 @@ def test_pil_resize_is_dust3rs_load_images(mast3r_code, tmp_path):
         assert (torch_resized - ref["img"]).abs().max() > 1e-3  # the option changes something
 
 
-def test_original_keypoint_mapping_truncates_and_ignores_the_crop():
+def test_original_keypoint_mapping_is_the_scripts_truncating_arithmetic():
     p = np.array([[511.0, 383.0], [10.0, 10.0]])
     g = (512, 384, 0, 0, 640, 480)  # 7-Scenes: resized 512x384, no crop
     np.testing.assert_array_equal(map_keypoints(p, g, (512, 384), "original"), [[638, 478], [12, 12]])  # x * 1.25
     np.testing.assert_allclose(map_keypoints(p, g, (512, 384)), [[638.875, 478.875], [12.625, 12.625]])
     g12 = (512, 382, 0, 7, 1296, 968)  # 12-Scenes: 382 rows cropped to 368, 7 off the top
-    assert map_keypoints(p, g12, (512, 368), "original")[1, 1] == np.floor(10 * 968 / 368)  # 26: the original's
-    assert abs(map_keypoints(p, g12, (512, 368))[1, 1] - ((17 + 0.5) * 968 / 382 - 0.5)) < 1e-9  # 43.8: right
+    s = 1296 / 512  # gs_cpr_12s.py: x * s; (y + int((968 / s - 368) / 2)) * s, truncated
+    np.testing.assert_array_equal(map_keypoints(p, g12, (512, 368), "original")[1], [int(10 * s), int(17 * s)])
+    assert abs(map_keypoints(p, g12, (512, 368))[1, 1] - ((17 + 0.5) * 968 / 382 - 0.5)) < 1e-9  # 43.8: sub-pixel
+    gcam = (512, 288, 0, 0, 1920, 1080)  # Cambridge: gs_cpr_cam.py's x * W / w, y * H / h
+    np.testing.assert_array_equal(map_keypoints(p, gcam, (512, 288), "original")[1], [37, 37])
 
 
 def test_reciprocal_nn_returns_mast3rs_pairs(mast3r_code):

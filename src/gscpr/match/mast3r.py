@@ -8,8 +8,10 @@ resolution. Two options choose between the original exactly and the project's fi
 
 * ``resize="pil"``: the original's resampling, PIL on the 8-bit image (LANCZOS when shrinking, BICUBIC when
   enlarging); ``"torch"`` (default): antialiased bicubic on the float image, on the device.
-* ``keypoints="original"``: the original's mapping, ``floor(x * W / w_crop)`` (integer pixels, the crop offset
-  not undone: wrong by up to 7 px vertically on 12-Scenes' 1296x968); ``"exact"`` (default): sub-pixel, crop
+* ``keypoints="original"``: the original's mapping, integer pixels: with ``s = W / w_crop``,
+  ``floor(x s)`` and ``floor((y + int((H / s - h_crop) / 2)) s)`` (gs_cpr_12s.py's, which undoes 12-Scenes' crop
+  to the pixel; on 7-Scenes and Cambridge, where nothing is cropped, it is gs_cpr_7s.py's and gs_cpr_cam.py's
+  ``floor(x W / w)``, ``floor(y H / h)``); ``"exact"`` (default): sub-pixel, the crop and each axis' own resize
   undone, pixel-index convention.
 
 The network runs on the matcher's device and its outputs stay there: the nearest neighbours run on the same
@@ -279,12 +281,19 @@ def mast3r_input(image: Tensor, size: int = 512, resize: str = "torch") -> tuple
 
 def map_keypoints(p: np.ndarray, geometry: tuple[int, ...], crop: tuple[int, int], mode: str = "exact") -> np.ndarray:
     """Integer pixels ``p [N, 2]`` of the network's ``crop = (w, h)`` input back in the full image
-    (``geometry`` of :func:`mast3r_input`). ``"original"``: ``floor(x * W / w)``, ``floor(y * H / h)``
-    (gs_cpr_7s.py: no crop offset, truncated); ``"exact"``: the crop undone, then the resize, sub-pixel, in the
-    pixel-index convention (:func:`~gscpr.match.base.rescale_keypoints`)."""
+    (``geometry`` of :func:`mast3r_input`).
+
+    ``"original"``: the original scripts' truncating arithmetic, ``s = W / w``, ``x -> floor(x s)``,
+    ``y -> floor((y + int((H / s - h) / 2)) s)`` (gs_cpr_12s.py; with no crop, as on 7-Scenes' 640x480 and
+    Cambridge's 1920x1080, the shift is 0 and this is gs_cpr_7s.py's ``floor(y H / h)``). ``"exact"``: the crop
+    undone, then each axis' resize, sub-pixel, in the pixel-index convention
+    (:func:`~gscpr.match.base.rescale_keypoints`).
+    """
     rw, rh, left, top, W, H = geometry
     if mode == "original":
-        return np.floor(p * [W / crop[0], H / crop[1]]).astype(np.float64)
+        s = W / crop[0]
+        shift = int((H / s - crop[1]) / 2)
+        return np.floor(np.stack([p[:, 0] * s, (p[:, 1] + shift) * s], axis=1)).astype(np.float64)
     return rescale_keypoints(p + [left, top], rw / W, rh / H)
 
 
