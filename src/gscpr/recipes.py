@@ -48,7 +48,7 @@ RECIPES: dict[str, RefineConfig] = {
 
 #: recipe -> matcher -> constructor options (``gscpr.match``) the recipe sets; options the user gives win.
 RECIPE_MATCHER_OPTIONS: dict[str, dict[str, dict]] = {
-    "paper": {"mast3r": {"resize": "pil", "keypoints": "original"}},  # dust3r's load_images, gs_cpr_7s.py's mapping
+    "paper": {"mast3r": {"resize": "pil", "keypoints": "original"}},  # dust3r's load_images, the scripts' mapping
 }
 #: recipe -> matcher -> the relative pose solver of GS-CPR_rel (others: RefineConfig.relative_solver's default).
 RECIPE_RELATIVE_SOLVER: dict[str, dict[str, str]] = {"paper": {"mast3r": "mast3r-pair"}}
@@ -65,11 +65,8 @@ def matcher_options(
     """The constructor options of ``matcher`` under ``recipe``: the recipe's (:data:`RECIPE_MATCHER_OPTIONS`),
     then ``given`` over them, and ``pairwise=True`` where ``config``'s relative solver takes pointmaps."""
     options = {**RECIPE_MATCHER_OPTIONS.get(recipe or "", {}).get(matcher, {}), **(given or {})}
-    if (
-        config is not None
-        and config.relative
-        and getattr(get_solver(config.relative_solver), "inputs", "") == ("pointmaps")
-    ):
+    takes = getattr(get_solver(config.relative_solver), "inputs", "") if config is not None else ""
+    if config is not None and config.relative and takes == "pointmaps":
         options.setdefault("pairwise", True)
     return options
 
