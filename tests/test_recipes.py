@@ -57,5 +57,6 @@ def test_recipe_matcher_options_and_relative_solver():
     assert relative_solver_for("paper", "mast3r") == "mast3r-pair"
     assert relative_solver_for("paper", "xfeat") is None and relative_solver_for("gscpr", "mast3r") is None
     rel = get_recipe("paper", relative=True, relative_solver="mast3r-pair")
-    assert matcher_options("paper", "mast3r", rel)["pairwise"] is True
+    assert matcher_options("paper", "mast3r", rel) == {"resize": "pil", "keypoints": "original", "pairwise": True,
+                                                       "correspondences": False}  # fmt: skip
     assert "pairwise" not in matcher_options("paper", "mast3r", get_recipe("paper", relative=True))  # essential

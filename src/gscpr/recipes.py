@@ -63,11 +63,13 @@ def matcher_options(
     recipe: str | None, matcher: str, config: RefineConfig | None = None, given: dict | None = None
 ) -> dict:
     """The constructor options of ``matcher`` under ``recipe``: the recipe's (:data:`RECIPE_MATCHER_OPTIONS`),
-    then ``given`` over them, and ``pairwise=True`` where ``config``'s relative solver takes pointmaps."""
+    then ``given`` over them, and ``pairwise=True, correspondences=False`` (MASt3R's pointmaps, no matches) where
+    ``config``'s relative solver takes pointmaps."""
     options = {**RECIPE_MATCHER_OPTIONS.get(recipe or "", {}).get(matcher, {}), **(given or {})}
     takes = getattr(get_solver(config.relative_solver), "inputs", "") if config is not None else ""
     if config is not None and config.relative and takes == "pointmaps":
         options.setdefault("pairwise", True)
+        options.setdefault("correspondences", False)  # the pointmaps give the pose: no nearest neighbours
     return options
 
 

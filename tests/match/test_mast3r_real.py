@@ -52,6 +52,8 @@ def test_matcher_loads_a_released_format_checkpoint_and_matches_a_pair(small_mat
 def test_size_options_are_checked_in_one_line(tiny_mast3r):
     with pytest.raises(MatchError, match="multiple of 16 from 64 to 512, got 100"):
         load_matcher("mast3r", "cpu", checkpoint=str(tiny_mast3r), max_size=100)
+    with pytest.raises(MatchError, match="correspondences=False leaves nothing"):
+        load_matcher("mast3r", "cpu", checkpoint=str(tiny_mast3r), correspondences=False)
     with pytest.raises(MatchError, match="resize must be one of torch, pil"):
         load_matcher("mast3r", "cpu", checkpoint=str(tiny_mast3r), resize="cv2")
 
@@ -114,6 +116,9 @@ def test_pairwise_outputs_for_gs_cpr_rel(small_matcher, monkeypatch):
         assert pair.pts_self[i].shape == pair.pts_other[i].shape == (96, 128, 3)
         assert pair.conf_self[i].shape == pair.conf_other[i].shape == (96, 128)
         assert (pair.conf_self[i] >= 1).all()  # MASt3R's confidences are 1 + exp(.)
+    monkeypatch.setattr(small_matcher, "correspondences", False)  # GS-CPR_rel as published: no matches needed
+    only = small_matcher.match(textured(96, 128, seed=1), textured(96, 128, seed=2))
+    assert len(only) == 0 and only.pairwise is not None and small_matcher.last_timings["nn"] == 0.0
 
 
 def write_hf_snapshot(cache, repo: str, checkpoint) -> None:

@@ -71,6 +71,7 @@ def test_gs_cpr_7s_and_rel_write_the_originals_files_apart(tiny_mast3r, tmp_path
     log = (rel / "logs_chess.log").read_text()
     assert "--------------GS-CPR_rel for ace:chess--------------" in log and "GS-CPR for" not in log
     assert loaded[-1][1]["pairwise"] is True and loaded[-1][1]["resize"] == "pil"
+    assert loaded[-1][1]["correspondences"] is False  # the original's _rel matches nothing
     assert len(solved) == 1  # GS-CPR_rel's pose came from MASt3R's pointmaps (mast3r-pair)
     (record,) = [json.loads(x) for x in (rel / "refine_predictions" / "chess" / "results.jsonl").open()]
     expected = "refined" if solved[0] is not None else "relative_pose_failed"

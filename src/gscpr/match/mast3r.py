@@ -18,7 +18,8 @@ The network runs on the matcher's device and its outputs stay there: the nearest
 device (:func:`reciprocal_nn`; :func:`reciprocal_nn_mast3r` is mast3r's own ``fast_reciprocal_NNs`` behind the
 same signature, for comparison). ``amp=True`` runs the network under bfloat16 autocast. :attr:`last_timings`
 holds the seconds of the last pair's stages (``network``, ``nn``). With ``pairwise=True`` both edges of the pair
-run and :attr:`Matches.pairwise` carries the pointmaps GS-CPR_rel takes (:class:`gscpr.pointmaps.PairPointmaps`).
+run and :attr:`Matches.pairwise` carries the pointmaps GS-CPR_rel takes (:class:`gscpr.pointmaps.PairPointmaps`);
+``correspondences=False`` then skips the nearest neighbours (the original's ``_rel`` scripts match nothing).
 """
 
 from __future__ import annotations
@@ -312,6 +313,8 @@ class Mast3rMatcher(Matcher):
         nn: ``"gscpr"`` (:func:`reciprocal_nn`) or ``"mast3r"`` (``fast_reciprocal_NNs``).
         amp: run the network under bfloat16 autocast.
         pairwise: run both edges and attach :class:`~gscpr.pointmaps.PairPointmaps` to the matches.
+        correspondences: ``False`` skips the nearest neighbours (no matches, only the pointmaps: GS-CPR_rel as
+            published uses none; needs ``pairwise``).
 
     Raises :class:`MatchError` (one line) for a missing dependency, a checkpoint that is not here, or a bad option.
     """
@@ -330,6 +333,7 @@ class Mast3rMatcher(Matcher):
         nn: str = "gscpr",
         amp: bool = False,
         pairwise: bool = False,
+        correspondences: bool = True,
     ):
         super().__init__(device, None)  # the network's input size is ``size``: Matcher.match must not resize
         size = max_size or size
@@ -339,9 +343,11 @@ class Mast3rMatcher(Matcher):
                                        ("exact", "original")), ("nn", nn, tuple(NN_METHODS))):  # fmt: skip
             if value not in allowed:
                 raise MatchError(f"mast3r: {option} must be one of {', '.join(allowed)}, got {value!r}")
+        if not correspondences and not pairwise:
+            raise MatchError("mast3r: correspondences=False leaves nothing to return without pairwise=True")
         self.model = load_mast3r_model(checkpoint or DEFAULT_CHECKPOINT).to(self.device)
         self.size, self.subsample, self.resize, self.keypoints = size, subsample, resize, keypoints
-        self.nn, self.amp, self.pairwise = nn, bool(amp), bool(pairwise)
+        self.nn, self.amp, self.pairwise, self.correspondences = nn, bool(amp), bool(pairwise), bool(correspondences)
         self.last_timings: dict[str, float] = {}
 
     def _prepare(self, image: Tensor, idx: int) -> tuple[dict, tuple[int, int, int, int, int, int]]:
@@ -374,6 +380,9 @@ class Mast3rMatcher(Matcher):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t1 = time.perf_counter()
+        if not self.correspondences:
+            self.last_timings = {"network": t1 - t0, "nn": 0.0}
+            return Matches.empty(self._pointmaps(pred1, pred2, (g0, g1)))
         p0, p1 = NN_METHODS[self.nn](d0, d1, self.subsample)
         (h0, w0), (h1, w1) = d0.shape[:2], d1.shape[:2]
         keep = border_mask(p0, w0, h0) & border_mask(p1, w1, h1)
