@@ -23,3 +23,57 @@ def shared_path(*parts: str) -> Path:
 def shared_data():
     """``shared_data("nerf_synthetic", "lego")`` -> Path, skipping if absent."""
     return shared_path
+
+
+# ----------------------------------------------------------------------------- the real MASt3R code
+MAST3R_CODE = Path(
+    os.environ.get("GSCPR_MAST3R_CODE", Path(__file__).resolve().parents[2] / "shared" / "third_party" / "mast3r")
+)
+#: A small configuration of the released architecture (catmlp+dpt needs dec_depth > 9): a 512-px pair in a few
+#: seconds on two CPU cores. The released ViT-L is enc 1024/24/16, dec 768/12/12 (third_party/SOURCE.md).
+TINY_MAST3R = (
+    "AsymmetricMASt3R(pos_embed='RoPE100', patch_embed_cls='ManyAR_PatchEmbed', img_size=(512, 512), "
+    "head_type='catmlp+dpt', output_mode='pts3d+desc24', depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), "
+    "enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=64, dec_depth=10, dec_num_heads=2, "
+    "two_confs=True, desc_conf_mode=('exp', 0, inf))"
+)
+
+
+def _skip_or_fail(reason: str) -> None:
+    """Skip; a failure where ``GSCPR_REQUIRE_MAST3R=1`` (CI, where ../shared/third_party/mast3r exists)."""
+    if os.environ.get("GSCPR_REQUIRE_MAST3R") == "1":
+        pytest.fail(f"{reason} (GSCPR_REQUIRE_MAST3R=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mast3r_code() -> Path:
+    """The real mast3r clone (../shared/third_party/mast3r, or GSCPR_MAST3R_CODE) put on ``sys.path``; skips
+    naming what is missing (fails instead where GSCPR_REQUIRE_MAST3R=1)."""
+    import importlib.util
+    import sys
+
+    if not (MAST3R_CODE / "mast3r" / "model.py").is_file():
+        _skip_or_fail(f"the real mast3r code is not available: {MAST3R_CODE} (place ../shared beside the repo)")
+    missing = [m for m in ("einops", "huggingface_hub", "packaging", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        _skip_or_fail(f"mast3r's dependencies are not installed: {', '.join(missing)} (pip install 'gscpr[mast3r]')")
+    if str(MAST3R_CODE) not in sys.path:
+        sys.path.insert(0, str(MAST3R_CODE))
+    return MAST3R_CODE
+
+
+@pytest.fixture(scope="session")
+def tiny_mast3r(mast3r_code, tmp_path_factory) -> Path:
+    """A random-weight checkpoint of :data:`TINY_MAST3R` in the released format: ``torch.save({'model':
+    state_dict, 'args': namespace with .model = the constructor string})``."""
+    import argparse
+
+    import mast3r.model
+    import torch
+
+    torch.manual_seed(0)
+    net = eval(TINY_MAST3R, vars(mast3r.model))  # the string is what the released checkpoints carry
+    path = tmp_path_factory.mktemp("mast3r") / "tiny_mast3r.pth"
+    torch.save({"model": net.state_dict(), "args": argparse.Namespace(model=TINY_MAST3R)}, path)
+    return path

@@ -136,3 +136,27 @@ def test_query_file_stem_makes_one_safe_file_name():
     assert query_file_stem("seq-01/frame-000000.color.png") == "seq-01_frame-000000.color"
     assert query_file_stem("test/r_3") == "test_r_3"
     assert query_file_stem("night shots/IMG 1.JPG") == "night_shots_IMG_1"
+
+
+def test_refine_with_mast3r_max_size_and_the_paper_relative_variant(workdir, tiny_mast3r, tmp_path):
+    """``gscpr refine --matcher mast3r`` takes the common matcher options (``--max-size``), and ``--recipe paper
+    --relative`` gives MASt3R the original's options and GS-CPR_rel its published solver (random weights: the
+    poses mean nothing, the statuses and the configuration do)."""
+    root, _, coarse = workdir
+    out = tmp_path / "out"
+    name = sorted(n for n in coarse if n != "test/r_9.png")[0]
+    write_poses(tmp_path / "one.txt", {name: coarse[name]})  # one query keeps the test short
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data"), "--poses",
+            str(tmp_path / "one.txt"), "--out", str(out), "--device", "cpu", "--matcher", "mast3r",
+            "--matcher-checkpoint", str(tiny_mast3r), "--max-size", "128", "--recipe", "paper",
+            "--relative"]  # fmt: skip
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["refine"]["relative"] and config["refine"]["relative_solver"] == "mast3r-pair"
+    options = config["matcher_options"]
+    assert options["max_size"] == 128 and options["pairwise"] and options["resize"] == "pil"
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    (record,) = records
+    assert record["status"] in {"refined", "relative_pose_failed", "too_few_valid_depth", "too_few_inliers"}
+    assert record["timings"]["match"] > 0 and record["num_matches"] == 0  # pointmaps only, as the original
+    assert set(read_poses(out / "refined_poses.txt")) == {name}

@@ -46,3 +46,17 @@ def test_the_paper_scripts_flag_style_and_a_subset_of_options():
     assert cfg == get_recipe("paper", ransac_px=2.5, iterations=2)
     with pytest.raises(SystemExit):
         parse(["--render-scale", "0.5"], style="_", options=("solver",))
+
+
+def test_recipe_matcher_options_and_relative_solver():
+    from gscpr.recipes import matcher_options, relative_solver_for
+
+    assert matcher_options("paper", "mast3r") == {"resize": "pil", "keypoints": "original"}
+    assert matcher_options("paper", "mast3r", given={"keypoints": "exact"})["keypoints"] == "exact"  # the user wins
+    assert matcher_options("gscpr", "mast3r") == {} and matcher_options("paper", "xfeat") == {}
+    assert relative_solver_for("paper", "mast3r") == "mast3r-pair"
+    assert relative_solver_for("paper", "xfeat") is None and relative_solver_for("gscpr", "mast3r") is None
+    rel = get_recipe("paper", relative=True, relative_solver="mast3r-pair")
+    assert matcher_options("paper", "mast3r", rel) == {"resize": "pil", "keypoints": "original", "pairwise": True,
+                                                       "correspondences": False}  # fmt: skip
+    assert "pairwise" not in matcher_options("paper", "mast3r", get_recipe("paper", relative=True))  # essential

@@ -192,9 +192,15 @@ def _log_lines(result: SceneResult) -> list[str]:
 
 
 def write_log(
-    path: str | Path, scene: str, estimator: str, initial: SceneResult, refined: SceneResult | None = None
+    path: str | Path,
+    scene: str,
+    estimator: str,
+    initial: SceneResult,
+    refined: SceneResult | None = None,
+    method: str = "GS-CPR",
 ) -> None:
-    """Write ``logs_<scene>.log`` in the original's format (one file per scene, overwritten).
+    """Write ``logs_<scene>.log`` in the original's format (one file per scene, overwritten); its header says
+    ``<method> for <estimator>:<scene>`` (the original's ``_rel`` scripts: ``GS-CPR_rel``).
 
     Lines carry the original's logging prefix ``<time> - __main__ - INFO - ``. Without ``refined`` only the
     initial parts are written (there is nothing to report after refinement).
@@ -204,7 +210,7 @@ def write_log(
     if refined is not None:
         msgs += ["After refine Accuracy:", *_log_lines(refined)]
     msgs += [
-        f"--------------GS-CPR for {estimator}:{scene}--------------",
+        f"--------------{method} for {estimator}:{scene}--------------",
         "Initial Precision:",
         f"Median error {initial.median_t}m and {initial.median_r} degrees.",
         f"Mean error {initial.mean_t}m and {initial.mean_r} degrees.",

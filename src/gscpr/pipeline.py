@@ -35,7 +35,8 @@ from .match import MATCHERS, MatchError, load_matcher
 from .overlays import draw_overlay, query_file_stem
 from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
 from .queries import Query, build_queries, load_query
-from .recipes import add_refine_arguments, config_from_args, get_recipe
+from .recipes import add_refine_arguments, config_from_args, get_recipe, relative_solver_for
+from .recipes import matcher_options as recipe_matcher_options
 from .records import (
     load_records,
     merge_records,
@@ -266,7 +267,8 @@ def refine(
     coarse = read_poses(poses, on_error=bad_lines.append)
     queries, missing = build_queries(frames, coarse, scheme)
     scene_model = load_scene_model(model, device) if isinstance(model, (str, Path)) else model
-    match = load_matcher(matcher, device, **(matcher_options or {}))
+    options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
+    match = load_matcher(matcher, device, **options)
     if dist.is_main:
         for e in bad_lines:
             warn(f"skipped a malformed coarse pose: {e}")
@@ -276,7 +278,7 @@ def refine(
     if dist.is_main:  # what the output depends on; the number of processes is not part of it
         settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
                     "data": str(data), "poses": str(poses), "split": split, "scheme": scheme, "matcher": matcher,
-                    "matcher_options": matcher_options or {}, "device": requested, "batch_size": batch_size,
+                    "matcher_options": options, "device": requested, "batch_size": batch_size,
                     "overlays": overlays, "recipe": recipe, "refine": asdict(config)}  # fmt: skip
         (out / "config.json").write_text(json.dumps(settings, indent=1))
     records = refine_queries(scene_model, queries, match, config, out, overlays, progress=progress,
@@ -315,7 +317,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_size:
         options["max_size"] = args.max_size
     try:
-        config = config_from_args(args)
+        solver = relative_solver_for(args.recipe, args.matcher) if args.relative else None
+        config = config_from_args(args, relative_solver=solver)
     except ValueError as e:  # options that contradict each other
         print(f"gscpr refine: error: {e}", file=sys.stderr)
         return 2

@@ -10,6 +10,11 @@ recipe      what
             step, no recovery renders
 ==========  ====================================================================================================
 
+A recipe also chooses matcher options and GS-CPR_rel's solver where the original defines them
+(:data:`RECIPE_MATCHER_OPTIONS`, :data:`RECIPE_RELATIVE_SOLVER`; :func:`matcher_options`): ``paper`` with the
+``mast3r`` matcher resizes with PIL on 8-bit images and maps keypoints as the original does, and its relative
+variant takes the pose from MASt3R's pairwise pointmaps (``mast3r-pair``).
+
 A recipe is plain data: ``get_recipe("paper", iterations=2)`` is the preset with one field changed. The command
 line options of :func:`add_refine_arguments` default to ``None``, meaning "the recipe's value"; the value used is
 recorded in each run's ``config.json``.
@@ -22,14 +27,50 @@ import copy
 from dataclasses import fields, replace
 
 from .refine.config import RefineConfig
-from .solvers import solver_names
+from .solvers import get_solver, solver_names
 
-__all__ = ["OPTIONS", "RECIPES", "add_refine_arguments", "config_from_args", "get_recipe"]
+__all__ = [
+    "OPTIONS",
+    "RECIPES",
+    "RECIPE_MATCHER_OPTIONS",
+    "RECIPE_RELATIVE_SOLVER",
+    "add_refine_arguments",
+    "config_from_args",
+    "get_recipe",
+    "matcher_options",
+    "relative_solver_for",
+]
 
 RECIPES: dict[str, RefineConfig] = {
     "gscpr": RefineConfig(),
     "paper": RefineConfig(solver="opencv-epnp", ransac_px=1.0, subpixel=False, recovery=()),
 }
+
+#: recipe -> matcher -> constructor options (``gscpr.match``) the recipe sets; options the user gives win.
+RECIPE_MATCHER_OPTIONS: dict[str, dict[str, dict]] = {
+    "paper": {"mast3r": {"resize": "pil", "keypoints": "original"}},  # dust3r's load_images, the scripts' mapping
+}
+#: recipe -> matcher -> the relative pose solver of GS-CPR_rel (others: RefineConfig.relative_solver's default).
+RECIPE_RELATIVE_SOLVER: dict[str, dict[str, str]] = {"paper": {"mast3r": "mast3r-pair"}}
+
+
+def relative_solver_for(recipe: str | None, matcher: str) -> str | None:
+    """GS-CPR_rel's solver that ``recipe`` chooses with ``matcher``, or ``None`` (the configuration's own)."""
+    return RECIPE_RELATIVE_SOLVER.get(recipe or "", {}).get(matcher)
+
+
+def matcher_options(
+    recipe: str | None, matcher: str, config: RefineConfig | None = None, given: dict | None = None
+) -> dict:
+    """The constructor options of ``matcher`` under ``recipe``: the recipe's (:data:`RECIPE_MATCHER_OPTIONS`),
+    then ``given`` over them, and ``pairwise=True, correspondences=False`` (MASt3R's pointmaps, no matches) where
+    ``config``'s relative solver takes pointmaps."""
+    options = {**RECIPE_MATCHER_OPTIONS.get(recipe or "", {}).get(matcher, {}), **(given or {})}
+    takes = getattr(get_solver(config.relative_solver), "inputs", "") if config is not None else ""
+    if config is not None and config.relative and takes == "pointmaps":
+        options.setdefault("pairwise", True)
+        options.setdefault("correspondences", False)  # the pointmaps give the pose: no nearest neighbours
+    return options
 
 
 def get_recipe(name: str, **overrides) -> RefineConfig:

@@ -6,7 +6,7 @@ from gscpr.match.mast3r import border_mask, mast3r_geometry, reciprocal_nn
 
 def test_resize_and_crop_bookkeeping_as_dust3r():
     assert mast3r_geometry(640, 480) == (512, 384, (0, 0, 512, 384))
-    # 12-Scenes: 382 rows are cropped to 368, 7 off the top, which the original never undoes.
+    # 12-Scenes: 382 rows are cropped to 368, 7 off the top (gs_cpr_12s.py adds them back before rescaling).
     assert mast3r_geometry(1296, 968) == (512, 382, (0, 7, 512, 375))
     assert mast3r_geometry(1920, 1080) == (512, 288, (0, 0, 512, 288))
     assert mast3r_geometry(800, 800) == (512, 512, (0, 64, 512, 448))  # square images become 4:3

@@ -47,3 +47,35 @@ def make_cambridge_queries(datasets: Path, scene: str, names_flat: list[str], gt
         (root / "test" / "calibration" / f"{stem}.txt").write_text(repr(focal * small_w / size[0]))
         write_matrix_pose(root / "test" / "poses" / f"{stem}.txt", invert_pose(gt[flat]))
     return root
+
+
+def make_7scenes_with_renders(root: Path, scene: str, estimator: str, names: list[str], seed: int = 0) -> dict:
+    """A 7-Scenes test split in the original's layout (``datasets/pgt_7scenes_<scene>/test/{rgb,poses,
+    calibration}``, 640x480 textured queries), the estimator's coarse pose file and the renders at the coarse
+    poses where the original's render scripts leave them (``<name>`` + ``.npy`` depth, metres): everything
+    ``gs_cpr_7s[_rel].py`` reads, no scene model. Returns ``{"gt": {name: w2c}, "coarse": {name: w2c}}``."""
+    import cv2
+
+    from gscpr.paper import get_dataset, render_dir
+
+    rng = np.random.default_rng(seed)
+    test = root / "datasets" / f"pgt_7scenes_{scene}" / "test"
+    renders = render_dir(root, "7scenes", scene, estimator)
+    for sub in ("rgb", "poses", "calibration"):
+        (test / sub).mkdir(parents=True, exist_ok=True)
+    renders.mkdir(parents=True, exist_ok=True)
+    gt = {n: look_at_origin(rng) for n in names}
+    coarse = dict(zip(names, perturb_pose(np.stack(list(gt.values())), 2.0, 0.04, frame="world", rng=seed),
+                      strict=True))  # fmt: skip
+    for name in names:
+        small = rng.integers(0, 256, (61, 81, 3), dtype=np.uint8)
+        query = cv2.resize(small, (640, 480), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(test / "rgb" / name), query)
+        base = name.split(".")[0]
+        write_matrix_pose(test / "poses" / f"{base}.pose.txt", invert_pose(gt[name]))
+        (test / "calibration" / f"{base}.calibration.txt").write_text("526.22")
+        cv2.imwrite(str(renders / name), np.roll(query, (3, 5), axis=(0, 1)))  # the render: the view, shifted
+        depth = 2.0 + np.linspace(0.0, 0.5, 640, dtype=np.float32)[None].repeat(480, axis=0)
+        np.save(renders / name.replace("png", "npy"), depth)  # the original's depth name
+    write_poses(get_dataset("7scenes").coarse_pose_file(root / "coarse_poses", estimator, scene), coarse)
+    return {"gt": gt, "coarse": coarse}

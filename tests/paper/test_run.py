@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 from dataclasses import replace
 
 import cv2
@@ -76,7 +77,8 @@ def test_gs_cpr_7s_test_all_writes_the_original_outputs(root, two_scenes, capsys
     assert "| chess | 2 |" in capsys.readouterr().out
 
 
-def test_paper_defaults_need_mast3r_and_say_how(root, capsys):
+def test_paper_defaults_need_mast3r_and_say_how(root, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mast3r", None)  # unavailable even where the real mast3r is on sys.path
     assert main("7scenes", argv=["--root", str(root)]) == 2
     err = capsys.readouterr().err
     assert "mast3r package" in err and "--matcher xfeat" in err
@@ -116,9 +118,12 @@ def test_paper_solver_uses_renders_on_disk_and_the_relative_variant(root, two_sc
         before = pose_errors(coarse[name.replace("-frame", "/frame")], gt[name])
         after = pose_errors(refined[name], gt[name])
         assert after[0] < before[0] and after[1] < before[1]
-    # GS-CPR_rel writes world poses too, closer than the coarse ones.
+    # GS-CPR_rel writes world poses too, closer than the coarse ones, in its own folder.
+    absolute = (pred / "dfnet_refinew2c_mast3r_chess.txt").read_bytes()
     assert main("7scenes", relative=True, argv=argv) == 0
-    rel = read_poses(pred / "dfnet_refinew2c_mast3r_chess.txt")
+    assert (pred / "dfnet_refinew2c_mast3r_chess.txt").read_bytes() == absolute
+    rel_pred = work / "outputs" / "7scenes" / "GS_CPR_rel_dfnet_results" / "refine_predictions"
+    rel = read_poses(rel_pred / "dfnet_refinew2c_mast3r_chess.txt")
     for name in NAMES:
         assert pose_errors(rel[name], gt[name])[0] < pose_errors(coarse[name.replace("-frame", "/frame")], gt[name])[0]
 

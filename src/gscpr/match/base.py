@@ -8,7 +8,8 @@ that works on a resized image maps its keypoints back with :func:`rescale_keypoi
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,21 +25,27 @@ class MatchError(RuntimeError):
 
 @dataclass
 class Matches:
-    """Correspondences between two images: ``kpts0 [N, 2]``, ``kpts1 [N, 2]`` (x, y) and ``scores [N]``."""
+    """Correspondences between two images: ``kpts0 [N, 2]``, ``kpts1 [N, 2]`` (x, y) and ``scores [N]``.
+
+    ``pairwise`` carries what a matcher computed about the pair as a whole, for the steps that take it (MASt3R's
+    pointmaps, :class:`gscpr.pointmaps.PairPointmaps`, for GS-CPR_rel's ``mast3r-pair`` solver); ``None``
+    otherwise. It describes the pair, so a subset of the matches keeps it.
+    """
 
     kpts0: np.ndarray
     kpts1: np.ndarray
     scores: np.ndarray
+    pairwise: Any = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.kpts0)
 
     @classmethod
-    def empty(cls) -> Matches:
-        return cls(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
+    def empty(cls, pairwise: Any = None) -> Matches:
+        return cls(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), pairwise)
 
     def subset(self, mask: np.ndarray) -> Matches:
-        return Matches(self.kpts0[mask], self.kpts1[mask], self.scores[mask])
+        return Matches(self.kpts0[mask], self.kpts1[mask], self.scores[mask], self.pairwise)
 
 
 def to_tensor_image(image, device: torch.device | str = "cpu") -> Tensor:
@@ -121,8 +128,8 @@ class Matcher:
     def _full_resolution(m: Matches, scales0: tuple[float, float], scales1: tuple[float, float]) -> Matches:
         """Matches on the network's inputs mapped back to the images' full resolution."""
         if len(m) == 0:
-            return Matches.empty()
-        return Matches(rescale_keypoints(m.kpts0, *scales0), rescale_keypoints(m.kpts1, *scales1), m.scores)
+            return Matches.empty(m.pairwise)
+        return Matches(rescale_keypoints(m.kpts0, *scales0), rescale_keypoints(m.kpts1, *scales1), m.scores, m.pairwise)
 
     def match_batch(self, images0, images1) -> list[Matches]:
         """Match the pairs ``(images0[i], images1[i])``; backends that extract features for a whole batch in

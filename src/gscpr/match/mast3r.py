@@ -1,22 +1,170 @@
-"""MASt3R (Leroy et al., ECCV 2024): the paper's matcher, used when the ``mast3r`` package is installed and a
-checkpoint is given (its weights cannot be downloaded here).
+"""MASt3R (Leroy et al., ECCV 2024): the paper's matcher, run with the real ``mast3r`` package (a git clone on
+``PYTHONPATH``; it has no installer) and a checkpoint from the local Hugging Face cache or a ``.pth`` file.
 
-The recipe is the original's: each image's long side resized to 512 and centre-cropped to multiples of 16 (as
-DUSt3R's ``load_images``), reciprocal nearest neighbours of the 24-D descriptors seeded on an 8-px grid of the
-first image, matches within 3 px of a border dropped, and the keypoints mapped back to full resolution. Unlike
-the original, the mapping keeps sub-pixel precision and undoes the crop offset (the original only rescales,
-which is wrong whenever the crop removes pixels).
+The recipe is the original's (``gs_cpr_7s.py``): each image's long side resized to 512 and centre-cropped to
+multiples of 16 (as DUSt3R's ``load_images``), reciprocal nearest neighbours of the 24-D descriptors seeded on an
+8-px grid of the render, matches within 3 px of a border dropped, and the keypoints mapped back to full
+resolution. Two options choose between the original exactly and the project's fixes:
+
+* ``resize="pil"``: the original's resampling, PIL on the 8-bit image (LANCZOS when shrinking, BICUBIC when
+  enlarging); ``"torch"`` (default): antialiased bicubic on the float image, on the device.
+* ``keypoints="original"``: the original's mapping, integer pixels: with ``s = W / w_crop``,
+  ``floor(x s)`` and ``floor((y + int((H / s - h_crop) / 2)) s)`` (gs_cpr_12s.py's, which undoes 12-Scenes' crop
+  to the pixel; on 7-Scenes and Cambridge, where nothing is cropped, it is gs_cpr_7s.py's and gs_cpr_cam.py's
+  ``floor(x W / w)``, ``floor(y H / h)``); ``"exact"`` (default): sub-pixel, the crop and each axis' own resize
+  undone, pixel-index convention.
+
+The network runs on the matcher's device and its outputs stay there: the nearest neighbours run on the same
+device (:func:`reciprocal_nn`; :func:`reciprocal_nn_mast3r` is mast3r's own ``fast_reciprocal_NNs`` behind the
+same signature, for comparison). ``amp=True`` runs the network under bfloat16 autocast. :attr:`last_timings`
+holds the seconds of the last pair's stages (``network``, ``nn``). With ``pairwise=True`` both edges of the pair
+run and :attr:`Matches.pairwise` carries the pointmaps GS-CPR_rel takes (:class:`gscpr.pointmaps.PairPointmaps`);
+``correspondences=False`` then skips the nearest neighbours (the original's ``_rel`` scripts match nothing).
 """
 
 from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..pointmaps import PairPointmaps
 from .base import Matcher, MatchError, Matches, rescale_keypoints
 
-__all__ = ["Mast3rMatcher", "border_mask", "mast3r_geometry", "reciprocal_nn"]
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "NN_METHODS",
+    "Mast3rMatcher",
+    "border_mask",
+    "check_dependencies",
+    "hf_cache_dir",
+    "map_keypoints",
+    "mast3r_geometry",
+    "mast3r_input",
+    "reciprocal_nn",
+    "reciprocal_nn_mast3r",
+    "resolve_checkpoint",
+]
+
+#: The original's model (gs_cpr_7s.py), by its Hugging Face name.
+DEFAULT_CHECKPOINT = "naver/MASt3R_ViTLarge_BaseDecoder_512_catmlpdpt_metric"
+#: What mast3r's inference imports from PyPI (its ``requirements.txt``, less what gscpr already needs).
+PYPI_DEPENDENCIES = ("einops", "huggingface_hub", "packaging", "scipy")
+INSTALL_HINT = "pip install 'gscpr[mast3r]'"
+CLONE_HINT = (
+    "git clone --recursive https://github.com/naver/mast3r and put the clone on PYTHONPATH (PYTHONPATH=/path/to/mast3r)"
+)
+
+
+def _importable(name: str) -> bool:
+    """``name`` can be imported (without importing it; a ``None`` in ``sys.modules`` blocks it, as import does)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_dependencies() -> None:
+    """Raise :class:`MatchError` naming what the mast3r matcher cannot import, and how to get it: mast3r's PyPI
+    dependencies (``einops``, ``huggingface_hub``, ``packaging``, ``scipy``), then the mast3r clone itself."""
+    missing = [m for m in PYPI_DEPENDENCIES if not _importable(m)]
+    if missing:
+        raise MatchError(f"the mast3r matcher needs the Python package(s) {', '.join(missing)}: {INSTALL_HINT}")
+    if not _importable("mast3r"):
+        raise MatchError(f"the mast3r matcher needs the mast3r package (not importable): {CLONE_HINT}")
+    try:
+        import mast3r.fast_nn  # noqa: F401  (imports dust3r, croco and scipy as matching needs them)
+        import mast3r.model  # noqa: F401
+    except ImportError as e:  # a clone without its submodules, or a dependency of theirs
+        name = getattr(e, "name", None) or ""
+        if name and not name.startswith(("mast3r", "dust3r", "croco", "models")):
+            raise MatchError(f"the mast3r matcher needs the Python package {name}: pip install {name}") from None
+        raise MatchError(f"the mast3r package cannot be imported ({e}): {CLONE_HINT}") from None
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment now (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
+    ``~/.cache/huggingface/hub``), as ``huggingface-cli download`` fills it."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+
+
+def resolve_checkpoint(checkpoint: str | Path) -> Path:
+    """A local ``.pth`` checkpoint (released format: ``{'model': state_dict, 'args': namespace}``), a model folder
+    (``config.json`` + weights), or a Hugging Face model name resolved in the local cache (nothing is downloaded).
+
+    Returns the file or folder. Raises :class:`MatchError` with one line naming what is missing and how to get it.
+    """
+    text = str(checkpoint)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        if not (path / "config.json").is_file() or not any((path / w).is_file() for w in _WEIGHTS):
+            raise MatchError(f"MASt3R model folder {path} lacks config.json and {' or '.join(_WEIGHTS)}")
+        return path
+    if not _REPO_ID.fullmatch(text) or text.endswith((".pth", ".pt", ".bin", ".safetensors")):
+        raise MatchError(f"MASt3R checkpoint {text}: no such file (give a .pth file or a model name such as "
+                         f"{DEFAULT_CHECKPOINT})")  # fmt: skip
+    from huggingface_hub import snapshot_download
+
+    cache = hf_cache_dir()
+    how = (f"download it on a machine with internet (huggingface-cli download {text}) and copy its cache here "
+           "(HF_HUB_CACHE or HF_HOME say where), or give the path of a local .pth checkpoint")  # fmt: skip
+    try:
+        snapshot = Path(snapshot_download(text, cache_dir=str(cache), local_files_only=True))
+    except Exception:  # LocalEntryNotFoundError and the hub's other "not here" errors
+        raise MatchError(f"MASt3R model {text} is not in the local Hugging Face cache {cache}: {how}") from None
+    if not (snapshot / "config.json").is_file() or not any((snapshot / w).is_file() for w in _WEIGHTS):
+        raise MatchError(f"MASt3R model {text} is only partly in the cache ({snapshot}): {how}")
+    return snapshot
+
+
+def load_mast3r_model(checkpoint: str | Path):
+    """The ``AsymmetricMASt3R`` network of :func:`resolve_checkpoint`'s answer, on the CPU, in eval mode."""
+    check_dependencies()
+    path = resolve_checkpoint(checkpoint)
+    from mast3r.model import AsymmetricMASt3R, load_model
+
+    try:
+        if path.is_file():
+            return load_model(str(path), device="cpu", verbose=False).eval()
+        config = json.loads((path / "config.json").read_text())
+        net = AsymmetricMASt3R(**config)
+        if (path / "model.safetensors").is_file():
+            if not _importable("safetensors"):
+                raise MatchError(f"{path / 'model.safetensors'} needs the safetensors package: {INSTALL_HINT}")
+            from safetensors.torch import load_file
+
+            state = load_file(str(path / "model.safetensors"))
+        else:
+            state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        missing = net.load_state_dict(state, strict=False).missing_keys
+        if missing:
+            raise MatchError(
+                f"MASt3R weights in {path} lack {len(missing)} of the network's tensors ({missing[0]}, ...)"
+            )
+        return net.eval()
+    except MatchError:
+        raise
+    except Exception as e:  # a damaged or foreign file: one line, not mast3r's traceback
+        raise MatchError(f"cannot load the MASt3R checkpoint {path}: {type(e).__name__}: {e}") from None
 
 
 def mast3r_geometry(width: int, height: int, size: int = 512) -> tuple[int, int, tuple[int, int, int, int]]:
@@ -31,35 +179,74 @@ def mast3r_geometry(width: int, height: int, size: int = 512) -> tuple[int, int,
     return rw, rh, (cx - halfw, cy - halfh, cx + halfw, cy + halfh)
 
 
+def _nearest(queries: Tensor, db: Tensor, budget: int | None = None) -> Tensor:
+    """Index in ``db [M, D]`` of each query's ``[N, D]`` largest dot product, in row blocks of at most
+    ``budget`` similarities (default 2^28 on a GPU, 1 GB in fp32; 2^26 on the CPU): 3072 seeds against a 512x384
+    map's 196,608 pixels would be a 2.4 GB matrix."""
+    budget = budget or (1 << 28 if queries.device.type == "cuda" else 1 << 26)
+    rows = max(1, budget // max(len(db), 1))
+    if len(queries) == 0:
+        return torch.zeros(0, dtype=torch.long, device=queries.device)
+    return torch.cat([(queries[i : i + rows] @ db.T).argmax(dim=1) for i in range(0, len(queries), rows)])
+
+
 def reciprocal_nn(
     desc0: Tensor, desc1: Tensor, subsample: int = 8, max_iter: int = 10
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Reciprocal nearest neighbours between dense descriptor maps ``[H0, W0, D]`` and ``[H1, W1, D]`` (dot product).
+    """Reciprocal nearest neighbours between dense descriptor maps ``[H0, W0, D]`` and ``[H1, W1, D]`` (dot
+    product), on the maps' device.
 
-    Seeds on a ``subsample``-px grid of image 0 go to their nearest neighbour in image 1 and back, repeatedly,
-    until they stop moving; the pairs that map onto each other are returned as integer pixel coordinates
-    ``(x, y)`` ``[N, 2]`` in each image, without duplicates.
+    Seeds on a ``subsample``-px grid of image 0 go to their nearest neighbour in image 1 and back; a seed whose
+    walk stops moving (forward or back) is converged and leaves the loop, the others walk on, ``max_iter`` times
+    at most (those still moving are dropped). The same pairs as mast3r's ``fast_reciprocal_NNs`` (tested), each
+    step only for the seeds still moving. Returns integer pixel coordinates ``(x, y)`` ``[N, 2]`` in each image,
+    unique pairs sorted by image 0's pixel index.
     """
     H0, W0, D = desc0.shape
     H1, W1, _ = desc1.shape
     flat0, flat1 = desc0.reshape(-1, D), desc1.reshape(-1, D)
-    ys, xs = torch.meshgrid(
-        torch.arange(subsample // 2, H0, subsample), torch.arange(subsample // 2, W0, subsample), indexing="ij"
-    )
-    cur = (ys * W0 + xs).reshape(-1).to(desc0.device)
+    dev = desc0.device
+    ys, xs = torch.meshgrid(torch.arange(subsample // 2, H0, subsample, device=dev),
+                            torch.arange(subsample // 2, W0, subsample, device=dev), indexing="ij")  # fmt: skip
+    xy0 = (ys * W0 + xs).reshape(-1)
+    xy1 = torch.full_like(xy0, -1)
+    notyet = torch.ones(len(xy0), dtype=torch.bool, device=dev)
     for _ in range(max_iter):
-        nn1 = (flat0[cur] @ flat1.T).argmax(dim=1)
-        back = (flat1[nn1] @ flat0.T).argmax(dim=1)
-        moved = back != cur
-        cur = back
-        if not moved.any():
+        idx = notyet.nonzero()[:, 0]
+        if idx.numel() == 0:
             break
-    nn1 = (flat0[cur] @ flat1.T).argmax(dim=1)
-    recip = (flat1[nn1] @ flat0.T).argmax(dim=1) == cur
-    pairs = torch.unique(torch.stack([cur[recip], nn1[recip]], dim=1), dim=0).cpu().numpy()
+        fwd = _nearest(flat0[xy0[idx]], flat1)
+        moved = fwd != xy1[idx]
+        xy1[idx] = fwd
+        notyet[idx[~moved]] = False
+        idx = idx[moved]
+        back = _nearest(flat1[xy1[idx]], flat0)
+        moved = back != xy0[idx]
+        xy0[idx] = back
+        notyet[idx[~moved]] = False
+    done = ~notyet
+    pairs = torch.unique(torch.stack([xy0[done], xy1[done]], dim=1), dim=0).cpu().numpy()
     p0 = np.stack([pairs[:, 0] % W0, pairs[:, 0] // W0], axis=1)
     p1 = np.stack([pairs[:, 1] % W1, pairs[:, 1] // W1], axis=1)
     return p0, p1
+
+
+def reciprocal_nn_mast3r(
+    desc0: Tensor, desc1: Tensor, subsample: int = 8, max_iter: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """mast3r's ``fast_reciprocal_NNs`` as the original calls it (dot product, blocks of 2^13), with
+    :func:`reciprocal_nn`'s signature and output (``max_iter`` is mast3r's fixed 10)."""
+    from mast3r.fast_nn import fast_reciprocal_NNs
+
+    p0, p1 = fast_reciprocal_NNs(desc0, desc1, subsample_or_initxy1=subsample, device=desc0.device, dist="dot",
+                                 block_size=2**13)  # fmt: skip
+    W0, W1 = desc0.shape[1], desc1.shape[1]
+    order = np.lexsort((p1[:, 1] * W1 + p1[:, 0], p0[:, 1] * W0 + p0[:, 0]))
+    return np.asarray(p0)[order].astype(np.int64), np.asarray(p1)[order].astype(np.int64)
+
+
+#: The nearest-neighbour implementations, by the name of the matcher's ``nn`` option.
+NN_METHODS = {"gscpr": reciprocal_nn, "mast3r": reciprocal_nn_mast3r}
 
 
 def border_mask(kpts: np.ndarray, width: int, height: int, border: int = 3) -> np.ndarray:
@@ -69,43 +256,156 @@ def border_mask(kpts: np.ndarray, width: int, height: int, border: int = 3) -> n
     )
 
 
+def _pil_resize(image: Tensor, width: int, height: int) -> Tensor:
+    """``[3, H, W]`` in [0, 1] resized as DUSt3R's ``load_images`` does it: PIL on the 8-bit image, LANCZOS when
+    the long side shrinks, BICUBIC otherwise; ``[3, height, width]`` in [0, 1] on the input's device."""
+    from PIL import Image
+
+    u8 = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    shrink = max(image.shape[-2:]) > max(width, height)
+    pil = Image.fromarray(u8).resize((width, height), Image.LANCZOS if shrink else Image.BICUBIC)
+    return torch.from_numpy(np.array(pil)).to(image.device).permute(2, 0, 1).float() / 255.0
+
+
+def mast3r_input(image: Tensor, size: int = 512, resize: str = "torch") -> tuple[Tensor, tuple[int, ...]]:
+    """The network's input for ``[3, H, W]`` in [0, 1]: ``[1, 3, h, w]`` in [-1, 1] (long side resized to
+    ``size``, centre-cropped to multiples of 16, as :func:`mast3r_geometry`) and the geometry
+    ``(rw, rh, left, top, W, H)``: resized size, crop offset, full size. ``resize``: ``"pil"`` (DUSt3R's
+    ``load_images``, bit-identical) or ``"torch"`` (antialiased bicubic on the float image, on its device)."""
+    H, W = image.shape[-2:]
+    rw, rh, (left, top, right, bottom) = mast3r_geometry(W, H, size)
+    if resize == "pil":
+        img = _pil_resize(image, rw, rh)[None]
+    else:
+        img = torch.nn.functional.interpolate(image[None], size=(rh, rw), mode="bicubic", align_corners=False,
+                                              antialias=True).clamp(0, 1)  # fmt: skip
+    return img[..., top:bottom, left:right] * 2 - 1, (rw, rh, left, top, W, H)
+
+
+def map_keypoints(p: np.ndarray, geometry: tuple[int, ...], crop: tuple[int, int], mode: str = "exact") -> np.ndarray:
+    """Integer pixels ``p [N, 2]`` of the network's ``crop = (w, h)`` input back in the full image
+    (``geometry`` of :func:`mast3r_input`).
+
+    ``"original"``: the original scripts' truncating arithmetic, ``s = W / w``, ``x -> floor(x s)``,
+    ``y -> floor((y + int((H / s - h) / 2)) s)`` (gs_cpr_12s.py; with no crop, as on 7-Scenes' 640x480 and
+    Cambridge's 1920x1080, the shift is 0 and this is gs_cpr_7s.py's ``floor(y H / h)``). ``"exact"``: the crop
+    undone, then each axis' resize, sub-pixel, in the pixel-index convention
+    (:func:`~gscpr.match.base.rescale_keypoints`).
+    """
+    rw, rh, left, top, W, H = geometry
+    if mode == "original":
+        s = W / crop[0]
+        shift = int((H / s - crop[1]) / 2)
+        return np.floor(np.stack([p[:, 0] * s, (p[:, 1] + shift) * s], axis=1)).astype(np.float64)
+    return rescale_keypoints(p + [left, top], rw / W, rh / H)
+
+
 class Mast3rMatcher(Matcher):
+    """MASt3R matching on ``device`` (see the module text for the options).
+
+    Args:
+        checkpoint: a Hugging Face model name in the local cache (default: the original's), a model folder or a
+            ``.pth`` file; see :func:`resolve_checkpoint`.
+        size: the long side of the network's input (the original: 512).
+        max_size: the registry's common option, here another name for ``size``: a multiple of 16, 64 to 512.
+        subsample: the seed grid of the nearest neighbours, pixels.
+        resize: ``"torch"`` or ``"pil"`` (the original's). keypoints: ``"exact"`` or ``"original"``.
+        nn: ``"gscpr"`` (:func:`reciprocal_nn`) or ``"mast3r"`` (``fast_reciprocal_NNs``).
+        amp: run the network under bfloat16 autocast.
+        pairwise: run both edges and attach :class:`~gscpr.pointmaps.PairPointmaps` to the matches.
+        correspondences: ``False`` skips the nearest neighbours (no matches, only the pointmaps: GS-CPR_rel as
+            published uses none; needs ``pairwise``).
+
+    Raises :class:`MatchError` (one line) for a missing dependency, a checkpoint that is not here, or a bad option.
+    """
+
     name = "mast3r"
 
-    def __init__(self, device=None, checkpoint: str | None = None, size: int = 512, subsample: int = 8):
-        super().__init__(device, None)
-        try:
-            from mast3r.model import AsymmetricMASt3R
-        except ImportError:
-            raise MatchError(
-                "the mast3r matcher needs the mast3r package (github.com/naver/mast3r, installed with its dust3r "
-                "submodule) and a checkpoint: --matcher-checkpoint MASt3R_ViTLarge_BaseDecoder_512_catmlpdpt_metric.pth"
-            ) from None
-        if not checkpoint:
-            raise MatchError("the mast3r matcher needs a checkpoint path (its weights cannot be downloaded here)")
-        self.model = AsymmetricMASt3R.from_pretrained(checkpoint).to(self.device).eval()
-        self.size, self.subsample = size, subsample
+    def __init__(
+        self,
+        device=None,
+        checkpoint: str | Path | None = DEFAULT_CHECKPOINT,
+        size: int = 512,
+        subsample: int = 8,
+        max_size: int | None = None,
+        resize: str = "torch",
+        keypoints: str = "exact",
+        nn: str = "gscpr",
+        amp: bool = False,
+        pairwise: bool = False,
+        correspondences: bool = True,
+    ):
+        super().__init__(device, None)  # the network's input size is ``size``: Matcher.match must not resize
+        size = max_size or size
+        if size % 16 or not 64 <= size <= 512:
+            raise MatchError(f"mast3r: the input size (max_size) must be a multiple of 16 from 64 to 512, got {size}")
+        for option, value, allowed in (("resize", resize, ("torch", "pil")), ("keypoints", keypoints,
+                                       ("exact", "original")), ("nn", nn, tuple(NN_METHODS))):  # fmt: skip
+            if value not in allowed:
+                raise MatchError(f"mast3r: {option} must be one of {', '.join(allowed)}, got {value!r}")
+        if not correspondences and not pairwise:
+            raise MatchError("mast3r: correspondences=False leaves nothing to return without pairwise=True")
+        self.model = load_mast3r_model(checkpoint or DEFAULT_CHECKPOINT).to(self.device)
+        self.size, self.subsample, self.resize, self.keypoints = size, subsample, resize, keypoints
+        self.nn, self.amp, self.pairwise, self.correspondences = nn, bool(amp), bool(pairwise), bool(correspondences)
+        self.last_timings: dict[str, float] = {}
 
-    def _prepare(self, image: Tensor, idx: int) -> tuple[dict, tuple[float, float, int, int]]:
-        H, W = image.shape[-2:]
-        rw, rh, (left, top, right, bottom) = mast3r_geometry(W, H, self.size)
-        img = torch.nn.functional.interpolate(image[None], size=(rh, rw), mode="bicubic", align_corners=False,
-                                              antialias=True)[..., top:bottom, left:right]  # fmt: skip
-        view = {"img": img.clamp(0, 1) * 2 - 1, "true_shape": np.int32([[bottom - top, right - left]]), "idx": idx,
-                "instance": str(idx)}  # fmt: skip
-        return view, (rw / W, rh / H, left, top)
+    def _prepare(self, image: Tensor, idx: int) -> tuple[dict, tuple[int, int, int, int, int, int]]:
+        """DUSt3R's view of ``[3, H, W]`` and its geometry (:func:`mast3r_input`)."""
+        img, g = mast3r_input(image, self.size, self.resize)
+        h, w = img.shape[-2:]
+        view = {"img": img, "true_shape": torch.tensor([[h, w]], device=self.device), "idx": idx,
+                "instance": [str(idx)]}  # fmt: skip
+        return view, g
+
+    def _network(self, v0: dict, v1: dict) -> tuple[dict, dict]:
+        """``pred1, pred2`` of the edge ``0_1`` (batch of one) or, with :attr:`pairwise`, of ``0_1`` and ``1_0``
+        (batch index 0 and 1), left on the device."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            if not self.pairwise:
+                return self.model(v0, v1)
+            if v0["img"].shape == v1["img"].shape:  # one batch; DUSt3R encodes each image once for a symmetric one
+                a = {k: torch.cat([v0[k], v1[k]]) for k in ("img", "true_shape")} | {"instance": ["0", "1"]}
+                b = {k: torch.cat([v1[k], v0[k]]) for k in ("img", "true_shape")} | {"instance": ["1", "0"]}
+                return self.model(a, b)
+            (p01, q01), (p10, q10) = self.model(v0, v1), self.model(v1, v0)
+            return ({k: [p01[k][0], p10[k][0]] for k in p01}, {k: [q01[k][0], q10[k][0]] for k in q01})
 
     def _match(self, image0: Tensor, image1: Tensor) -> Matches:
-        from dust3r.inference import inference
-
+        t0 = time.perf_counter()
         v0, g0 = self._prepare(image0, 0)
         v1, g1 = self._prepare(image1, 1)
-        out = inference([(v0, v1)], self.model, self.device, batch_size=1, verbose=False)
-        d0, d1 = out["pred1"]["desc"][0], out["pred2"]["desc"][0]
-        p0, p1 = reciprocal_nn(d0, d1, self.subsample)
-        keep = border_mask(p0, d0.shape[1], d0.shape[0]) & border_mask(p1, d1.shape[1], d1.shape[0])
+        pred1, pred2 = self._network(v0, v1)
+        d0, d1 = pred1["desc"][0].float(), pred2["desc"][0].float()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t1 = time.perf_counter()
+        if not self.correspondences:
+            self.last_timings = {"network": t1 - t0, "nn": 0.0}
+            return Matches.empty(self._pointmaps(pred1, pred2, (g0, g1)))
+        p0, p1 = NN_METHODS[self.nn](d0, d1, self.subsample)
+        (h0, w0), (h1, w1) = d0.shape[:2], d1.shape[:2]
+        keep = border_mask(p0, w0, h0) & border_mask(p1, w1, h1)
         p0, p1 = p0[keep].astype(np.float64), p1[keep].astype(np.float64)
-        # Undo the crop, then the resize (sub-pixel, pixel-index convention).
-        k0 = rescale_keypoints(p0 + [g0[2], g0[3]], g0[0], g0[1])
-        k1 = rescale_keypoints(p1 + [g1[2], g1[3]], g1[0], g1[1])
-        return Matches(k0, k1, np.ones(len(k0)))
+        k0, k1 = map_keypoints(p0, g0, (w0, h0), self.keypoints), map_keypoints(p1, g1, (w1, h1), self.keypoints)
+        self.last_timings = {"network": t1 - t0, "nn": time.perf_counter() - t1}
+        m = Matches(k0, k1, np.ones(len(k0)))
+        if self.pairwise:
+            m.pairwise = self._pointmaps(pred1, pred2, (g0, g1))
+        return m
+
+    @staticmethod
+    def _pointmaps(pred1: dict, pred2: dict, geometry) -> PairPointmaps:
+        def np32(t: Tensor) -> np.ndarray:
+            return t.float().cpu().numpy()
+
+        # batch index 0 is the edge 0_1, index 1 the edge 1_0: image i's own map is pred1[i], its map in the other
+        # image's frame is pred2 of the other edge.
+        return PairPointmaps(
+            pts_self=(np32(pred1["pts3d"][0]), np32(pred1["pts3d"][1])),
+            pts_other=(np32(pred2["pts3d_in_other_view"][1]), np32(pred2["pts3d_in_other_view"][0])),
+            conf_self=(np32(pred1["conf"][0]), np32(pred1["conf"][1])),
+            conf_other=(np32(pred2["conf"][1]), np32(pred2["conf"][0])),
+            resized=tuple((g[0], g[1]) for g in geometry),
+            crop=tuple((g[2], g[3]) for g in geometry),
+        )

@@ -125,4 +125,4 @@ def refine_subpixel(
     ok = out[:, 2] > 0
     refined = np.where(ok[:, None], out[:, :2], matches.kpts1)
     moved = ok & (np.abs(refined - matches.kpts1).max(axis=1) > 1e-3)
-    return Matches(matches.kpts0, refined, matches.scores), moved
+    return Matches(matches.kpts0, refined, matches.scores, matches.pairwise), moved

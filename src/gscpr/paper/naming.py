@@ -9,7 +9,9 @@ these files and ``gscpr eval --refined-dir/--log-dir`` (``gscpr.paper.evaluate``
         logs_<scene>.log                                            log_file(results, scene)
 
 The refined pose file holds ``name qw qx qy qz tx ty tz`` lines (world-to-camera); its name says ``mast3r``
-whatever the matcher, as the original's does. The ``_rel`` scripts write to the same folders.
+whatever the matcher, as the original's does. The ``_rel`` scripts write the same files under
+``outputs/<dataset>/GS_CPR_rel_<pe>_results/`` (``results_dir(..., relative=True)``), never into the absolute
+run's folder.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ __all__ = [
 PREDICTIONS = "refine_predictions"
 
 
-def results_dir(outputs_dir: str | Path, dataset: str, estimator: str) -> Path:
-    """``<outputs>/<dataset>/GS_CPR_<estimator>_results``, as the original writes (``dataset``: ``7scenes``, ...)."""
-    return Path(outputs_dir) / dataset / f"GS_CPR_{estimator}_results"
+def results_dir(outputs_dir: str | Path, dataset: str, estimator: str, relative: bool = False) -> Path:
+    """``<outputs>/<dataset>/GS_CPR_<estimator>_results`` (``GS_CPR_rel_<estimator>_results`` for the ``_rel``
+    scripts), as the original writes (``dataset``: ``7scenes``, ...)."""
+    return Path(outputs_dir) / dataset / f"GS_CPR_{'rel_' if relative else ''}{estimator}_results"
 
 
 def predictions_dir(results: str | Path) -> Path:

@@ -12,7 +12,10 @@ and write what the original writes: ``outputs/<dataset>/GS_CPR_<pe>_results/refi
 <pe>_refinew2c_mast3r_<scene>.txt`` and ``logs_<scene>.log`` (one per scene, also with ``--test_all``; the names
 are ``gscpr.paper.naming``'s). The defaults reproduce the paper (MASt3R, OpenCV EPnP-RANSAC at 1 px / 2.5 px, no
 sub-pixel step); the original's defects are fixed: per-image focal on Cambridge, RANSAC failure detected (the
-coarse pose is kept and the status recorded), relative poses composed into the world frame.
+coarse pose is kept and the status recorded), relative poses composed into the world frame. The ``_rel``
+scripts write ``outputs/<dataset>/GS_CPR_rel_<pe>_results/`` (header ``GS-CPR_rel for <pe>:<scene>``); with
+``--recipe paper`` and MASt3R their relative pose is the published one (``mast3r-pair``: MASt3R's pairwise
+pointmaps, scaled by the rendered depth), with other matchers the essential matrix (``essential``).
 """
 
 from __future__ import annotations
@@ -28,18 +31,17 @@ from ..data.frame import DatasetError
 from ..distributed import init_distributed
 from ..evaluate import evaluate_scene, format_table, write_log
 from ..match import MATCHERS, MatchError, load_matcher
+from ..match.mast3r import DEFAULT_CHECKPOINT
 from ..pipeline import refine_queries, write_outputs
 from ..poses import PoseFileError, read_poses, write_poses
 from ..queries import Query, build_queries
-from ..recipes import add_refine_arguments, config_from_args
+from ..recipes import add_refine_arguments, config_from_args, matcher_options, relative_solver_for
 from ..records import poses_from_records
 from ..render_poses import depth_path
 from .datasets import get_dataset, model_dir, render_dir
 from .naming import log_file, records_dir, refined_file, results_dir
 
 __all__ = ["main"]
-
-DEFAULT_CHECKPOINT = "checkpoints/MASt3R_ViTLarge_BaseDecoder_512_catmlpdpt_metric.pth"
 
 
 def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
@@ -50,7 +52,9 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
     p.add_argument("--scene", default=ds.scenes[1] if dataset == "cambridge" else ds.scenes[0], choices=ds.scenes)
     p.add_argument("--test_all", action="store_true", help="every scene of the dataset")
     p.add_argument("--matcher", default="mast3r", choices=MATCHERS, help="the paper's is mast3r")
-    p.add_argument("--matcher_checkpoint", default=DEFAULT_CHECKPOINT, help="MASt3R checkpoint (.pth)")
+    p.add_argument("--matcher_checkpoint", default=DEFAULT_CHECKPOINT,
+                   help="MASt3R model: a name in the local Hugging Face cache (the original's, by default) or a "
+                   ".pth file")  # fmt: skip
     # The recipe (default: the paper's, exactly) and the options the original's scripts take, --snake_case.
     add_refine_arguments(p, recipe="paper", style="_", options=("solver", "ransac_px", "subpixel", "recovery",
                                                                  "iterations"))  # fmt: skip
@@ -100,14 +104,20 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     ds = get_dataset(dataset)
     scenes = ds.scenes if args.test_all else [args.scene]
     pe = args.pose_estimator
-    out_dir = results_dir(args.root / "outputs", ds.name, pe)
-    # The threshold is the dataset's (1 px at 640x480 and 1296x968, 2.5 px at 1920x1080) unless given.
-    cfg = config_from_args(args, relative=relative, ransac_px=args.ransac_px or ds.ransac_px)
+    out_dir = results_dir(args.root / "outputs", ds.name, pe, relative=relative)  # never the absolute run's
+    # The threshold is the dataset's (1 px at 640x480 and 1296x968, 2.5 px at 1920x1080) unless given; the
+    # recipe picks GS-CPR_rel's solver for the matcher (paper + mast3r: MASt3R's pointmaps, as published).
+    cfg = config_from_args(
+        args,
+        relative=relative,
+        ransac_px=args.ransac_px or ds.ransac_px,
+        relative_solver=relative_solver_for(args.recipe, args.matcher) if relative else None,
+    )
     dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
     device = dist.device(args.device)
     try:
-        options = {"checkpoint": args.matcher_checkpoint} if args.matcher == "mast3r" else {}
-        matcher = load_matcher(args.matcher, device, **options)
+        given = {"checkpoint": args.matcher_checkpoint} if args.matcher == "mast3r" else {}
+        matcher = load_matcher(args.matcher, device, **matcher_options(args.recipe, args.matcher, cfg, given))
     except MatchError as e:
         print(f"error: {e}\n(any other matcher runs without extra installs, e.g. --matcher xfeat)", file=sys.stderr)
         return 2
@@ -136,7 +146,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
         gt = {q.name: q.gt for q in queries if q.gt is not None}
         ini = evaluate_scene({q.name: q.coarse for q in queries}, gt, scene, pe, scheme="exact")
         ref = evaluate_scene(poses, gt, scene, pe, scheme="exact")
-        write_log(log_file(out_dir, scene), scene, pe, ini, ref)
+        write_log(log_file(out_dir, scene), scene, pe, ini, ref, method="GS-CPR_rel" if relative else "GS-CPR")
         initial.append(ini)
         refined.append(ref)
     if dist.is_main:

@@ -100,7 +100,9 @@ def match_render(
         with gpu:
             matches, _ = refine_subpixel(render.rgb, query.for_matching, matches, device=matcher.device)
     if query.scales is not None and len(matches):
-        matches = Matches(matches.kpts0, rescale_keypoints(matches.kpts1, *query.scales), matches.scores)
+        matches = Matches(
+            matches.kpts0, rescale_keypoints(matches.kpts1, *query.scales), matches.scores, matches.pairwise
+        )
     timings["match"] += t1 - t0
     timings["subpixel"] += time.perf_counter() - t1
     return matches, message

@@ -123,7 +123,8 @@ class Refiner:
                 return Pass(Status.RENDER_FAILED, message=str(e))
             timings["render"] += time.perf_counter() - t0
         matches, message = match_render(self.matcher, render, query, self.config, matches, self.gpu, timings)
-        if len(matches) < self.config.min_matches:
+        # A solver of pointmaps (GS-CPR_rel as published) does not use the matches: their number is no test.
+        if len(matches) < self.config.min_matches and getattr(self.solver, "inputs", "") != "pointmaps":
             p = Pass(Status.TOO_FEW_MATCHES, message=message)
         else:
             p = self.step(matches, render, query, pose, self.solver, self.config, timings)

@@ -1,6 +1,15 @@
-"""The relative pose step of a pass (GS-CPR_rel): the render-to-query rotation and translation direction from
-the two views, the translation's length from the rendered depth (median ratio of rendered to triangulated depth
-over the inliers), composed into a *world* pose (the original wrote the render-frame pose instead)."""
+"""The relative pose step of a pass (GS-CPR_rel): the render-to-query transform, its scale fixed by the rendered
+depth, composed into a *world* pose (the original wrote the render-frame pose instead).
+
+Two solvers, by what they take (``RelativePoseSolver.inputs``):
+
+* ``"pointmaps"`` (``mast3r-pair``, GS-CPR_rel as published): the relative pose from MASt3R's pairwise
+  pointmaps (:attr:`Matches.pairwise`), the scale = median(rendered depth / MASt3R's depth of the render) over the
+  pixels where both exceed 0.1, at MASt3R's working size (the rendered depth resized bilinearly, as the original's
+  ``cv2.resize``, and cropped as the image was).
+* ``"correspondences"`` (``essential``, any matcher): the rotation and translation direction from the matches,
+  the length from the median ratio of rendered to triangulated depth over the inliers.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +28,7 @@ from .types import Pass, Render, Status
 __all__ = ["MIN_RELATIVE_MATCHES", "solve_relative"]
 
 MIN_RELATIVE_MATCHES = 8  # fewer than this cannot constrain a relative pose robustly
+MIN_SCALE_DEPTH = 0.1  # the original's getScale: both depths above this (scene units / MASt3R's)
 
 
 def solve_relative(
@@ -31,6 +41,8 @@ def solve_relative(
     timings: dict[str, float],
 ) -> Pass:
     """The query's w2c pose from ``matches`` on ``render`` (made at ``pose_w2c``) through the relative pose."""
+    if getattr(solver, "inputs", "correspondences") == "pointmaps":
+        return _solve_from_pointmaps(matches, render, pose_w2c, solver, cfg, timings)
     if len(matches) < max(cfg.min_matches, MIN_RELATIVE_MATCHES):
         return Pass(Status.TOO_FEW_MATCHES)
     t0 = time.perf_counter()
@@ -63,3 +75,43 @@ def solve_relative(
     T_rel[:3, 3] *= float(np.median(ratios))  # render camera -> query camera, in scene units
     return Pass(Status.REFINED, pose=T_rel @ pose_w2c, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
                 inlier_ratio=est.num_inliers / len(matches))  # fmt: skip
+
+
+def _solve_from_pointmaps(
+    matches: Matches,
+    render: Render,
+    pose_w2c: np.ndarray,
+    solver: RelativePoseSolver,
+    cfg: RefineConfig,
+    timings: dict[str, float],
+) -> Pass:
+    """GS-CPR_rel as published: ``solver.solve_pointmaps`` on :attr:`Matches.pairwise`, scaled by the rendered
+    depth (median ratio over the pixels where both depths exceed :data:`MIN_SCALE_DEPTH`)."""
+    pair = matches.pairwise
+    if pair is None:
+        return Pass(Status.RELATIVE_POSE_FAILED, message=f"{solver.name} needs MASt3R's pairwise pointmaps (the "
+                    "mast3r matcher with pairwise=True); this matcher gave none")  # fmt: skip
+    t0 = time.perf_counter()
+    est = solver.solve_pointmaps(pair, cfg.pose_solver_options())
+    t1 = time.perf_counter()
+    timings["pnp"] += t1 - t0
+    if est is None:
+        return Pass(Status.RELATIVE_POSE_FAILED, message=f"{solver.name} found no relative pose")
+    if est.num_inliers < cfg.min_inliers:
+        return Pass(Status.TOO_FEW_INLIERS, num_inliers=est.num_inliers)
+    # The rendered depth as the render was given to the network: resized, then cropped.
+    (rw, rh), (left, top) = pair.resized[0], pair.crop[0]
+    h, w = pair.shape(0)
+    depth = cv2.resize(np.asarray(render.depth, dtype=np.float32), (rw, rh), interpolation=cv2.INTER_LINEAR)
+    depth = depth[top : top + h, left : left + w]
+    ours = est.info["depth0"]
+    valid = (ours > MIN_SCALE_DEPTH) & (depth > MIN_SCALE_DEPTH)
+    timings["lift"] += time.perf_counter() - t1
+    if not valid.any():  # the original then takes a scale of 1: a pose in MASt3R's units, silently
+        return Pass(Status.TOO_FEW_VALID_DEPTH, num_inliers=est.num_inliers,
+                    message="no pixel with both rendered and MASt3R depth above 0.1 to fix the scale")  # fmt: skip
+    scale = float(np.median(depth[valid] / ours[valid]))
+    T_rel = est.pose.copy()
+    T_rel[:3, 3] *= scale  # render camera -> query camera, in scene units
+    return Pass(Status.REFINED, pose=T_rel @ pose_w2c, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
+                inlier_ratio=est.num_inliers / max(len(est.inliers), 1))  # fmt: skip

@@ -7,7 +7,10 @@ name             kind      what                                                 
 ``poselib``      absolute  PoseLib LO-RANSAC P3P + bundle adjustment (default)        ``pnp_poselib.py``
 ``pycolmap``     absolute  COLMAP LO-RANSAC + refinement                              ``pnp_pycolmap.py``
 ``opencv-epnp``  absolute  OpenCV EPnP-RANSAC, the original's (alias ``paper``)       ``pnp_opencv.py``
-``essential``    relative  five-point essential matrix + cheirality (GS-CPR_rel)     ``relative_essential.py``
+``essential``    relative  five-point essential matrix + cheirality (GS-CPR_rel with  ``relative_essential.py``
+                           any matcher)
+``mast3r-pair``  relative  MASt3R's pairwise pointmaps, as DUSt3R's PairViewer        ``relative_mast3r.py``
+                           (GS-CPR_rel as published; needs the mast3r matcher)
 ===============  ========  =========================================================  ======================
 
 Adding a solver: one file with a :class:`AbsolutePoseSolver` or :class:`RelativePoseSolver` subclass and one
@@ -40,6 +43,7 @@ SOLVERS: dict[str, str | type[PoseSolver]] = {
     "pycolmap": "gscpr.solvers.pnp_pycolmap:PycolmapPnP",
     "opencv-epnp": "gscpr.solvers.pnp_opencv:OpenCVEPnP",
     "essential": "gscpr.solvers.relative_essential:EssentialMatrixSolver",
+    "mast3r-pair": "gscpr.solvers.relative_mast3r:Mast3rPairSolver",
 }
 #: Other names accepted on the command line and in configs.
 ALIASES: dict[str, str] = {"paper": "opencv-epnp"}  # the name before the registry

@@ -117,9 +117,13 @@ class AbsolutePoseSolver(PoseSolver):
 
 class RelativePoseSolver(PoseSolver):
     """Two-view: ``solve(points2d [N, 2], points2d_ref [N, 2], camera, camera_ref, options=...)`` -> the
-    reference-to-``camera`` transform, unit translation."""
+    reference-to-``camera`` transform, unit translation.
+
+    :attr:`inputs` says what the solver takes: ``"correspondences"`` (the calling shape above) or
+    ``"pointmaps"`` (MASt3R's pairwise outputs, ``solve_pointmaps(pair, options)``: ``relative_mast3r.py``)."""
 
     kind = "relative"
+    inputs: ClassVar[str] = "correspondences"
 
     def solve(  # type: ignore[override]
         self,

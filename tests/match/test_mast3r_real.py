@@ -1,0 +1,180 @@
+"""The mast3r matcher against the real mast3r code (../shared/third_party/mast3r) with a random-weight checkpoint
+of a small configuration generated at test time (tests/conftest.py): loading by path and by name from a local
+Hugging Face cache, the messages for what is missing, the original's resize and keypoint mapping, the
+nearest neighbours against mast3r's own, bf16 autocast and the pairwise pointmaps."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gscpr.match import MatchError, load_matcher
+from gscpr.match.mast3r import (
+    DEFAULT_CHECKPOINT,
+    check_dependencies,
+    map_keypoints,
+    mast3r_input,
+    reciprocal_nn,
+    reciprocal_nn_mast3r,
+    resolve_checkpoint,
+)
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB texture ``[h, w, 3]`` uint8."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture(scope="module")
+def small_matcher(tiny_mast3r):
+    return load_matcher("mast3r", "cpu", checkpoint=str(tiny_mast3r), max_size=128)
+
+
+def test_matcher_loads_a_released_format_checkpoint_and_matches_a_pair(small_matcher):
+    img = textured(120, 160)
+    m = small_matcher.match(img, np.roll(img, 4, axis=1))
+    assert len(m) > 0 and m.kpts0.shape == m.kpts1.shape == (len(m), 2)
+    # keypoints in each image's own full resolution, inside the 3-px border of the 128x96 working image
+    for k in (m.kpts0, m.kpts1):
+        assert k[:, 0].min() >= 0 and k[:, 0].max() < 160 and k[:, 1].min() >= 0 and k[:, 1].max() < 120
+    assert set(small_matcher.last_timings) == {"network", "nn"} and all(
+        v > 0 for v in small_matcher.last_timings.values()
+    )
+    assert m.pairwise is None
+
+
+def test_size_options_are_checked_in_one_line(tiny_mast3r):
+    with pytest.raises(MatchError, match="multiple of 16 from 64 to 512, got 100"):
+        load_matcher("mast3r", "cpu", checkpoint=str(tiny_mast3r), max_size=100)
+    with pytest.raises(MatchError, match="correspondences=False leaves nothing"):
+        load_matcher("mast3r", "cpu", checkpoint=str(tiny_mast3r), correspondences=False)
+    with pytest.raises(MatchError, match="resize must be one of torch, pil"):
+        load_matcher("mast3r", "cpu", checkpoint=str(tiny_mast3r), resize="cv2")
+
+
+def test_pil_resize_is_dust3rs_load_images(mast3r_code, tmp_path):
+    """The ``pil`` input is bit-identical to DUSt3R's ``load_images(size=512)``, shrinking (LANCZOS) and
+    enlarging (BICUBIC); a 12-Scenes-shaped image is cropped as it crops."""
+    import cv2
+
+    pytest.importorskip("torchvision", reason="dust3r's load_images imports torchvision (not a gscpr dependency)")
+    from dust3r.utils.image import load_images
+
+    for w, h in ((640, 480), (324, 242)):
+        img = textured(h, w, seed=w)
+        cv2.imwrite(str(tmp_path / f"{w}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        (ref,) = load_images([str(tmp_path / f"{w}.png")], size=512, verbose=False)
+        ours, _ = mast3r_input(torch.from_numpy(img).permute(2, 0, 1).float() / 255, 512, "pil")
+        assert ours.shape == ref["img"].shape and list(ours.shape[-2:]) == ref["true_shape"][0].tolist()
+        assert (ours - ref["img"]).abs().max() < 1e-6
+        torch_resized, _ = mast3r_input(torch.from_numpy(img).permute(2, 0, 1).float() / 255, 512, "torch")
+        assert (torch_resized - ref["img"]).abs().max() > 1e-3  # the option changes something
+
+
+def test_original_keypoint_mapping_is_the_scripts_truncating_arithmetic():
+    p = np.array([[511.0, 383.0], [10.0, 10.0]])
+    g = (512, 384, 0, 0, 640, 480)  # 7-Scenes: resized 512x384, no crop
+    np.testing.assert_array_equal(map_keypoints(p, g, (512, 384), "original"), [[638, 478], [12, 12]])  # x * 1.25
+    np.testing.assert_allclose(map_keypoints(p, g, (512, 384)), [[638.875, 478.875], [12.625, 12.625]])
+    g12 = (512, 382, 0, 7, 1296, 968)  # 12-Scenes: 382 rows cropped to 368, 7 off the top
+    s = 1296 / 512  # gs_cpr_12s.py: x * s; (y + int((968 / s - 368) / 2)) * s, truncated
+    np.testing.assert_array_equal(map_keypoints(p, g12, (512, 368), "original")[1], [int(10 * s), int(17 * s)])
+    assert abs(map_keypoints(p, g12, (512, 368))[1, 1] - ((17 + 0.5) * 968 / 382 - 0.5)) < 1e-9  # 43.8: sub-pixel
+    gcam = (512, 288, 0, 0, 1920, 1080)  # Cambridge: gs_cpr_cam.py's x * W / w, y * H / h
+    np.testing.assert_array_equal(map_keypoints(p, gcam, (512, 288), "original")[1], [37, 37])
+
+
+def test_reciprocal_nn_returns_mast3rs_pairs(mast3r_code):
+    torch.manual_seed(0)
+    for H, W in ((40, 48), (37, 61)):
+        desc1 = torch.nn.functional.normalize(torch.randn(H, W, 24), dim=-1)
+        desc0 = torch.nn.functional.normalize(desc1.roll((3, 5), (0, 1)) + 0.4 * torch.randn(H, W, 24), dim=-1)
+        ours, theirs = reciprocal_nn(desc0, desc1), reciprocal_nn_mast3r(desc0, desc1)
+        assert len(ours[0]) > 10
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        np.testing.assert_array_equal(ours[1], theirs[1])
+
+
+def test_bf16_autocast_runs_on_the_cpu(small_matcher, monkeypatch):
+    monkeypatch.setattr(small_matcher, "amp", True)
+    img = textured(120, 160, seed=3)
+    matches = small_matcher.match(img, np.roll(img, 4, axis=0))
+    assert len(matches) > 0 and matches.kpts0.dtype == np.float64
+
+
+def test_pairwise_outputs_for_gs_cpr_rel(small_matcher, monkeypatch):
+    monkeypatch.setattr(small_matcher, "pairwise", True)
+    pair = small_matcher.match(textured(96, 128, seed=1), textured(96, 128, seed=2)).pairwise
+    assert pair.resized == ((128, 96), (128, 96)) and pair.crop == ((0, 0), (0, 0))
+    for i in (0, 1):
+        assert pair.pts_self[i].shape == pair.pts_other[i].shape == (96, 128, 3)
+        assert pair.conf_self[i].shape == pair.conf_other[i].shape == (96, 128)
+        assert (pair.conf_self[i] >= 1).all()  # MASt3R's confidences are 1 + exp(.)
+    monkeypatch.setattr(small_matcher, "correspondences", False)  # GS-CPR_rel as published: no matches needed
+    only = small_matcher.match(textured(96, 128, seed=1), textured(96, 128, seed=2))
+    assert len(only) == 0 and only.pairwise is not None and small_matcher.last_timings["nn"] == 0.0
+
+
+def write_hf_snapshot(cache, repo: str, checkpoint) -> None:
+    """A Hugging Face hub cache holding ``repo`` as ``huggingface-cli download`` leaves it (config.json and the
+    weights under snapshots/<commit>/, refs/main naming the commit), from a released-format checkpoint."""
+    import mast3r.model
+
+    ckpt = torch.load(checkpoint, weights_only=False)
+    kwargs = eval(ckpt["args"].model.replace("AsymmetricMASt3R(", "dict("), vars(mast3r.model))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    base = cache / f"models--{repo.replace('/', '--')}"
+    snap = base / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (base / "refs").mkdir()
+    (base / "refs" / "main").write_text(commit)
+    (snap / "config.json").write_text(json.dumps(kwargs))
+    torch.save(ckpt["model"], snap / "pytorch_model.bin")
+
+
+def test_checkpoint_by_name_from_the_local_hf_cache(tiny_mast3r, tmp_path, monkeypatch):
+    cache = tmp_path / "hf" / "hub"
+    write_hf_snapshot(cache, DEFAULT_CHECKPOINT, tiny_mast3r)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert resolve_checkpoint(DEFAULT_CHECKPOINT).parents[1] == cache / (
+        "models--" + DEFAULT_CHECKPOINT.replace("/", "--")
+    )
+    m = load_matcher("mast3r", "cpu", max_size=128)  # the default checkpoint is the original's model name
+    released = torch.load(tiny_mast3r, weights_only=False)["model"]
+    loaded = m.model.state_dict()
+    assert set(loaded) == set(released) and all(torch.equal(loaded[k], released[k]) for k in released)
+
+
+def test_missing_checkpoint_says_what_and_how_in_one_line(mast3r_code, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(MatchError) as e:
+        load_matcher("mast3r", "cpu")
+    msg = str(e.value)
+    assert "\n" not in msg and DEFAULT_CHECKPOINT in msg and str(tmp_path / "empty") in msg
+    assert f"huggingface-cli download {DEFAULT_CHECKPOINT}" in msg and ".pth" in msg
+    with pytest.raises(MatchError, match=r"MASt3R checkpoint checkpoints/model\.pth: no such file"):
+        load_matcher("mast3r", "cpu", checkpoint="checkpoints/model.pth")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(MatchError, match=f"cannot load the MASt3R checkpoint {bad}"):
+        load_matcher("mast3r", "cpu", checkpoint=str(bad))
+
+
+@pytest.mark.parametrize("module", ["einops", "huggingface_hub", "packaging", "scipy"])
+def test_a_missing_dependency_is_named_at_load(module, monkeypatch):
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MatchError, match=rf"needs the Python package\(s\) {module}: pip install 'gscpr\[mast3r\]'"):
+        check_dependencies()
+
+
+def test_missing_mast3r_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mast3r", None)
+    with pytest.raises(MatchError, match="git clone --recursive https://github.com/naver/mast3r .*PYTHONPATH"):
+        load_matcher("mast3r", "cpu")
