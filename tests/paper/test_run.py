@@ -155,3 +155,16 @@ def test_gs_cpr_7s_runs_unchanged_under_torchrun(root, tmp_path):
     assert sorted(json.loads(x)["name"] for x in records) == NAMES
     assert not list((out / "refine_predictions" / "chess" / "shards").glob("*.jsonl"))
     assert (out / "logs_chess.log").read_text().count("GS-CPR for ace:") == 1
+
+
+def test_the_threshold_is_the_datasets_for_the_paper_recipe_and_the_recipes_own_otherwise():
+    from gscpr.paper.datasets import get_dataset
+    from gscpr.paper.run import _parser, refine_config
+
+    def px(dataset: str, *argv: str) -> float:
+        args = _parser(dataset, False).parse_args(["--matcher", "xfeat", *argv])
+        return refine_config(args, get_dataset(dataset), False).ransac_px
+
+    assert px("7scenes") == 1.0 and px("cambridge") == 2.5  # the original's, at 640x480 and 1920x1080
+    assert px("7scenes", "--recipe", "gscpr") == px("cambridge", "--recipe", "gscpr") == 2.0
+    assert px("cambridge", "--ransac_px", "0.5") == 0.5  # given: used as given, any recipe

@@ -37,8 +37,9 @@ from ..poses import PoseFileError, read_poses, write_poses
 from ..queries import Query, build_queries
 from ..recipes import add_refine_arguments, config_from_args, matcher_options, relative_solver_for
 from ..records import poses_from_records
+from ..refine import RefineConfig
 from ..render_poses import depth_path
-from .datasets import get_dataset, model_dir, render_dir
+from .datasets import PaperDataset, get_dataset, model_dir, render_dir
 from .naming import log_file, records_dir, refined_file, results_dir
 
 __all__ = ["main"]
@@ -97,6 +98,19 @@ def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[l
     return queries, {n: coarse[n] for n in missing}
 
 
+def refine_config(args: argparse.Namespace, ds: PaperDataset, relative: bool) -> RefineConfig:
+    """The refinement options of a paper script's parsed ``args`` on the dataset ``ds``: the recipe, then the options
+    given. The paper recipe's threshold is the dataset's (1 px at 640x480 and 1296x968, 2.5 px at 1920x1080), any
+    other recipe's its own; the recipe picks GS-CPR_rel's solver for the matcher (paper + mast3r: MASt3R's
+    pointmaps, as published)."""
+    return config_from_args(
+        args,
+        relative=relative,
+        ransac_px=ds.ransac_px if args.ransac_px is None and args.recipe == "paper" else None,
+        relative_solver=relative_solver_for(args.recipe, args.matcher) if relative else None,
+    )
+
+
 def main(dataset: str, relative: bool = False, argv: list[str] | None = None) -> int:
     """The command line of ``gs_cpr_<dataset>[_rel].py`` (``dataset``: a ``gscpr.paper.DATASETS`` key); returns
     the exit status: 0, or 2 when the matcher cannot load or a scene's inputs cannot be read."""
@@ -105,14 +119,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     scenes = ds.scenes if args.test_all else [args.scene]
     pe = args.pose_estimator
     out_dir = results_dir(args.root / "outputs", ds.name, pe, relative=relative)  # never the absolute run's
-    # The threshold is the dataset's (1 px at 640x480 and 1296x968, 2.5 px at 1920x1080) unless given; the
-    # recipe picks GS-CPR_rel's solver for the matcher (paper + mast3r: MASt3R's pointmaps, as published).
-    cfg = config_from_args(
-        args,
-        relative=relative,
-        ransac_px=args.ransac_px or ds.ransac_px,
-        relative_solver=relative_solver_for(args.recipe, args.matcher) if relative else None,
-    )
+    cfg = refine_config(args, ds, relative)
     dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
     device = dist.device(args.device)
     try:
