@@ -7,10 +7,14 @@ the same time; ``--checkpoint`` takes real weights where they are), written as a
 format and loaded through gscpr's matcher as the paper scripts load it
 (``load_matcher("mast3r", device, checkpoint=..., **recipes.matcher_options(recipe, "mast3r", config))``).
 
-On the GPU machine, in one call (prepare here first: the wheels and the mast3r code, 1 MiB, under ignored paths):
+On the GPU machine, in one call (prepare here first: the wheels and the mast3r code, under ignored paths):
 
-    python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r      # .whl/ (~20 MiB) and .gpu/mast3r
+    python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r      # .whl/ (20 MiB) and .gpu/mast3r (1 MiB)
     bash benchmarks/gpu_job.sh paper             # device run, carry [".whl", ".gpu/mast3r"]; $OUT/paper_path.json
+
+The step runs both recipes with the variants ``base nn-mast3r amp amp-compile`` (``PAPER_VARIANTS`` changes
+them, ``PAPER_ARGS`` adds options, e.g. ``--queries 32``), 16 timed queries per row, cut at ``PAPER_TIMEOUT``
+(420 s; the JSON keeps the rows done, compiled rows come last).
 
 Anywhere with the mast3r code on ``PYTHONPATH`` (the small test network on the CPU):
 
@@ -28,13 +32,14 @@ queries' passes), after ``--warmup`` queries, the device synchronised around eac
 the refiner's (``RefineResult.timings``: render, match, sub-pixel, lift, PnP) and the matcher's
 (``Mast3rMatcher.last_timings``: network, including the input resize, and nearest neighbours); ``match other``
 is the rest of the match stage (keypoint mapping, the cap on the number of matches); ``total`` is the wall
-time of the query. With random weights the matches are meaningless, so PnP-RANSAC runs to its iteration
-limit: an upper bound of the real PnP time. ``same matches``: on ``--agreement-pairs`` pairs (render at the
-coarse pose, query), the matches each variant finds against those of its recipe's ``base`` row, as
-``|A and B| / max(|A|, |B|)`` over the pairs (1.0: identical; the ``base`` row itself: run twice, so 1.0 unless
-the network is not deterministic; ``agreement_s``: those matches' seconds, compilation included). Prints JSON
-lines (the setup, then one per row) and a markdown table; ``--out`` writes the whole summary as JSON (rewritten
-after each row, so a run cut short keeps what it measured).
+time of the query. With random weights the network's time is the released model's, but the matches are
+meaningless and their number not the real one's: PnP-RANSAC runs to its iteration limit (an upper bound of
+its real time) and the nearest neighbours' walks differ, so those two times are indicative.
+``same matches``: on ``--agreement-pairs`` pairs (render at the coarse pose, query), the matches each variant
+finds against those of its recipe's ``base`` row, as ``|A and B| / max(|A|, |B|)`` over the pairs (1.0:
+identical; the ``base`` row itself: run twice, so 1.0 unless the network is not deterministic; ``agreement_s``:
+those matches' seconds, compilation included). Prints JSON lines (the setup, then one per row) and a markdown
+table; ``--out`` writes the whole summary as JSON (rewritten after each row: a run cut short keeps its rows).
 """
 
 from __future__ import annotations
