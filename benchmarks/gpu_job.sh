@@ -2,6 +2,8 @@
 # The whole GPU job in one call (see the device tool's README): install the carried wheels, build gsplat's
 # CUDA kernels, run the CUDA tests and the benchmarks, and leave every result under $OUT.
 #   run: bash benchmarks/gpu_job.sh [render] [agreement] ...   (carry: .whl, from benchmarks/prepare_gpu_wheels.py)
+#   MASt3R paper path: python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r, then
+#   run: bash benchmarks/gpu_job.sh paper   (carry: .whl and .gpu/mast3r)
 set -uo pipefail
 OUT=${OUT:-/tmp/gscpr_out}
 mkdir -p "$OUT"
@@ -70,6 +72,11 @@ for step in "${steps[@]}"; do
       python3 benchmarks/profile_refine.py --out "$OUT/profile_refine.txt" > "$OUT/profile.log" 2>&1; tail -5 "$OUT/profile.log" ;;
     profile-lighterglue)
       python3 benchmarks/profile_refine.py --matcher xfeat-lighterglue --queries 3 --out "$OUT/profile_lighterglue.txt" > "$OUT/profile_lg.log" 2>&1; tail -5 "$OUT/profile_lg.log" ;;
+    paper)  # the paper's path with MASt3R (random-weight ViT-L), per stage; wheels and code: prepare_gpu_wheels.py --mast3r
+      [ -f .gpu/mast3r/mast3r/model.py ] || { echo "paper: .gpu/mast3r is missing: python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r, and carry .gpu/mast3r"; continue; }
+      PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout ${PAPER_TIMEOUT:-420} python3 benchmarks/paper_path.py \
+        --variants ${PAPER_VARIANTS:-base nn-mast3r amp amp-compile} ${PAPER_ARGS:-} --out "$OUT/paper_path.json" 2>&1 \
+        | tee "$OUT/paper_path.log" | grep -v "Warning\|autocast" | tail -30 ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
     *) echo "unknown step $step" ;;

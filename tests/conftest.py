@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gscpr.match.mast3r import TINY_ARCHITECTURE
+
 SHARED_DATA = Path(os.environ.get("GSCPR_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
@@ -29,14 +31,10 @@ def shared_data():
 MAST3R_CODE = Path(
     os.environ.get("GSCPR_MAST3R_CODE", Path(__file__).resolve().parents[2] / "shared" / "third_party" / "mast3r")
 )
-#: A small configuration of the released architecture (catmlp+dpt needs dec_depth > 9): a 512-px pair in a few
-#: seconds on two CPU cores. The released ViT-L is enc 1024/24/16, dec 768/12/12 (third_party/SOURCE.md).
-TINY_MAST3R = (
-    "AsymmetricMASt3R(pos_embed='RoPE100', patch_embed_cls='ManyAR_PatchEmbed', img_size=(512, 512), "
-    "head_type='catmlp+dpt', output_mode='pts3d+desc24', depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), "
-    "enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=64, dec_depth=10, dec_num_heads=2, "
-    "two_confs=True, desc_conf_mode=('exp', 0, inf))"
-)
+#: A small configuration of the released architecture (gscpr.match.mast3r.TINY_ARCHITECTURE: catmlp+dpt needs
+#: dec_depth > 9): a 512-px pair in a few seconds on two CPU cores. The released ViT-L is enc 1024/24/16,
+#: dec 768/12/12 (third_party/SOURCE.md).
+TINY_MAST3R = TINY_ARCHITECTURE
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -66,14 +64,7 @@ def mast3r_code() -> Path:
 @pytest.fixture(scope="session")
 def tiny_mast3r(mast3r_code, tmp_path_factory) -> Path:
     """A random-weight checkpoint of :data:`TINY_MAST3R` in the released format: ``torch.save({'model':
-    state_dict, 'args': namespace with .model = the constructor string})``."""
-    import argparse
+    state_dict, 'args': namespace with .model = the constructor string})`` (the package's writer)."""
+    from gscpr.match.mast3r import write_random_checkpoint
 
-    import mast3r.model
-    import torch
-
-    torch.manual_seed(0)
-    net = eval(TINY_MAST3R, vars(mast3r.model))  # the string is what the released checkpoints carry
-    path = tmp_path_factory.mktemp("mast3r") / "tiny_mast3r.pth"
-    torch.save({"model": net.state_dict(), "args": argparse.Namespace(model=TINY_MAST3R)}, path)
-    return path
+    return write_random_checkpoint(tmp_path_factory.mktemp("mast3r") / "tiny_mast3r.pth", TINY_MAST3R)

@@ -178,3 +178,20 @@ def test_missing_mast3r_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "mast3r", None)
     with pytest.raises(MatchError, match="git clone --recursive https://github.com/naver/mast3r .*PYTHONPATH"):
         load_matcher("mast3r", "cpu")
+
+
+def test_random_checkpoint_is_in_the_released_format(tiny_mast3r, mast3r_code):
+    """``write_random_checkpoint`` (the fixture's) writes ``{'model': state_dict, 'args': .model = the constructor
+    string}``; the released ViT-L string is the one third_party/SOURCE.md documents."""
+    import re
+
+    from gscpr.match.mast3r import RELEASED_ARCHITECTURE, TINY_ARCHITECTURE
+
+    ckpt = torch.load(tiny_mast3r, map_location="cpu", weights_only=False)
+    assert ckpt["args"].model == TINY_ARCHITECTURE and len(ckpt["model"]) > 100
+    assert all(isinstance(v, torch.Tensor) for v in ckpt["model"].values())
+    source = mast3r_code.parent / "SOURCE.md"
+    if not source.is_file():
+        pytest.skip(f"{source} is not available")
+    assert RELEASED_ARCHITECTURE in re.sub(r"\s*\n\s*", " ", source.read_text())
+    assert RELEASED_ARCHITECTURE != TINY_ARCHITECTURE and "enc_embed_dim=1024" in RELEASED_ARCHITECTURE

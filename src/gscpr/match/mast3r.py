@@ -42,6 +42,8 @@ from .base import Matcher, MatchError, Matches, rescale_keypoints
 __all__ = [
     "DEFAULT_CHECKPOINT",
     "NN_METHODS",
+    "RELEASED_ARCHITECTURE",
+    "TINY_ARCHITECTURE",
     "Mast3rMatcher",
     "border_mask",
     "check_dependencies",
@@ -52,10 +54,25 @@ __all__ = [
     "reciprocal_nn",
     "reciprocal_nn_mast3r",
     "resolve_checkpoint",
+    "write_random_checkpoint",
 ]
 
 #: The original's model (gs_cpr_7s.py), by its Hugging Face name.
 DEFAULT_CHECKPOINT = "naver/MASt3R_ViTLarge_BaseDecoder_512_catmlpdpt_metric"
+#: The released ViT-L model's constructor string, as its checkpoints carry it (``args.model``; the training command
+#: of mast3r's README): encoder 1024 wide, 24 blocks, 16 heads; decoder 768, 12, 12.
+RELEASED_ARCHITECTURE = (
+    "AsymmetricMASt3R(pos_embed='RoPE100', patch_embed_cls='ManyAR_PatchEmbed', img_size=(512, 512), "
+    "head_type='catmlp+dpt', output_mode='pts3d+desc24', depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), "
+    "enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, dec_embed_dim=768, dec_depth=12, dec_num_heads=12, "
+    "two_confs=True, desc_conf_mode=('exp', 0, inf))"
+)
+#: A small configuration of the same architecture (``catmlp+dpt`` needs ``dec_depth > 9``) for tests and CPU runs:
+#: a 512-px pair in about a second on one CPU core.
+TINY_ARCHITECTURE = RELEASED_ARCHITECTURE.replace(
+    "enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, dec_embed_dim=768, dec_depth=12, dec_num_heads=12",
+    "enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=64, dec_depth=10, dec_num_heads=2",
+)
 #: What mast3r's inference imports from PyPI (its ``requirements.txt``, less what gscpr already needs).
 PYPI_DEPENDENCIES = ("einops", "huggingface_hub", "packaging", "scipy")
 INSTALL_HINT = "pip install 'gscpr[mast3r]'"
@@ -409,3 +426,20 @@ class Mast3rMatcher(Matcher):
             resized=tuple((g[0], g[1]) for g in geometry),
             crop=tuple((g[2], g[3]) for g in geometry),
         )
+
+
+def write_random_checkpoint(path: str | Path, architecture: str = RELEASED_ARCHITECTURE, seed: int = 0) -> Path:
+    """Write a random-weight checkpoint of ``architecture`` (an ``AsymmetricMASt3R(...)`` constructor string) in
+    the released format, ``torch.save({'model': state_dict, 'args': namespace with .model = architecture})``,
+    for timing and tests where the released weights are not at hand (its matches mean nothing). Needs the
+    mast3r code (:func:`check_dependencies`); the ViT-L file is about 2.7 GB. Returns ``path``."""
+    import argparse
+
+    check_dependencies()
+    import mast3r.model
+
+    torch.manual_seed(seed)
+    net = eval(architecture, vars(mast3r.model))  # noqa: S307  (mast3r's load_model evaluates the same string)
+    path = Path(path)
+    torch.save({"model": net.state_dict(), "args": argparse.Namespace(model=architecture)}, path)
+    return path

@@ -1,0 +1,315 @@
+"""The paper's path on one device: per-query times of render, MASt3R network, nearest neighbours, lift and PnP.
+
+GS-CPR as published takes 190 ms per query on an RTX 4090 (MASt3R 71 + matching 42 + PnP 52 ms); the target
+here is under 60 ms per query with ``--recipe paper`` on one H200. The released weights cannot be downloaded on
+these machines, so the network is the released ViT-L architecture with random weights (the same operations, so
+the same time; ``--checkpoint`` takes real weights where they are), written as a checkpoint in the released
+format and loaded through gscpr's matcher as the paper scripts load it
+(``load_matcher("mast3r", device, checkpoint=..., **recipes.matcher_options(recipe, "mast3r", config))``).
+
+On the GPU machine, in one call (prepare here first: the wheels and the mast3r code, under ignored paths):
+
+    python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r      # .whl/ (20 MiB) and .gpu/mast3r (1 MiB)
+    bash benchmarks/gpu_job.sh paper             # device run, carry [".whl", ".gpu/mast3r"]; $OUT/paper_path.json
+
+The step runs both recipes with the variants ``base nn-mast3r amp amp-compile`` (``PAPER_VARIANTS`` changes
+them, ``PAPER_ARGS`` adds options, e.g. ``--queries 32``), 16 timed queries per row, cut at ``PAPER_TIMEOUT``
+(420 s; the JSON keeps the rows done, compiled rows come last).
+
+Anywhere with the mast3r code on ``PYTHONPATH`` (the small test network on the CPU):
+
+    PYTHONPATH=src:../shared/third_party/mast3r python benchmarks/paper_path.py --tiny --queries 2 --max-size 128
+
+What is measured. A 640x480 scene (``synthetic.textured_room``) and queries rendered at random poses inside it
+(``synthetic.pose_inside``), coarse poses 3 deg / 5 cm away (``geometry.perturb_pose``). Each row is a recipe
+(``paper``: ``recipes.get_recipe("paper")`` and its matcher options, PIL resize and the original keypoint
+mapping; ``gscpr``: the project's recipe with the mast3r matcher) and a variant of the matcher: ``base`` (fp32,
+gscpr's nearest neighbours), ``nn-mast3r`` (mast3r's ``fast_reciprocal_NNs``), ``amp`` (the network under
+bfloat16 autocast), ``compile`` / ``amp-compile`` (``torch.compile`` of the network; a failure is reported,
+not fatal). One network is loaded; the rows share it. Each query is refined with one pass (``iterations=1``,
+no recovery renders: random weights find no pose, and gscpr's recovery renders would only multiply the failed
+queries' passes), after ``--warmup`` queries, the device synchronised around each query. The stage times are
+the refiner's (``RefineResult.timings``: render, match, sub-pixel, lift, PnP) and the matcher's
+(``Mast3rMatcher.last_timings``: network, including the input resize, and nearest neighbours); ``match other``
+is the rest of the match stage (keypoint mapping, the cap on the number of matches); ``total`` is the wall
+time of the query. With random weights the network's time is the released model's, but the matches are
+meaningless and their number not the real one's: PnP-RANSAC runs to its iteration limit (an upper bound of
+its real time) and the nearest neighbours' walks differ, so those two times are indicative.
+``same matches``: on ``--agreement-pairs`` pairs (render at the coarse pose, query), the matches each variant
+finds against those of its recipe's ``base`` row, as ``|A and B| / max(|A|, |B|)`` over the pairs (1.0:
+identical; the ``base`` row itself: run twice, so 1.0 unless the network is not deterministic; ``agreement_s``:
+those matches' seconds, compilation included). Prints JSON lines (the setup, then one per row) and a markdown
+table; ``--out`` writes the whole summary as JSON (rewritten after each row: a run cut short keeps its rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import inspect
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gscpr.camera import Camera
+from gscpr.geometry import perturb_pose
+from gscpr.match import MatchError, load_matcher
+from gscpr.match.mast3r import (
+    RELEASED_ARCHITECTURE,
+    TINY_ARCHITECTURE,
+    Mast3rMatcher,
+    check_dependencies,
+    write_random_checkpoint,
+)
+from gscpr.recipes import get_recipe, matcher_options
+from gscpr.refine import refine_query
+from gscpr.refine.rendering import render_at
+from gscpr.splat import render
+from gscpr.synthetic import pose_inside, textured_room
+
+#: variant -> (matcher options it changes, whether the network is compiled)
+VARIANTS: dict[str, tuple[dict, bool]] = {
+    "base": ({}, False),
+    "nn-mast3r": ({"nn": "mast3r"}, False),
+    "amp": ({"amp": True}, False),
+    "compile": ({}, True),
+    "amp-compile": ({"amp": True}, True),
+}
+#: The paper's times per query on an RTX 4090 (ms): MASt3R network, matching, PnP, total.
+PAPER_RTX4090_MS = {"network": 71.0, "nn": 42.0, "pnp": 52.0, "total": 190.0}
+TARGET_MS = 60.0  # per query, --recipe paper, one H200
+STAGES = ("render", "network", "nn", "match_other", "subpixel", "lift", "pnp", "total")
+#: The matcher options a row sets (each recipe's, the constructor's default where the recipe says nothing).
+OPTIONS = ("resize", "keypoints", "nn", "amp")
+WIDTH, HEIGHT, FOCAL = 640, 480, 525.0
+
+
+def configured(matcher: Mast3rMatcher, options: dict) -> Mast3rMatcher:
+    """A shallow copy of ``matcher`` (the network shared) with ``options`` (of :data:`OPTIONS`) set, the others at
+    the constructor's defaults."""
+    defaults = inspect.signature(Mast3rMatcher.__init__).parameters
+    m = copy.copy(matcher)
+    for name in OPTIONS:
+        setattr(m, name, options.get(name, defaults[name].default))
+    return m
+
+
+def match_set(matches) -> set[tuple[float, ...]]:
+    """The matches as a set of ``(x0, y0, x1, y1)``, rounded to 1/1000 px."""
+    return set(map(tuple, np.round(np.hstack([matches.kpts0, matches.kpts1]), 3).tolist()))
+
+
+def pair_matches(matcher: Mast3rMatcher, pairs: list) -> list[set[tuple[float, ...]]]:
+    """:func:`match_set` of each ``(image0, image1)`` pair's matches."""
+    return [match_set(matcher.match(a, b)) for a, b in pairs]
+
+
+def same_fraction(ref: list[set], other: list[set]) -> float:
+    """``|A and B| / max(|A|, |B|)`` summed over the pairs: 1.0 when every pair's matches are identical."""
+    common = sum(len(a & b) for a, b in zip(ref, other, strict=True))
+    return common / max(1, sum(max(len(a), len(b)) for a, b in zip(ref, other, strict=True)))
+
+
+def make_queries(scene, n: int, seed: int = 0) -> tuple[Camera, list[np.ndarray], list[np.ndarray]]:
+    """``n`` query images ``[480, 640, 3]`` rendered at random poses inside the room and their coarse w2c poses
+    (3 deg, 5 cm from the truth)."""
+    cam = Camera.centered(WIDTH, HEIGHT, FOCAL)
+    rng = np.random.default_rng(seed)
+    gts = [pose_inside(rng) for _ in range(n)]
+    with torch.inference_mode():
+        images = [render(scene, cam, p).rgb[0].cpu().numpy() for p in gts]
+    return cam, images, [perturb_pose(p, 3.0, 0.05, frame="world", rng=i) for i, p in enumerate(gts)]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_row(matcher: Mast3rMatcher, cfg, scene, cam, images, coarse, warmup: int) -> dict:
+    """Refine ``images[warmup:]`` one pass each after ``images[:warmup]``; median stage times (ms), statuses."""
+    dev = matcher.device
+    t0 = time.perf_counter()
+    for img, pose in zip(images[:warmup], coarse[:warmup], strict=True):
+        refine_query(scene, img, cam, pose, matcher, cfg)
+    _sync(dev)
+    warm_s = time.perf_counter() - t0
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    times, statuses, matches, failures = [], {}, [], []
+    t_all = time.perf_counter()
+    for img, pose in zip(images[warmup:], coarse[warmup:], strict=True):
+        _sync(dev)
+        t0 = time.perf_counter()
+        r = refine_query(scene, img, cam, pose, matcher, cfg)
+        _sync(dev)
+        wall = time.perf_counter() - t0
+        if r.message.startswith("matcher failed"):
+            failures.append(r.message)
+        net, nn = matcher.last_timings["network"], matcher.last_timings["nn"]  # one pass: this query's pair
+        t = r.timings
+        times.append([t["render"], net, nn, t["match"] - net - nn, t["subpixel"], t["lift"], t["pnp"], wall])
+        statuses[r.status.value] = statuses.get(r.status.value, 0) + 1
+        matches.append(r.num_matches)
+    _sync(dev)
+    elapsed = time.perf_counter() - t_all
+    if failures:
+        raise RuntimeError(failures[0])
+    med = np.median(np.array(times) * 1000, axis=0)
+    return {
+        "ms": {s: round(float(v), 3) for s, v in zip(STAGES, med, strict=True)},
+        "ms_total_mean": round(float(np.mean([t[-1] for t in times]) * 1000), 3),
+        "queries_per_s": round(len(times) / elapsed, 3),
+        "matches_median": float(np.median(matches)),
+        "statuses": statuses,
+        "warmup_s": round(warm_s, 3),
+        "peak_mem_mb": round(torch.cuda.max_memory_allocated(dev) / 2**20) if dev.type == "cuda" else None,
+    }
+
+
+def markdown(result: dict) -> str:
+    """The rows as a markdown table, the paper's numbers below them, and whether the target is met."""
+    head = ("| recipe | variant | render | network | NN | match other | sub-pixel | lift | PnP | total ms | queries/s "
+            "| matches | same matches | peak MB |")  # fmt: skip
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in result["rows"]:
+        ms = r["ms"]
+        cells = [r["recipe"], r["variant"], *(f"{ms[s]:.1f}" for s in STAGES[:-1]), f"**{ms['total']:.1f}**",
+                 f"{r['queries_per_s']:.1f}", f"{r['matches_median']:.0f}", f"{r['same_matches']:.3f}",
+                 r["peak_mem_mb"] if r["peak_mem_mb"] is not None else "-"]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    p = PAPER_RTX4090_MS
+    lines.append(f"| GS-CPR paper (RTX 4090) | | | {p['network']:.0f} | {p['nn']:.0f} | | | | {p['pnp']:.0f} "
+                 f"| {p['total']:.0f} | | | | |")  # fmt: skip
+    for name, why in result["failed"].items():
+        lines.append(f"\n{name}: failed ({why})")
+    best = min((r for r in result["rows"] if r["recipe"] == "paper"), key=lambda r: r["ms"]["total"], default=None)
+    if best is not None:
+        verdict = "met" if best["ms"]["total"] < TARGET_MS else "not met"
+        lines.append(f"\n--recipe paper, fastest variant {best['variant']}: {best['ms']['total']:.1f} ms per query "
+                     f"on {result['device']} (target < {TARGET_MS:.0f} ms: {verdict})")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write(result: dict, out: Path | None) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", nargs="+", default=["paper", "gscpr"], choices=["paper", "gscpr"])
+    p.add_argument("--variants", nargs="+", default=["base", "nn-mast3r", "amp"], choices=list(VARIANTS))
+    p.add_argument("--tiny", action="store_true", help="the small test network instead of the released ViT-L")
+    p.add_argument("--checkpoint", help="a MASt3R checkpoint (file, folder or cached model name) instead of "
+                   "random weights")  # fmt: skip
+    p.add_argument("--max-size", type=int, default=512, help="the network's input long side (the paper: 512)")
+    p.add_argument("--queries", type=int, default=16, help="timed queries per row")
+    p.add_argument("--warmup", type=int, default=2, help="queries refined before the timed ones, per row")
+    p.add_argument("--agreement-pairs", type=int, default=4, help="pairs on which the variants' matches are compared")
+    p.add_argument("--splats-per-side", type=int, default=200, help="6 x N^2 Gaussians (200: 240k)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    p.add_argument("--out", type=Path, help="write the JSON summary here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; returns the summary (also printed, and written to ``--out``)."""
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    try:
+        check_dependencies()
+    except MatchError as e:
+        sys.exit(f"paper_path.py: {e}")
+    configs = {r: get_recipe(r, iterations=1, recovery=()) for r in args.recipe}
+    result = {
+        "benchmark": "paper_path",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "architecture": "checkpoint" if args.checkpoint else "tiny" if args.tiny else "released ViT-L",
+        "weights": "given" if args.checkpoint else "random",
+        "resolution": f"{WIDTH}x{HEIGHT}",
+        "max_size": args.max_size,
+        "queries": args.queries,
+        "warmup": args.warmup,
+        "paper_rtx4090_ms": PAPER_RTX4090_MS,
+        "target_ms": TARGET_MS,
+        "rows": [],
+        "failed": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        checkpoint = args.checkpoint or write_random_checkpoint(
+            Path(tmp) / "mast3r.pth", TINY_ARCHITECTURE if args.tiny else RELEASED_ARCHITECTURE
+        )
+        t1 = time.perf_counter()
+        first = args.recipe[0]  # loaded as the paper scripts load it; the other recipe's options are set on a copy
+        try:
+            loaded = load_matcher("mast3r", device, checkpoint=str(checkpoint), max_size=args.max_size,
+                                  **matcher_options(first, "mast3r", configs[first]))  # fmt: skip
+        except MatchError as e:
+            sys.exit(f"paper_path.py: {e}")
+        result["checkpoint_write_s"] = round(t1 - t0, 1)
+        result["load_s"] = round(time.perf_counter() - t1, 1)
+        if not args.checkpoint:
+            result["checkpoint_mb"] = round(Path(checkpoint).stat().st_size / 2**20)
+    result["parameters"] = sum(p.numel() for p in loaded.model.parameters())
+    scene = textured_room(n_side=args.splats_per_side).to(device)
+    result["gaussians"] = len(scene)
+    cam, images, coarse = make_queries(scene, args.warmup + args.queries)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("rows", "failed")}), flush=True)
+
+    agree = range(args.warmup, args.warmup + min(args.queries, args.agreement_pairs))
+    with torch.inference_mode():  # the refinement's pairs: render at the coarse pose, query
+        pairs = [(render_at(scene, cam, coarse[i], configs[first]).rgb, images[i]) for i in agree]
+    eager, compiled, references = loaded.model, None, {}
+    # compiled rows last (their compilation may be slow): a run cut short keeps the others
+    rows = sorted(((r, v) for r in args.recipe for v in args.variants), key=lambda rv: VARIANTS[rv[1]][1])
+    for recipe, variant in rows:
+        cfg = configs[recipe]
+        options = matcher_options(recipe, "mast3r", cfg)
+        if recipe not in references:
+            references[recipe] = pair_matches(configured(loaded, options), pairs)
+        reference = references[recipe]
+        changes, compile_it = VARIANTS[variant]
+        matcher = configured(loaded, {**options, **changes})
+        name = f"{recipe} {variant}"
+        try:
+            if compile_it:
+                compiled = torch.compile(eager) if compiled is None else compiled  # one, shared by the rows
+                matcher.model = compiled
+            t0 = time.perf_counter()
+            found = pair_matches(matcher, pairs)  # compiles here
+            first_s = time.perf_counter() - t0
+            row = time_row(matcher, cfg, scene, cam, images, coarse, args.warmup)
+        except Exception as e:  # noqa: BLE001  (a compiler failure is a result to report, not a crash)
+            if not compile_it:
+                raise
+            result["failed"][name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500]
+            print(f"{name}: failed: {result['failed'][name]}", flush=True)
+            continue
+        row = {"recipe": recipe, "variant": variant,
+               "options": {k: getattr(matcher, k) for k in OPTIONS} | {"compiled": compile_it},
+               "same_matches": round(same_fraction(reference, found), 4), "agreement_pairs": len(pairs),
+               "agreement_s": round(first_s, 3), **row}  # fmt: skip
+        result["rows"].append(row)
+        print(json.dumps(row), flush=True)
+        write(result, args.out)
+    print("\n" + markdown(result), flush=True)
+    write(result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
