@@ -75,7 +75,7 @@ for step in "${steps[@]}"; do
     paper)  # the paper's path with MASt3R (random-weight ViT-L), per stage; wheels and code: prepare_gpu_wheels.py --mast3r
       [ -f .gpu/mast3r/mast3r/model.py ] || { echo "paper: .gpu/mast3r is missing: python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r, and carry .gpu/mast3r"; continue; }
       PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout ${PAPER_TIMEOUT:-420} python3 benchmarks/paper_path.py \
-        --variants ${PAPER_VARIANTS:-base nn-mast3r amp amp-compile} ${PAPER_ARGS:-} --out "$OUT/paper_path.json" 2>&1 \
+        --variants ${PAPER_VARIANTS:-base tf32 amp compile tf32-compile} ${PAPER_ARGS:-} --out "$OUT/paper_path.json" 2>&1 \
         | tee "$OUT/paper_path.log" | grep -v "Warning\|autocast" | tail -30 ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;

@@ -12,7 +12,7 @@ On the GPU machine, in one call (prepare here first: the wheels and the mast3r c
     python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r      # .whl/ (20 MiB) and .gpu/mast3r (1 MiB)
     bash benchmarks/gpu_job.sh paper             # device run, carry [".whl", ".gpu/mast3r"]; $OUT/paper_path.json
 
-The step runs both recipes with the variants ``base nn-mast3r amp amp-compile`` (``PAPER_VARIANTS`` changes
+The step runs both recipes with the variants ``base tf32 amp compile tf32-compile`` (``PAPER_VARIANTS`` changes
 them, ``PAPER_ARGS`` adds options, e.g. ``--queries 32``), 16 timed queries per row, cut at ``PAPER_TIMEOUT``
 (420 s; the JSON keeps the rows done, compiled rows come last).
 
@@ -25,8 +25,9 @@ What is measured. A 640x480 scene (``synthetic.textured_room``) and queries rend
 (``paper``: ``recipes.get_recipe("paper")`` and its matcher options, PIL resize and the original keypoint
 mapping; ``gscpr``: the project's recipe with the mast3r matcher) and a variant of the matcher: ``base`` (fp32,
 gscpr's nearest neighbours), ``nn-mast3r`` (mast3r's ``fast_reciprocal_NNs``), ``amp`` (the network under
-bfloat16 autocast), ``compile`` / ``amp-compile`` (``torch.compile`` of the network; a failure is reported,
-not fatal). One network is loaded; the rows share it. Each query is refined with one pass (``iterations=1``,
+bfloat16 autocast), ``tf32`` (float32 with TF32 tensor-core products), ``compile`` / ``tf32-compile`` /
+``amp-compile`` (``torch.compile`` of the network; a failure is reported, not fatal). One network is loaded;
+the rows share it. Each query is refined with one pass (``iterations=1``,
 no recovery renders: random weights find no pose, and gscpr's recovery renders would only multiply the failed
 queries' passes), after ``--warmup`` queries, the device synchronised around each query. The stage times are
 the refiner's (``RefineResult.timings``: render, match, sub-pixel, lift, PnP) and the matcher's
@@ -78,15 +79,17 @@ VARIANTS: dict[str, tuple[dict, bool]] = {
     "base": ({}, False),
     "nn-mast3r": ({"nn": "mast3r"}, False),
     "amp": ({"amp": True}, False),
+    "tf32": ({"tf32": True}, False),
     "compile": ({}, True),
     "amp-compile": ({"amp": True}, True),
+    "tf32-compile": ({"tf32": True}, True),
 }
 #: The paper's times per query on an RTX 4090 (ms): MASt3R network, matching, PnP, total.
 PAPER_RTX4090_MS = {"network": 71.0, "nn": 42.0, "pnp": 52.0, "total": 190.0}
 TARGET_MS = 60.0  # per query, --recipe paper, one H200
 STAGES = ("render", "network", "nn", "match_other", "subpixel", "lift", "pnp", "total")
 #: The matcher options a row sets (each recipe's, the constructor's default where the recipe says nothing).
-OPTIONS = ("resize", "keypoints", "nn", "amp")
+OPTIONS = ("resize", "keypoints", "nn", "amp", "tf32")
 WIDTH, HEIGHT, FOCAL = 640, 480, 525.0
 
 
@@ -206,7 +209,7 @@ def write(result: dict, out: Path | None) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", nargs="+", default=["paper", "gscpr"], choices=["paper", "gscpr"])
-    p.add_argument("--variants", nargs="+", default=["base", "nn-mast3r", "amp"], choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=["base", "nn-mast3r", "amp", "tf32"], choices=list(VARIANTS))
     p.add_argument("--tiny", action="store_true", help="the small test network instead of the released ViT-L")
     p.add_argument("--checkpoint", help="a MASt3R checkpoint (file, folder or cached model name) instead of "
                    "random weights")  # fmt: skip

@@ -108,6 +108,14 @@ def test_bf16_autocast_runs_on_the_cpu(small_matcher, monkeypatch):
     assert len(matches) > 0 and matches.kpts0.dtype == np.float64
 
 
+def test_tf32_is_scoped_to_the_network(small_matcher, monkeypatch):
+    monkeypatch.setattr(small_matcher, "tf32", True)
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    img = textured(120, 160, seed=3)
+    assert len(small_matcher.match(img, np.roll(img, 4, axis=0))) > 0
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before  # restored
+
+
 def test_pairwise_outputs_for_gs_cpr_rel(small_matcher, monkeypatch):
     monkeypatch.setattr(small_matcher, "pairwise", True)
     pair = small_matcher.match(textured(96, 128, seed=1), textured(96, 128, seed=2)).pairwise

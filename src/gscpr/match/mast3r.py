@@ -24,6 +24,7 @@ run and :attr:`Matches.pairwise` carries the pointmaps GS-CPR_rel takes (:class:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -317,6 +318,18 @@ def map_keypoints(p: np.ndarray, geometry: tuple[int, ...], crop: tuple[int, int
     return rescale_keypoints(p + [left, top], rw / W, rh / H)
 
 
+@contextlib.contextmanager
+def _tf32(enabled: bool):
+    """TF32 matrix products and convolutions inside the block (global torch flags, restored after)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    if enabled:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 class Mast3rMatcher(Matcher):
     """MASt3R matching on ``device`` (see the module text for the options).
 
@@ -329,6 +342,8 @@ class Mast3rMatcher(Matcher):
         resize: ``"torch"`` or ``"pil"`` (the original's). keypoints: ``"exact"`` or ``"original"``.
         nn: ``"gscpr"`` (:func:`reciprocal_nn`) or ``"mast3r"`` (``fast_reciprocal_NNs``).
         amp: run the network under bfloat16 autocast.
+        tf32: let the network's float32 matrix products and convolutions use TF32 tensor cores (CUDA; the
+            weights and activations stay float32, products keep a 10-bit mantissa).
         pairwise: run both edges and attach :class:`~gscpr.pointmaps.PairPointmaps` to the matches.
         correspondences: ``False`` skips the nearest neighbours (no matches, only the pointmaps: GS-CPR_rel as
             published uses none; needs ``pairwise``).
@@ -349,6 +364,7 @@ class Mast3rMatcher(Matcher):
         keypoints: str = "exact",
         nn: str = "gscpr",
         amp: bool = False,
+        tf32: bool = False,
         pairwise: bool = False,
         correspondences: bool = True,
     ):
@@ -365,6 +381,7 @@ class Mast3rMatcher(Matcher):
         self.model = load_mast3r_model(checkpoint or DEFAULT_CHECKPOINT).to(self.device)
         self.size, self.subsample, self.resize, self.keypoints = size, subsample, resize, keypoints
         self.nn, self.amp, self.pairwise, self.correspondences = nn, bool(amp), bool(pairwise), bool(correspondences)
+        self.tf32 = bool(tf32)
         self.last_timings: dict[str, float] = {}
 
     def _prepare(self, image: Tensor, idx: int) -> tuple[dict, tuple[int, int, int, int, int, int]]:
@@ -378,7 +395,7 @@ class Mast3rMatcher(Matcher):
     def _network(self, v0: dict, v1: dict) -> tuple[dict, dict]:
         """``pred1, pred2`` of the edge ``0_1`` (batch of one) or, with :attr:`pairwise`, of ``0_1`` and ``1_0``
         (batch index 0 and 1), left on the device."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp), _tf32(self.tf32):
             if not self.pairwise:
                 return self.model(v0, v1)
             if v0["img"].shape == v1["img"].shape:  # one batch; DUSt3R encodes each image once for a symmetric one
