@@ -62,13 +62,20 @@ def test_file_and_tree_identities_change_with_the_files(tmp_path):
     from gscpr.records import file_identity, tree_identity
 
     assert file_identity(tmp_path / "none") is None and tree_identity(tmp_path / "none") == []
-    (tmp_path / "m" / "sub").mkdir(parents=True)
-    (tmp_path / "m" / "a.ply").write_bytes(b"1234")
-    (tmp_path / "m" / "sub" / "b.pt").write_bytes(b"12")
+    it = tmp_path / "m" / "point_cloud" / "iteration_10"
+    it.mkdir(parents=True)
+    (it / "point_cloud.ply").write_bytes(b"1234")
+    (it / "color_mlp.pt").write_bytes(b"12")
+    (tmp_path / "m" / "cfg_args").write_text("Namespace()")
     before = tree_identity(tmp_path / "m")
-    assert [(i["path"].split("/")[-1], i["size"]) for i in before] == [("a.ply", 4), ("b.pt", 2)]
-    assert file_identity(tmp_path / "m" / "a.ply") == before[0]
-    os.utime(tmp_path / "m" / "sub" / "b.pt", ns=(1, 1))
+    assert [(i["path"].split("/")[-1], i["size"]) for i in before] == [("cfg_args", 11), ("color_mlp.pt", 2),
+                                                                       ("point_cloud.ply", 4)]  # fmt: skip
+    assert file_identity(it / "point_cloud.ply") == before[2] and tree_identity(it / "point_cloud.ply") == before[2:]
+    (tmp_path / "m" / "refined").mkdir()  # what else lands in the folder does not count
+    (tmp_path / "m" / "refined" / "results.jsonl").write_text("{}")
+    (tmp_path / "m" / "train_log.csv").write_text("step")
+    assert tree_identity(tmp_path / "m") == before
+    os.utime(it / "color_mlp.pt", ns=(1, 1))
     assert tree_identity(tmp_path / "m") != before
 
 

@@ -29,6 +29,7 @@ from .refine.types import STAGES, RefineResult
 
 __all__ = [
     "FINGERPRINT_PARTS",
+    "MODEL_FILES",
     "changed_parts",
     "digest",
     "file_identity",
@@ -162,11 +163,19 @@ def file_identity(path: str | Path) -> dict | None:
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def tree_identity(path: str | Path) -> list[dict]:
-    """:func:`file_identity` of a file, or of every file under a folder (sorted by path): the identity of a scene
-    model, whichever of its files changes. Empty for a missing path."""
+#: The files of a model folder that make the model (``gscpr.splat.model``'s layout: ``point_cloud/iteration_<N>/``
+#: with the PLY and Scaffold-GS MLPs, ``cfg_args``, ACT / exposure weights), not what else lands there (logs,
+#: checkpoints to resume training, refinement outputs).
+MODEL_FILES = ("cfg_args", "*.pt", "point_cloud/**/*")
+
+
+def tree_identity(path: str | Path, patterns: Iterable[str] = MODEL_FILES) -> list[dict]:
+    """:func:`file_identity` of a file, or of the files of a folder matching ``patterns`` (sorted by path): the
+    identity of a scene model, whichever of its files changes. Empty for a missing path."""
     path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if not path.is_dir():
+        return [i for i in [file_identity(path)] if i is not None]
+    files = sorted({f for pattern in patterns for f in path.glob(pattern) if f.is_file()})
     return [i for i in map(file_identity, files) if i is not None]
 
 
