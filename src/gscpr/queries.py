@@ -84,8 +84,9 @@ def build_queries(
 
 
 def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.ndarray, Render | None]:
-    """The query's image ``[H, W, 3]`` (checked against its camera) and its render on disk, if any. Raises
-    :class:`~gscpr.data.DatasetError` (wrong size) or what ``load_image`` raises (``OSError``, ``ValueError``)."""
+    """The query's image ``[H, W, 3]`` and its render on disk, if any (RGB and depth ``[H, W]``, ``[1, H, W]``
+    accepted), each checked against the query's camera. Raises :class:`~gscpr.data.DatasetError` (wrong size)
+    or what ``load_image`` / ``np.load`` raise (``OSError``, ``ValueError``)."""
     image = load_image(q.image_path)
     if image.shape[:2] != (q.camera.height, q.camera.width):
         raise DatasetError(
@@ -95,5 +96,11 @@ def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.n
     render = None
     if q.render_files is not None:  # read here, one query at a time, not all up front
         rgb_file, depth_file = q.render_files
-        render = Render(load_image(rgb_file), np.load(depth_file).astype(np.float32), None, q.camera)
+        rgb, depth = load_image(rgb_file), np.load(depth_file).astype(np.float32)
+        depth = depth[0] if depth.ndim == 3 and depth.shape[0] == 1 else depth  # [1, H, W] as a rasterizer gives it
+        for path, shape in ((rgb_file, rgb.shape[:2]), (depth_file, depth.shape)):
+            if tuple(shape) != (q.camera.height, q.camera.width):
+                raise DatasetError(f"{path}: render is {'x'.join(map(str, shape[::-1]))}, the query's camera "
+                                   f"{q.camera.width}x{q.camera.height}")  # fmt: skip
+        render = Render(rgb, depth, None, q.camera)
     return image, render

@@ -64,3 +64,24 @@ def test_act_weights_a_trained_act_pt_first_then_the_released_checkpoint(tmp_pat
         act = ActWeights(weights, weights.suffix == ".tar").load()
         rgb = act.transform_for(np.zeros((4, 4, 3), np.float32))(torch.rand(4, 4, 3))
         assert np.allclose(rgb.numpy(), 1 / (1 + np.exp(-1.0)), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "coarse_name"),
+    [
+        ("cambridge", "seq2_frame00001.png"),  # ACE, GLACE
+        ("cambridge", "seq2/frame00001.png"),  # DFNet
+        ("7scenes", "seq-03-frame-000000.color.png"),  # ACE, GLACE, marepo
+        ("7scenes", "seq-03/frame-000000.color.png"),  # DFNet
+        ("12scenes", "frame-000000.color.jpg"),  # ACE, GLACE, marepo
+    ],
+)
+def test_renders_written_as_the_original_scripts_name_them_are_found(tmp_path, dataset, coarse_name):
+    """The original's render scripts: the render under the coarse pose file's name (render_pred_cam_act.py:
+    with ``_frame`` made ``/frame``), the depth under the same name with ``.png`` / ``.jpg`` made ``.npy``."""
+    rgb = coarse_name.replace("_frame", "/frame") if dataset == "cambridge" else coarse_name
+    depth = rgb.replace(".png", ".npy").replace(".jpg", ".npy")
+    for name in (rgb, depth):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert get_dataset(dataset).render_files(tmp_path, coarse_name) == (tmp_path / rgb, tmp_path / depth)
