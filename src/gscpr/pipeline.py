@@ -186,7 +186,8 @@ def refine_queries(
         if error is not None:
             return q, _bad_input(q, error), None
         try:
-            color = q.render_color.for_image(image) if q.render_color is not None else None
+            renders = render is None or renders_again  # the colour transform is chosen only where it is used
+            color = q.render_color.for_image(image) if q.render_color is not None and renders else None
             r = refiner.refine(image, q.camera, q.coarse, render, color=color)
         except (DatasetError, OSError, ValueError, RuntimeError) as e:
             r = _bad_input(q, e)
