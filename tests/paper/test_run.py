@@ -222,3 +222,13 @@ def test_cambridge_renders_made_on_the_fly_take_the_act_weights_and_say_so(cambr
     records = run_cambridge(root)
     assert "resume: 2 of 2 records redone: model changed for 2" in capsys.readouterr().err
     assert all(r["render"]["color"] == f"ACT {ours} (per-pixel RGB)" for r in records.values())
+
+
+def test_unreadable_act_weights_stop_with_one_line_naming_the_file(cambridge, capsys):
+    root, _ = cambridge
+    bad = paper.model_dir(root, "cambridge", "ShopFacade") / "act.pt"
+    bad.write_bytes(b"not a checkpoint")
+    argv = ["--pose_estimator", "ace", "--scene", "ShopFacade", "--matcher", "sift", "--root", str(root)]
+    assert main("cambridge", argv=[*argv, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: ShopFacade: {bad}: cannot read the checkpoint")

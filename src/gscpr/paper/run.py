@@ -158,7 +158,11 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
             print(f"error: {scene}: {e}", file=sys.stderr)
             return 2
         model_path = model_dir(args.root, ds.name, scene)
-        model = _renderer(ds, scene, pe, args.root, queries, model_path, cfg, device, dist.is_main)
+        try:
+            model = _renderer(ds, scene, pe, args.root, queries, model_path, cfg, device, dist.is_main)
+        except (ValueError, OSError) as e:  # a model or ACT file that cannot be read (the format errors included)
+            print(f"error: {scene}: {e}", file=sys.stderr)
+            return 2
         rec_dir = records_dir(out_dir, scene)
         records = refine_queries(model, queries, matcher, cfg, rec_dir, dist=dist, workers=args.workers,
                                  options={"matcher": args.matcher, "matcher_options": options},
