@@ -1,18 +1,14 @@
 #!/bin/bash
 # The original's ACT_Scaffold_GS/script_render_pred_cam.sh: Cambridge renders at 1920x1080 with each query's
-# focal length (datasets/Cambridge_<Scene>/test/calibration) and its ACT colour transform
-# (ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar, applied with the released layout it was trained with).
-# Run from the GS-CPR root; extra arguments go to `gscpr render`.
+# focal length (datasets/Cambridge_<Scene>/test/calibration), written as seqN/frameM.png + .npy, each coloured by
+# its query's ACT transform. `gscpr render` finds the weights itself: a gscpr-trained act.pt in the scene model's
+# folder (ACT_Scaffold_GS/data/cambridge/scene_<Scene>/train/output), else the released
+# ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar (in the channel layout it was trained with); it says which
+# on stderr, or that there are none. Run from the GS-CPR root; extra arguments go to `gscpr render`.
 pes=('dfnet' 'ace' 'glace')
 scenes=('KingsCollege' 'ShopFacade' 'OldHospital' 'StMarysChurch')
 for pe in "${pes[@]}"; do
     for scene in "${scenes[@]}"; do
-        act="ACT_Scaffold_GS/logs/paper_models/${scene}/030000.tar"
-        if [ -f "$act" ]; then
-            gscpr render --dataset cambridge --scene "$scene" --estimator "$pe" --act "$act" --legacy-act-layout "$@"
-        else
-            echo "no ACT weights at $act: rendering $scene without ACT" >&2
-            gscpr render --dataset cambridge --scene "$scene" --estimator "$pe" "$@"
-        fi
+        gscpr render --dataset cambridge --scene "$scene" --estimator "$pe" "$@"
     done
 done

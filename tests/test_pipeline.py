@@ -160,3 +160,78 @@ def test_refine_with_mast3r_max_size_and_the_paper_relative_variant(workdir, tin
     assert record["status"] in {"refined", "relative_pose_failed", "too_few_valid_depth", "too_few_inliers"}
     assert record["timings"]["match"] > 0 and record["num_matches"] == 0  # pointmaps only, as the original
     assert set(read_poses(out / "refined_poses.txt")) == {name}
+
+
+def test_resume_redoes_exactly_the_records_whose_coarse_pose_or_options_changed(workdir, tmp_path, capsys):
+    """Each record carries a fingerprint; a rerun redoes the queries whose fingerprint changed and says so once."""
+    root, _, coarse = workdir
+    coarse = {n: coarse[n] for n in ("test/r_1.png", "test/r_2.png")}  # two queries keep it quick
+    poses = tmp_path / "coarse.txt"
+    write_poses(poses, coarse)
+    out = tmp_path / "out"
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data"), "--poses", str(poses)]
+    args += ["--out", str(out), "--device", "cpu", "--iterations", "1", "--matcher", "sift"]
+
+    def lines():
+        return (out / "results.jsonl").read_text().splitlines()
+
+    assert main(args) == 0
+    first = lines()
+    assert len(first) == 2 and all(set(json.loads(x)["fingerprint"]) == {"coarse pose", "query", "options", "model",
+                                                                          "render file"} for x in first)  # fmt: skip
+    assert json.loads(first[0])["render"] == {"from": "on the fly", "color": None}
+    capsys.readouterr()
+    assert main(args) == 0  # unchanged: nothing redone, nothing said
+    assert lines() == first and "resume" not in capsys.readouterr().err
+    moved = perturb_pose(coarse["test/r_2.png"], 1.0, 0.01, frame="world", rng=9)
+    write_poses(poses, {**coarse, "test/r_2.png": moved})
+    assert main(args) == 0
+    assert "resume: 1 of 2 records redone: coarse pose changed for 1" in capsys.readouterr().err
+    again = lines()  # the merged file: one record per query, in query order, only the changed one rewritten
+    assert [json.loads(x)["name"] for x in again] == [json.loads(x)["name"] for x in first]
+    redone = [a for a, b in zip(again, first, strict=True) if a != b]
+    assert [json.loads(x)["name"] for x in redone] == ["test/r_2.png"]
+    assert main([*args, "--ransac-px", "3"]) == 0  # an option: every record
+    assert "resume: 2 of 2 records redone: options changed for 2" in capsys.readouterr().err
+
+
+def test_records_without_a_fingerprint_are_redone_with_a_message(workdir, tmp_path, capsys):
+    root, _, coarse = workdir
+    write_poses(tmp_path / "coarse.txt", {n: coarse[n] for n in ("test/r_0.png", "test/r_3.png")})
+    out = tmp_path / "out"
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data")]
+    args += ["--poses", str(tmp_path / "coarse.txt"), "--out", str(out), "--device", "cpu", "--iterations", "1"]
+    args += ["--matcher", "sift"]
+    assert main(args) == 0
+    old = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    (out / "results.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "fingerprint"}) + "\n"
+                                               for r in old))  # fmt: skip
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "resume: 2 of 2 records redone: no fingerprint (written by an older gscpr) for 2" in capsys.readouterr().err
+    assert all("fingerprint" in json.loads(x) for x in (out / "results.jsonl").read_text().splitlines())
+
+
+def test_renders_made_on_the_fly_take_the_query_colour_transform(workdir, tmp_path):
+    """A query's RenderColor (ACT) is applied to every render made for it (first pass and recovery renders) and
+    its record says so."""
+    import torch
+
+    from gscpr.match import load_matcher
+    from gscpr.pipeline import refine_queries
+    from gscpr.queries import Query, RenderColor
+    from gscpr.refine import RefineConfig
+    from gscpr.splat import load_ply
+
+    root, gt, coarse = workdir
+    seen = []
+    color = RenderColor(lambda image: (seen.append(image.shape), lambda rgb: torch.full_like(rgb, 0.5))[1], "grey")
+    name = "test/r_0.png"
+    q = Query(name, root / "data" / "test" / "r_0.png", CAM, coarse[name], gt[name], render_color=color)
+    results = []
+    records = refine_queries(load_ply(root / "scene.ply"), [q], load_matcher("sift", "cpu"), RefineConfig(),
+                             tmp_path, progress=False, on_result=lambda q, r, im: results.append(r))  # fmt: skip
+    assert seen == [(CAM.height, CAM.width, 3)]  # chosen once, from the query image
+    (r,) = results
+    assert r.status.value == "too_few_matches" and torch.all(r.render_rgb == 0.5)  # a grey render has no features
+    assert records[name]["render"] == {"from": "on the fly", "color": "grey"}

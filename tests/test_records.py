@@ -44,3 +44,52 @@ def test_status_counts_and_stage_medians():
     assert set(med) == {*STAGES, "total"}
     assert med["render"] == 0.002 and med["pnp"] == 0.004 and med["match"] == 0.0 and med["total"] == 0.006
     assert stage_medians([]) == {}
+
+
+def test_digests_are_deterministic_and_round_away_float_noise():
+    from gscpr.records import digest
+
+    pose = make_pose(np.eye(3), [1.0, 2.0, 3.0])
+    assert digest({"a": 1, "b": [pose]}) == digest({"b": [pose.tolist()], "a": 1})  # key order, array or list
+    assert digest(pose) == digest(pose + 1e-15)  # a pose read back from a text file
+    assert digest(pose) != digest(pose + 1e-6)
+    assert len(digest(None)) == 16 and digest(None) != digest({})
+
+
+def test_file_and_tree_identities_change_with_the_files(tmp_path):
+    import os
+
+    from gscpr.records import file_identity, tree_identity
+
+    assert file_identity(tmp_path / "none") is None and tree_identity(tmp_path / "none") == []
+    it = tmp_path / "m" / "point_cloud" / "iteration_10"
+    it.mkdir(parents=True)
+    (it / "point_cloud.ply").write_bytes(b"1234")
+    (it / "color_mlp.pt").write_bytes(b"12")
+    (tmp_path / "m" / "cfg_args").write_text("Namespace()")
+    before = tree_identity(tmp_path / "m")
+    assert [(i["path"].split("/")[-1], i["size"]) for i in before] == [("cfg_args", 11), ("color_mlp.pt", 2),
+                                                                       ("point_cloud.ply", 4)]  # fmt: skip
+    assert file_identity(it / "point_cloud.ply") == before[2] and tree_identity(it / "point_cloud.ply") == before[2:]
+    (tmp_path / "m" / "refined").mkdir()  # what else lands in the folder does not count
+    (tmp_path / "m" / "refined" / "results.jsonl").write_text("{}")
+    (tmp_path / "m" / "train_log.csv").write_text("step")
+    assert tree_identity(tmp_path / "m") == before
+    os.utime(it / "color_mlp.pt", ns=(1, 1))
+    assert tree_identity(tmp_path / "m") != before
+
+
+def test_changed_parts_and_the_resume_message():
+    from collections import Counter
+
+    from gscpr.records import FINGERPRINT_PARTS, changed_parts, resume_message
+
+    now = {p: "x" for p in FINGERPRINT_PARTS}
+    assert changed_parts({"fingerprint": dict(now)}, now) == []
+    assert changed_parts({"fingerprint": {**now, "options": "y", "coarse pose": "z"}}, now) == ["coarse pose",
+                                                                                                 "options"]  # fmt: skip
+    assert changed_parts({"name": "old"}, now) is None
+    msg = resume_message(12, 40, Counter({"options": 9, "coarse pose": 3}))
+    assert msg == "resume: 12 of 40 records redone: coarse pose changed for 3, options changed for 9"
+    msg = resume_message(2, 2, Counter({None: 2}))
+    assert msg == "resume: 2 of 2 records redone: no fingerprint (written by an older gscpr) for 2"

@@ -11,9 +11,9 @@ record into ``results.jsonl`` (in query order) once all ranks are done, then wri
 as a single process would. ``torch.distributed`` (NCCL or gloo, as the device asks; the barriers go through gloo
 on the host) carries only barriers: results travel as files.
 
-Resume is per query: every record already in ``results.jsonl`` or a shard file is done, whoever wrote it, so a
-killed rank (or node) re-run with the same command redoes only unfinished queries, and a different world size
-re-shards what is left.
+Resume is per query: every record already in ``results.jsonl`` or a shard file whose fingerprint still holds
+(``gscpr.records``) is done, whoever wrote it, so a killed rank (or node) re-run with the same command redoes
+only unfinished queries, and a different world size re-shards what is left.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ Python: :func:`refine` does everything the command does; :func:`refine_queries` 
 use it). Writes under ``out``: ``refined_poses.txt`` (``name qw qx qy qz tx ty tz``, w2c; failed queries keep
 their coarse pose), ``results.jsonl`` (:mod:`gscpr.records`), ``config.json`` (everything needed to rerun),
 ``summary.md`` (before/after table when ground truth is known) and optional ``overlays/``. A query that fails
-is recorded and the run goes on; rerunning the same command skips the queries already recorded.
+is recorded and the run goes on; rerunning the same command skips the queries already recorded, and redoes
+those whose coarse pose, image, options, model or render file changed since (each record's fingerprint,
+:mod:`gscpr.records`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 import json
 import sys
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -38,17 +40,22 @@ from .queries import Query, build_queries, load_query
 from .recipes import add_refine_arguments, config_from_args, get_recipe, relative_solver_for
 from .recipes import matcher_options as recipe_matcher_options
 from .records import (
+    changed_parts,
+    digest,
+    file_identity,
     load_records,
     merge_records,
     open_record_log,
     poses_from_records,
     result_record,
+    resume_message,
     stage_medians,
     status_counts,
+    tree_identity,
 )
 from .refine import RefineConfig, Refiner, RefineResult, Status, refine_batch
 
-__all__ = ["RefineRun", "refine", "refine_queries", "write_outputs"]
+__all__ = ["RefineRun", "query_fingerprint", "refine", "refine_queries", "write_outputs"]
 
 
 def _ordered(pool: ThreadPoolExecutor | None, fn: Callable, items: Iterable, ahead: int) -> Iterator:
@@ -71,6 +78,32 @@ def _bad_input(q: Query, e: Exception) -> RefineResult:
     return RefineResult.failed(q.coarse, Status.BAD_INPUT, str(e))
 
 
+def _model_identity(model) -> dict | None:
+    """A loaded model's identity when its files are not known: its type and number of primitives."""
+    if model is None:
+        return None
+    return {"type": type(model).__name__, "size": len(model) if hasattr(model, "__len__") else None}
+
+
+def query_fingerprint(q: Query, options: str, model: str | None, renders_again: bool) -> dict[str, str]:
+    """The fingerprint of a query's record (:data:`gscpr.records.FINGERPRINT_PARTS`, one digest each).
+
+    ``options`` and ``model`` are the run's digests, computed once; the model (with the colour transform of
+    renders made on the fly) counts only where this query renders: no render on disk, or ``renders_again``
+    (further iterations, recovery renders). The render file counts by path, size and modification time.
+    """
+    uses_model = q.render_files is None or renders_again
+    color = q.render_color.identity if q.render_color is not None else None
+    render = [file_identity(f) for f in q.render_files] if q.render_files is not None else "on the fly"
+    return {
+        "coarse pose": digest(q.coarse),
+        "query": digest({"image": str(q.image_path), "camera": asdict(q.camera)}),
+        "options": options,
+        "model": digest({"model": model, "color": color}) if uses_model else digest(None),
+        "render file": digest(render),
+    }
+
+
 def refine_queries(
     model,
     queries: list[Query],
@@ -84,10 +117,19 @@ def refine_queries(
     on_result: Callable[[Query, RefineResult, np.ndarray | None], None] | None = None,
     dist: Dist | None = None,
     workers: int = 1,
+    options: dict | None = None,
+    model_id=None,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, dict]:
     """Refine ``queries``, appending one record per query to ``out_dir/results.jsonl`` as it goes.
 
-    Queries with a record in the folder are skipped (resume). Query images are read and decoded ahead by a
+    Queries with a record in the folder are skipped (resume) unless the record's fingerprint differs from the
+    current one (:func:`query_fingerprint`): those are redone and ``log`` (default: stderr) is told once how many
+    and why. The fingerprint's options are ``cfg``, the matcher's class, name and input size, and ``options``
+    (what else the caller knows changes the result, e.g. the matcher's name and options as given); its model is
+    ``model_id`` (JSON, e.g. :func:`gscpr.records.tree_identity` of the model's files; default: the loaded
+    model's type and size). Each record also says where its render came from (``render``,
+    :meth:`~gscpr.queries.Query.render_source`). Query images are read and decoded ahead by a
     thread pool. ``workers > 1`` refines that many queries at once in threads: rendering and matching take
     turns on the device while the others lift and solve. With ``batch_size > 1`` (absolute refinement,
     rendering on the fly) queries of one image size are refined ``batch_size`` at a time by
@@ -105,7 +147,25 @@ def refine_queries(
     out_dir.mkdir(parents=True, exist_ok=True)
     done = load_records(out_dir)
     dist.barrier()  # every rank has seen what is done before any rank writes
-    todo = [q for q in queries if q.name not in done]
+    # Fingerprints: the run's parts once (no file is read), then a few small digests per query.
+    run_options = digest({"refine": asdict(cfg), "options": options or {}, "matcher": [type(matcher).__name__,
+                          getattr(matcher, "name", None), getattr(matcher, "max_size", None)]})  # fmt: skip
+    run_model = digest(model_id if model_id is not None else _model_identity(model)) if model is not None else None
+    renders_again = cfg.iterations > 1 or bool(cfg.recovery)
+    prints = {q.name: query_fingerprint(q, run_options, run_model, renders_again) for q in queries}
+    todo, reasons, recorded = [], Counter(), 0
+    for q in queries:
+        if q.name in done:
+            recorded += 1
+            changed = changed_parts(done[q.name], prints[q.name])
+            if changed == []:
+                continue
+            reasons.update(changed if changed is not None else [None])
+            reasons["redone"] += 1
+        todo.append(q)
+    if reasons and dist.is_main:
+        redone = reasons.pop("redone")
+        (log or (lambda m: print(m, file=sys.stderr)))(resume_message(redone, recorded, reasons))
     if dist.distributed:
         todo = [todo[i] for i in shard([q.camera.width * q.camera.height for q in todo], dist.rank, dist.world_size)]
         log_path = out_dir / "shards" / f"rank{dist.rank}.jsonl"
@@ -127,7 +187,9 @@ def refine_queries(
         if error is not None:
             return q, _bad_input(q, error), None
         try:
-            r = refiner.refine(image, q.camera, q.coarse, render)
+            renders = render is None or renders_again  # the colour transform is chosen only where it is used
+            color = q.render_color.for_image(image) if q.render_color is not None and renders else None
+            r = refiner.refine(image, q.camera, q.coarse, render, color=color)
         except (DatasetError, OSError, ValueError, RuntimeError) as e:
             r = _bad_input(q, e)
         return q, r, image
@@ -137,7 +199,7 @@ def refine_queries(
         results, groups = {}, {}
         for item in chunk:
             q, image, render, error = item
-            if error is None and render is None:
+            if error is None and render is None and q.render_color is None:  # ACT: one by one
                 groups.setdefault(q.camera.size, []).append(item)
             else:
                 results[q.name] = refine_one(item)
@@ -165,7 +227,7 @@ def refine_queries(
         else:
             refined = _ordered(pool, refine_one, loaded, ahead=workers)
         for q, r, image in refined:
-            rec = result_record(q.name, r)
+            rec = {**result_record(q.name, r), "render": q.render_source(), "fingerprint": prints[q.name]}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             done[q.name] = rec
@@ -281,8 +343,11 @@ def refine(
                     "matcher_options": options, "device": requested, "batch_size": batch_size,
                     "overlays": overlays, "recipe": recipe, "refine": asdict(config)}  # fmt: skip
         (out / "config.json").write_text(json.dumps(settings, indent=1))
+    model_id = tree_identity(model) if isinstance(model, (str, Path)) else None  # its files' sizes and times
     records = refine_queries(scene_model, queries, match, config, out, overlays, progress=progress,
-                             batch_size=batch_size, dist=dist, workers=workers)  # fmt: skip
+                             batch_size=batch_size, dist=dist, workers=workers, model_id=model_id,
+                             options={"matcher": matcher, "matcher_options": matcher_options or {}},
+                             log=warn)  # fmt: skip
     summary = write_outputs(out, queries, records, data.name, {n: coarse[n] for n in missing}) if dist.is_main else ""
     return RefineRun(records, summary, missing, [str(e) for e in bad_lines])
 

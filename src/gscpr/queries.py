@@ -13,13 +13,30 @@ from .data.frame import DatasetError, Frame
 from .poses import UnknownNameError, canonical_name, guess_name_scheme
 from .refine.types import Render
 
-__all__ = ["Query", "build_queries", "load_query"]
+__all__ = ["Query", "RenderColor", "build_queries", "load_query"]
+
+
+@dataclass(frozen=True)
+class RenderColor:
+    """A colour transform of the renders made on the fly for a query, chosen by the query's image (GS-CPR's ACT
+    on Cambridge, ``gscpr.splat.act``).
+
+    Attributes:
+        for_image: ``for_image(query RGB [H, W, 3]) -> (render RGB tensor [H, W, 3] in [0, 1] -> same)``.
+        description: what it is, for the records (e.g. the ACT weights' path and channel layout).
+        identity: JSON identity of its weights (``gscpr.records.file_identity``): a change redoes the queries.
+    """
+
+    for_image: Callable[[np.ndarray], Callable]
+    description: str
+    identity: dict | None = None
 
 
 @dataclass
 class Query:
     """One query: its name in the coarse pose file, its image and camera, the coarse w2c pose ``[4, 4]``, the
-    ground truth if known, and the render at its coarse pose if one is on disk ``(RGB image, depth .npy)``."""
+    ground truth if known, the render at its coarse pose if one is on disk ``(RGB image, depth .npy)``, and the
+    colour transform of renders made on the fly, if any."""
 
     name: str
     image_path: Path
@@ -27,6 +44,14 @@ class Query:
     coarse: np.ndarray
     gt: np.ndarray | None = None
     render_files: tuple[Path, Path] | None = None
+    render_color: RenderColor | None = None
+
+    def render_source(self) -> dict:
+        """Where the render at the coarse pose comes from, as its record says: ``{"from": "file", "path": RGB
+        path}`` or ``{"from": "on the fly", "color": description or None}``."""
+        if self.render_files is not None:
+            return {"from": "file", "path": str(self.render_files[0])}
+        return {"from": "on the fly", "color": self.render_color.description if self.render_color else None}
 
 
 def build_queries(
@@ -59,8 +84,9 @@ def build_queries(
 
 
 def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.ndarray, Render | None]:
-    """The query's image ``[H, W, 3]`` (checked against its camera) and its render on disk, if any. Raises
-    :class:`~gscpr.data.DatasetError` (wrong size) or what ``load_image`` raises (``OSError``, ``ValueError``)."""
+    """The query's image ``[H, W, 3]`` and its render on disk, if any (RGB and depth ``[H, W]``, ``[1, H, W]``
+    accepted), each checked against the query's camera. Raises :class:`~gscpr.data.DatasetError` (wrong size)
+    or what ``load_image`` / ``np.load`` raise (``OSError``, ``ValueError``)."""
     image = load_image(q.image_path)
     if image.shape[:2] != (q.camera.height, q.camera.width):
         raise DatasetError(
@@ -70,5 +96,11 @@ def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.n
     render = None
     if q.render_files is not None:  # read here, one query at a time, not all up front
         rgb_file, depth_file = q.render_files
-        render = Render(load_image(rgb_file), np.load(depth_file).astype(np.float32), None, q.camera)
+        rgb, depth = load_image(rgb_file), np.load(depth_file).astype(np.float32)
+        depth = depth[0] if depth.ndim == 3 and depth.shape[0] == 1 else depth  # [1, H, W] as a rasterizer gives it
+        for path, shape in ((rgb_file, rgb.shape[:2]), (depth_file, depth.shape)):
+            if tuple(shape) != (q.camera.height, q.camera.width):
+                raise DatasetError(f"{path}: render is {'x'.join(map(str, shape[::-1]))}, the query's camera "
+                                   f"{q.camera.width}x{q.camera.height}")  # fmt: skip
+        render = Render(rgb, depth, None, q.camera)
     return image, render

@@ -4,11 +4,19 @@ A record is a :class:`~gscpr.refine.RefineResult`'s summary (status, counts, ``c
 seconds, message) with the query's ``name`` and its pose as ``qvec`` (w, x, y, z) and ``tvec`` (w2c). A killed run
 leaves at most a torn last line, which readers skip and writers end; rerunning skips the queries with a record
 (resume). Under torchrun each rank appends to ``shards/rank<r>.jsonl`` and rank 0 merges them.
+
+Each record also carries a ``fingerprint``: one short digest per part of what its result depends on
+(:data:`FINGERPRINT_PARTS`: the coarse pose, the query's image and camera, the options, the scene model, the
+render file). Resume counts a record only when its fingerprint equals the current one (:func:`changed_parts`);
+a record written before fingerprints existed counts as changed. The digests are of deterministic JSON
+(:func:`digest`); files are identified by path, size and modification time (:func:`file_identity`), never read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,14 +28,21 @@ from .geometry import pose_to_qt, qt_to_pose
 from .refine.types import STAGES, RefineResult
 
 __all__ = [
+    "FINGERPRINT_PARTS",
+    "MODEL_FILES",
+    "changed_parts",
+    "digest",
+    "file_identity",
     "load_records",
     "merge_records",
     "open_record_log",
     "poses_from_records",
     "read_records",
     "result_record",
+    "resume_message",
     "stage_medians",
     "status_counts",
+    "tree_identity",
 ]
 
 
@@ -104,3 +119,79 @@ def stage_medians(records: Iterable[dict]) -> dict[str, float]:
         return {}
     return {**dict(zip(STAGES, np.median(timing, axis=0).tolist(), strict=True)),
             "total": float(np.median(timing.sum(axis=1)))}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- fingerprints
+#: The parts of a record's fingerprint, in the order the resume message names them: the coarse w2c pose; the
+#: query image's path and camera; the refinement options (the configuration, the matcher and its options); the
+#: scene model (and the colour transform of renders made on the fly) where the query renders; the render file.
+FINGERPRINT_PARTS = ("coarse pose", "query", "options", "model", "render file")
+
+
+def _plain(value):
+    """``value`` as plain JSON types: floats rounded to 10 decimals and 12 significant digits (a pose read back
+    from a text file and the one written then agree), numpy arrays as nested lists, paths and keys as strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return None if value is None else bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(f"{round(float(value), 10) + 0.0:.12g}") if math.isfinite(value) else str(float(value))
+    return str(value)
+
+
+def digest(value) -> str:
+    """16 hex digits of the SHA-256 of ``value``'s deterministic JSON (sorted keys, no spaces, floats rounded to
+    10 decimals and 12 significant digits): equal for equal values in any process, on any machine."""
+    text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_identity(path: str | Path) -> dict | None:
+    """``{"path", "size", "mtime_ns"}`` of a file (its content is not read: cheap on any size), None if it is
+    missing."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+#: The files of a model folder that make the model (``gscpr.splat.model``'s layout: ``point_cloud/iteration_<N>/``
+#: with the PLY and Scaffold-GS MLPs, ``cfg_args``, ACT / exposure weights), not what else lands there (logs,
+#: checkpoints to resume training, refinement outputs).
+MODEL_FILES = ("cfg_args", "*.pt", "point_cloud/**/*")
+
+
+def tree_identity(path: str | Path, patterns: Iterable[str] = MODEL_FILES) -> list[dict]:
+    """:func:`file_identity` of a file, or of the files of a folder matching ``patterns`` (sorted by path): the
+    identity of a scene model, whichever of its files changes. Empty for a missing path."""
+    path = Path(path)
+    if not path.is_dir():
+        return [i for i in [file_identity(path)] if i is not None]
+    files = sorted({f for pattern in patterns for f in path.glob(pattern) if f.is_file()})
+    return [i for i in map(file_identity, files) if i is not None]
+
+
+def changed_parts(record: dict, fingerprint: dict[str, str]) -> list[str] | None:
+    """The :data:`FINGERPRINT_PARTS` in which ``record``'s fingerprint differs from ``fingerprint`` (empty: the
+    record still holds), or None when the record has no fingerprint (written by an older gscpr)."""
+    old = record.get("fingerprint")
+    if not isinstance(old, dict):
+        return None
+    return [p for p in FINGERPRINT_PARTS if old.get(p) != fingerprint.get(p)]
+
+
+def resume_message(redone: int, recorded: int, reasons: Counter) -> str:
+    """``resume: 12 of 40 records redone: coarse pose changed for 3, options changed for 9``; ``reasons`` counts
+    the changed parts (a record may count under several) and ``None`` for records without a fingerprint."""
+    why = [f"{part} changed for {reasons[part]}" for part in FINGERPRINT_PARTS if reasons.get(part)]
+    if reasons.get(None):
+        why.append(f"no fingerprint (written by an older gscpr) for {reasons[None]}")
+    return f"resume: {redone} of {recorded} records redone: {', '.join(why)}"

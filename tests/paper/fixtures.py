@@ -79,3 +79,64 @@ def make_7scenes_with_renders(root: Path, scene: str, estimator: str, names: lis
         np.save(renders / name.replace("png", "npy"), depth)  # the original's depth name
     write_poses(get_dataset("7scenes").coarse_pose_file(root / "coarse_poses", estimator, scene), coarse)
     return {"gt": gt, "coarse": coarse}
+
+
+def write_original_renders(root: Path, dataset: str, scene: str, estimator: str, names: list[str], size=(96, 54),
+                           value: int = 100, depth: float = 3.0) -> list[Path]:  # fmt: skip
+    """Renders as the original's render script writes them: ``render_dir/<name>`` (8-bit RGB, one grey ``value``)
+    and ``<name without extension>.npy`` (float32 ``[H, W]`` depth, ``depth`` everywhere), under ``names`` as given
+    (the original's: ``seqN/frameM.png`` on Cambridge). Returns the RGB paths."""
+    import cv2
+
+    from gscpr.paper import render_dir
+
+    out = render_dir(root, dataset, scene, estimator)
+    paths = []
+    for name in names:
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), np.full((size[1], size[0], 3), value, np.uint8))
+        np.save(path.with_suffix(".npy"), np.full((size[1], size[0]), depth, np.float32))
+        paths.append(path)
+    return paths
+
+
+def act_module(bias: float = 0.0):
+    """An :class:`~gscpr.splat.act.ACTModule` whose transform is ``A = 0, b = bias``: every rendered pixel becomes
+    ``sigmoid(bias)``, whatever the query (its first layer reads only the constant padding input)."""
+    import torch
+
+    from gscpr.splat.act import N_BINS, ACTModule
+
+    act = ACTModule()
+    with torch.no_grad():
+        for layer in act.layers:
+            layer.weight.zero_()
+        act.layers[0].weight[:, N_BINS] = 1.0  # hidden = 1 from the constant-1 padding column
+        act.layers[1].weight.copy_(torch.eye(32))
+        act.layers[2].weight.copy_(torch.eye(32))
+        act.layers[3].weight[9:] = bias / 32  # the bias outputs
+    return act
+
+
+def write_released_act(path: Path, bias: float = 0.0) -> Path:
+    """:func:`act_module` saved as a released checkpoint: tiny-cuda-nn flat half-precision parameters in
+    ``network_fn_state_dict["exposure_embedding.params"]`` (output layer padded to 16 rows)."""
+    import torch
+
+    act = act_module(bias)
+    last = torch.zeros(16, 32)
+    last[:12] = act.layers[3].weight.detach()
+    params = torch.cat([*(layer.weight.detach().reshape(-1) for layer in act.layers[:3]), last.reshape(-1)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"network_fn_state_dict": {"exposure_embedding.params": params.half()}}, path)
+    return path
+
+
+def write_project_act(path: Path, bias: float = 0.0) -> Path:
+    """:func:`act_module` saved as gscpr writes it (``act.pt``: the module's state dict)."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(act_module(bias).state_dict(), path)
+    return path

@@ -7,7 +7,7 @@ import torch
 from gscpr.cli import main
 from gscpr.paper import render_dir
 
-from .fixtures import make_cambridge_queries, make_paper_root
+from .fixtures import make_cambridge_queries, make_paper_root, write_project_act, write_released_act
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,38 @@ def test_cambridge_per_image_focal_and_act(tmp_path, capsys):
     assert np.all(img == 128)  # the ACT output sigmoid(0) everywhere
     depth = np.load(out / "seq2" / "frame00003.npy")
     assert depth.shape == (54, 96) and (depth > 0).any()
+
+
+def test_cambridge_renders_take_the_act_weights_found_and_the_original_names(tmp_path, capsys):
+    """No --act: a project-trained act.pt in the model's folder is used (per-pixel layout), else the released
+    030000.tar; ACE-named poses (seqN_frameM.png) are written where the original writes them (seqN/frameM.png)."""
+    import cv2
+
+    from gscpr.paper import model_dir
+    from gscpr.paper.datasets import released_act_path
+
+    names = ["seq1_frame00001.png", "seq2_frame00003.png"]
+    info = make_paper_root(tmp_path, "cambridge", "ShopFacade", "ace", names)
+    make_cambridge_queries(tmp_path / "datasets", "ShopFacade", names, info["gt"])
+    args = ["render", "--dataset", "cambridge", "--scene", "ShopFacade", "--estimator", "ace", "--root", str(tmp_path)]
+    args += ["--device", "cpu", "--backend", "torch", "--overwrite"]
+    out = render_dir(tmp_path, "cambridge", "ShopFacade", "ace")
+
+    def colour():
+        img = cv2.imread(str(out / "seq1" / "frame00001.png"))
+        assert img is not None and (out / "seq1" / "frame00001.npy").is_file()
+        assert not (out / "seq1_frame00001.png").exists()
+        return set(np.unique(img).tolist())
+
+    assert main(args) == 0
+    assert "no ACT weights" in capsys.readouterr().err and len(colour()) > 1  # a plain render
+    write_released_act(released_act_path(tmp_path, "ShopFacade"))  # sigmoid(0) = 0.5 -> 128
+    assert main(args) == 0
+    assert "030000.tar (legacy channel layout)" in capsys.readouterr().err and colour() == {128}
+    act_pt = write_project_act(model_dir(tmp_path, "cambridge", "ShopFacade") / "act.pt", bias=1.0)
+    assert main(args) == 0
+    assert f"{act_pt} (per-pixel RGB)" in capsys.readouterr().err and colour() == {186}  # sigmoid(1) = 0.731
+    assert main([*args, "--no-act"]) == 0 and len(colour()) > 1
 
 
 def test_errors_exit_2(tmp_path, capsys):

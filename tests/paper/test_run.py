@@ -17,6 +17,14 @@ from gscpr.poses import read_poses, write_matrix_pose, write_poses
 from gscpr.splat import render, save_ply
 from gscpr.synthetic import pose_inside, textured_room
 
+from .fixtures import (
+    make_cambridge_queries,
+    make_paper_root,
+    write_original_renders,
+    write_project_act,
+    write_released_act,
+)
+
 SCENES = ("chess", "fire")
 NAMES = ["seq-03-frame-000000.color.png", "seq-03-frame-000001.color.png"]
 
@@ -168,3 +176,77 @@ def test_the_threshold_is_the_datasets_for_the_paper_recipe_and_the_recipes_own_
     assert px("7scenes") == 1.0 and px("cambridge") == 2.5  # the original's, at 640x480 and 1920x1080
     assert px("7scenes", "--recipe", "gscpr") == px("cambridge", "--recipe", "gscpr") == 2.0
     assert px("cambridge", "--ransac_px", "0.5") == 0.5  # given: used as given, any recipe
+
+
+CAM_NAMES = ["seq1_frame00001.png", "seq2_frame00003.png"]  # ACE / GLACE coarse pose names
+
+
+@pytest.fixture
+def cambridge(tmp_path):
+    """A Cambridge working directory with ACE coarse poses (96x54 full-resolution queries, one grey level)."""
+    info = make_paper_root(tmp_path, "cambridge", "ShopFacade", "ace", CAM_NAMES)
+    make_cambridge_queries(tmp_path / "datasets", "ShopFacade", CAM_NAMES, info["gt"])
+    return tmp_path, info["coarse"]
+
+
+def run_cambridge(root, *extra) -> dict[str, dict]:
+    argv = ["--pose_estimator", "ace", "--scene", "ShopFacade", "--matcher", "sift", "--root", str(root)]
+    assert main("cambridge", argv=[*argv, "--device", "cpu", *extra]) == 0
+    records = root / "outputs" / "cambridge" / "GS_CPR_ace_results" / "refine_predictions" / "ShopFacade"
+    return {r["name"]: r for r in map(json.loads, (records / "results.jsonl").read_text().splitlines())}
+
+
+def test_cambridge_renders_under_the_original_names_are_used_and_changes_redo_their_queries(cambridge, capsys):
+    root, coarse = cambridge
+    files = write_original_renders(root, "cambridge", "ShopFacade", "ace", ["seq1/frame00001.png",
+                                                                             "seq2/frame00003.png"])  # fmt: skip
+    shutil.rmtree(paper.model_dir(root, "cambridge", "ShopFacade"))  # nothing could be rendered on the fly
+    records = run_cambridge(root)
+    assert "renders not in" not in capsys.readouterr().err
+    assert sorted(records) == ["seq1/frame00001.png", "seq2/frame00003.png"]  # the dataset's names
+    for name, path in zip(sorted(records), files, strict=True):
+        assert records[name]["render"] == {"from": "file", "path": str(path)}
+        assert records[name]["status"] != "render_failed" and records[name]["timings"]["render"] == 0.0
+    assert run_cambridge(root) == records and "resume" not in capsys.readouterr().err  # unchanged: nothing redone
+    write_original_renders(root, "cambridge", "ShopFacade", "ace", ["seq2/frame00003.png"], value=120)
+    again = run_cambridge(root)
+    assert "resume: 1 of 2 records redone: render file changed for 1" in capsys.readouterr().err
+    assert again["seq1/frame00001.png"] == records["seq1/frame00001.png"]
+    assert again["seq2/frame00003.png"]["fingerprint"] != records["seq2/frame00003.png"]["fingerprint"]
+    pose_file = paper.get_dataset("cambridge").coarse_pose_file(root / "coarse_poses", "ace", "ShopFacade")
+    moved = perturb_pose(coarse["seq1_frame00001.png"], 0.5, 0.01, frame="world", rng=3)
+    write_poses(pose_file, {**coarse, "seq1_frame00001.png": moved})
+    run_cambridge(root)
+    assert "resume: 1 of 2 records redone: coarse pose changed for 1" in capsys.readouterr().err
+    run_cambridge(root, "--ransac_px", "3")
+    assert "resume: 2 of 2 records redone: options changed for 2" in capsys.readouterr().err
+
+
+def test_cambridge_renders_made_on_the_fly_take_the_act_weights_and_say_so(cambridge, capsys):
+    root, _ = cambridge
+    released = paper.datasets.released_act_path(root, "ShopFacade")
+    records = run_cambridge(root)
+    err = capsys.readouterr().err
+    assert err.count("2 of 2 renders not in") == 1 and "WITHOUT ACT" in err and str(released) in err
+    assert all(r["render"] == {"from": "on the fly", "color": None} and r["timings"]["render"] > 0
+               for r in records.values())  # fmt: skip
+    write_released_act(released)
+    records = run_cambridge(root)
+    err = capsys.readouterr().err
+    assert f"with ACT {released} (legacy channel layout)" in err
+    assert "resume: 2 of 2 records redone: model changed for 2" in err
+    assert all(r["render"]["color"] == f"ACT {released} (legacy channel layout)" for r in records.values())
+    ours = write_project_act(paper.model_dir(root, "cambridge", "ShopFacade") / "act.pt")  # trained with the model
+    records = run_cambridge(root)
+    assert "resume: 2 of 2 records redone: model changed for 2" in capsys.readouterr().err
+    assert all(r["render"]["color"] == f"ACT {ours} (per-pixel RGB)" for r in records.values())
+
+
+def test_unreadable_act_weights_stop_with_one_line_naming_the_file(cambridge, capsys):
+    root, _ = cambridge
+    bad = paper.model_dir(root, "cambridge", "ShopFacade") / "act.pt"
+    bad.write_bytes(b"not a checkpoint")
+    argv = ["--pose_estimator", "ace", "--scene", "ShopFacade", "--matcher", "sift", "--root", str(root)]
+    assert main("cambridge", argv=[*argv, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: ShopFacade: {bad}: cannot read the checkpoint")

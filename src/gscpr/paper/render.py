@@ -6,8 +6,12 @@ scene model at every coarse pose of an estimator, into the folder the paper scri
 Poses: ``coarse_poses/<estimator>/...`` (``PaperDataset.coarse_pose_file``). Cameras: the original's per-scene
 focal at the dataset's render size, principal point at the centre (7-/12-Scenes), or each Cambridge query's own
 camera (its calibration file, rescaled to the full-resolution image; ``--legacy-focal``: the original's x 2.25).
-Model: ``model_dir`` unless ``--model``; output: ``render_dir`` unless ``--out``. ``--act`` applies the ACT
-colour transform of each Cambridge query to its render. The rendering itself is ``gscpr.render_poses``'s, whose
+Model: ``model_dir`` unless ``--model``; output: ``render_dir`` unless ``--out``, each render under the name the
+original's render script gives it (``PaperDataset.render_names``: Cambridge ``seqN/frameM.png`` for every
+estimator), which the paper scripts and the original's ``gs_cpr_*.py`` read. Cambridge renders take each query's
+ACT colour transform: the weights ``find_act_weights`` finds (gscpr's ``act.pt`` in the model's folder, else the
+released ``ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar``), or ``--act`` (``--legacy-act-layout`` for
+the released layout); ``--no-act`` renders without. The rendering itself is ``gscpr.render_poses``'s, whose
 command line calls into this module.
 """
 
@@ -22,7 +26,16 @@ import numpy as np
 
 from ..camera import Camera
 from ..poses import PoseFileError, canonical_name, read_poses
-from .datasets import DATASETS, get_dataset, model_dir, render_dir
+from .datasets import (
+    ACT_FILE,
+    DATASETS,
+    ActWeights,
+    find_act_weights,
+    get_dataset,
+    model_dir,
+    released_act_path,
+    render_dir,
+)
 
 __all__ = ["add_arguments", "claims", "run", "setup"]
 
@@ -36,8 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     paper.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR repository root (default: .)")
     paper.add_argument("--coarse-dir", type=Path, help="coarse_poses/ folder (default: <root>/coarse_poses)")
     paper.add_argument("--datasets-dir", type=Path, help="ACE-layout datasets/ (default: <root>/datasets)")
-    paper.add_argument("--act", type=Path, help="ACT checkpoint (030000.tar) to apply per query (Cambridge)")
-    paper.add_argument("--legacy-act-layout", action="store_true", help="the released code's channel-layout quirk")
+    paper.add_argument(
+        "--act",
+        type=Path,
+        help="ACT checkpoint to apply per query (Cambridge; default: the "
+        "model folder's act.pt, else ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar)",
+    )
+    paper.add_argument(
+        "--legacy-act-layout",
+        action="store_true",
+        help="with --act: the released code's channel-layout quirk (found weights know their own)",
+    )
+    paper.add_argument("--no-act", action="store_true", help="Cambridge: render without ACT")
     paper.add_argument("--legacy-focal", action="store_true", help="Cambridge: the original's focal x 2.25")
 
 
@@ -57,6 +80,8 @@ def setup(
     ds.check_estimator(args.estimator)
     coarse_dir = args.coarse_dir or args.root / "coarse_poses"
     poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append)
+    # Written under the original render script's names (Cambridge: seqN/frameM.png whatever the estimator).
+    poses = {ds.render_names(n)[0]: p for n, p in poses.items()}
     model_path = args.model or model_dir(args.root, ds.name, args.scene)
     out = args.out or render_dir(args.root, ds.name, args.scene, args.estimator)
     transforms, queries = None, {}
@@ -80,15 +105,31 @@ def setup(
             print(
                 f"warning: {len(missing)} pose(s) have no test frame in {datasets_dir}: {missing[:3]}", file=sys.stderr
             )
-    if args.act is not None:
+    weights = _act_weights(args, ds, model_path)
+    if weights is not None:
         from ..data.images import load_rgb
-        from ..splat.act import load_act_checkpoint
 
-        act = load_act_checkpoint(args.act, args.device)
+        act = weights.load(args.device)
         if not queries:
             raise ValueError("--act needs the query images: it is for Cambridge scenes")
-        transforms = {n: act.transform_for(load_rgb(p), args.legacy_act_layout) for n, p in queries.items()}
+        transforms = {n: act.transform_for(load_rgb(p), weights.legacy_layout) for n, p in queries.items()}
     return poses, cameras, model_path, out, transforms
+
+
+def _act_weights(args: argparse.Namespace, ds, model_path: Path) -> ActWeights | None:
+    """``--act``, or for a dataset the original colours with ACT the weights found for the scene (said on
+    stderr either way), or None."""
+    if args.act is not None:
+        return ActWeights(args.act, args.legacy_act_layout)
+    if not ds.uses_act or args.no_act:
+        return None
+    weights = find_act_weights(args.root, args.scene, model_path)
+    if weights is None:
+        print(f"no ACT weights ({Path(model_path) / ACT_FILE} or {released_act_path(args.root, args.scene)}): "
+              f"rendering {args.scene} without ACT", file=sys.stderr)  # fmt: skip
+    else:
+        print(f"{args.scene}: renders coloured with {weights.describe()}", file=sys.stderr)
+    return weights
 
 
 def claims(args: argparse.Namespace) -> bool:

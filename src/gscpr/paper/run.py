@@ -5,8 +5,12 @@ variants) on the original's folder layout, run from the GS-CPR root:
     datasets/Cambridge_<Scene>/...                                   (+ the full-resolution seqN/frameM.png)
     coarse_poses/<estimator>/<7Scenes_pgt|12Scenes_pgt|Cambridge>/    coarse poses
     ACT_Scaffold_GS/data/<dataset>/scene_<scene>/test/evaluate_<pe>/train_output/render_single_view/
-                                                                     renders at the coarse poses (gscpr render)
+                                                                     renders at the coarse poses, under the names
+                                                                     the original's render scripts (and gscpr render)
+                                                                     give them (PaperDataset.render_names)
     ACT_Scaffold_GS/data/<dataset>/scene_<scene>/train/output         the scene model, used when a render is missing
+    ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar, or act.pt   Cambridge: ACT for renders made on the fly
+    in the model folder                                              (find_act_weights)
 
 and write what the original writes: ``outputs/<dataset>/GS_CPR_<pe>_results/refine_predictions/
 <pe>_refinew2c_mast3r_<scene>.txt`` and ``logs_<scene>.log`` (one per scene, also with ``--test_all``; the names
@@ -15,12 +19,15 @@ sub-pixel step); the original's defects are fixed: per-image focal on Cambridge,
 coarse pose is kept and the status recorded), relative poses composed into the world frame. The ``_rel``
 scripts write ``outputs/<dataset>/GS_CPR_rel_<pe>_results/`` (header ``GS-CPR_rel for <pe>:<scene>``); with
 ``--recipe paper`` and MASt3R their relative pose is the published one (``mast3r-pair``: MASt3R's pairwise
-pointmaps, scaled by the rendered depth), with other matchers the essential matrix (``essential``).
+pointmaps, scaled by the rendered depth), with other matchers the essential matrix (``essential``). Renders missing
+on disk are made on the fly (said once on stderr); each query's record says where its render came from, and a
+rerun redoes the queries whose coarse pose, options, model, ACT weights or render file changed (``gscpr.records``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -34,12 +41,19 @@ from ..match import MATCHERS, MatchError, load_matcher
 from ..match.mast3r import DEFAULT_CHECKPOINT
 from ..pipeline import refine_queries, write_outputs
 from ..poses import PoseFileError, read_poses, write_poses
-from ..queries import Query, build_queries
+from ..queries import Query, RenderColor, build_queries
 from ..recipes import add_refine_arguments, config_from_args, matcher_options, relative_solver_for
-from ..records import poses_from_records
+from ..records import file_identity, poses_from_records, tree_identity
 from ..refine import RefineConfig
-from ..render_poses import depth_path
-from .datasets import PaperDataset, get_dataset, model_dir, render_dir
+from .datasets import (
+    ACT_FILE,
+    PaperDataset,
+    find_act_weights,
+    get_dataset,
+    model_dir,
+    released_act_path,
+    render_dir,
+)
 from .naming import log_file, records_dir, refined_file, results_dir
 
 __all__ = ["main"]
@@ -71,7 +85,8 @@ def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[l
     w2c} of the coarse poses with no test frame)``.
 
     The frames come from the original's folders with its per-scene intrinsics; queries are named by the
-    dataset's image names and take the renders on disk (``gscpr render``'s layout) where they exist.
+    dataset's image names and take the renders on disk where they exist (``PaperDataset.render_files``: the
+    original's render names, then the coarse pose file's).
     """
     from ..data.ace import read_ace_split
     from ..data.cambridge import load_cambridge
@@ -87,13 +102,10 @@ def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[l
     coarse = read_poses(ds.coarse_pose_file(root / "coarse_poses", pe, scene))
     renders = render_dir(root, ds.name, scene, pe)
 
-    def on_disk(name: str) -> tuple[Path, Path] | None:
-        files = (renders / name, depth_path(renders, name))
-        return files if all(p.is_file() for p in files) else None
-
     def out_name(name: str, f) -> str:  # the original names its outputs by the dataset's image names
         return f.meta.get("original_name", f.name) if ds.name == "cambridge" else f.name
 
+    on_disk = functools.partial(ds.render_files, renders)  # the original's render names, then gscpr's
     queries, missing = build_queries(frames, coarse, ds.name_scheme, out_name, on_disk)
     return queries, {n: coarse[n] for n in missing}
 
@@ -111,6 +123,41 @@ def refine_config(args: argparse.Namespace, ds: PaperDataset, relative: bool) ->
     )
 
 
+def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_path: Path, cfg, device, say: bool):
+    """The scene model where some query renders (no render on disk, further iterations or recovery), else None;
+    on Cambridge, renders made on the fly take each query's ACT colour transform (``find_act_weights``) when
+    weights exist (set on the queries). ``say``: tell stderr once when renders are made on the fly, from which
+    model and with which ACT, or why not."""
+    missing = [q for q in queries if q.render_files is None]
+    if not missing and cfg.iterations == 1 and not cfg.recovery:
+        return None
+    from ..splat.model import load_scene_model
+
+    model = load_scene_model(model_path, device) if model_path.exists() else None
+    act = find_act_weights(root, scene, model_path) if ds.uses_act and model is not None else None
+    if act is not None:
+        module = act.load(device)
+        color = RenderColor(lambda image: module.transform_for(image, act.legacy_layout), act.describe(),
+                            file_identity(act.path))  # fmt: skip
+        for q in queries:
+            q.render_color = color
+    if say and missing:
+        where = render_dir(root, ds.name, scene, pe)
+        looked = " or ".join(ds.render_names(missing[0].name))
+        head = f"{scene}: {len(missing)} of {len(queries)} renders not in {where} (e.g. no {looked} + .npy)"
+        if model is None:
+            why = f"and no model at {model_path}: those queries fail (render_failed)"
+        elif not ds.uses_act:
+            why = f"rendering them on the fly from {model_path}"
+        elif act is not None:
+            why = f"rendering them on the fly from {model_path} with {act.describe()}"
+        else:
+            why = (f"rendering them on the fly from {model_path} WITHOUT ACT (no {model_path / ACT_FILE} or "
+                   f"{released_act_path(root, scene)})")  # fmt: skip
+        print(f"warning: {head}; {why}", file=sys.stderr)
+    return model
+
+
 def main(dataset: str, relative: bool = False, argv: list[str] | None = None) -> int:
     """The command line of ``gs_cpr_<dataset>[_rel].py`` (``dataset``: a ``gscpr.paper.DATASETS`` key); returns
     the exit status: 0, or 2 when the matcher cannot load or a scene's inputs cannot be read."""
@@ -124,7 +171,8 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     device = dist.device(args.device)
     try:
         given = {"checkpoint": args.matcher_checkpoint} if args.matcher == "mast3r" else {}
-        matcher = load_matcher(args.matcher, device, **matcher_options(args.recipe, args.matcher, cfg, given))
+        options = matcher_options(args.recipe, args.matcher, cfg, given)
+        matcher = load_matcher(args.matcher, device, **options)
     except MatchError as e:
         print(f"error: {e}\n(any other matcher runs without extra installs, e.g. --matcher xfeat)", file=sys.stderr)
         return 2
@@ -136,15 +184,15 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
             print(f"error: {scene}: {e}", file=sys.stderr)
             return 2
         model_path = model_dir(args.root, ds.name, scene)
-        model = None
-        if any(q.render_files is None for q in queries) or cfg.iterations > 1 or cfg.recovery:
-            from ..splat.model import load_scene_model
-
-            model = load_scene_model(model_path, device) if model_path.exists() else None
-            if model is None and dist.is_main:
-                print(f"warning: {scene}: no renders for some queries and no model at {model_path}", file=sys.stderr)
+        try:
+            model = _renderer(ds, scene, pe, args.root, queries, model_path, cfg, device, dist.is_main)
+        except (ValueError, OSError) as e:  # a model or ACT file that cannot be read (the format errors included)
+            print(f"error: {scene}: {e}", file=sys.stderr)
+            return 2
         rec_dir = records_dir(out_dir, scene)
-        records = refine_queries(model, queries, matcher, cfg, rec_dir, dist=dist, workers=args.workers)
+        records = refine_queries(model, queries, matcher, cfg, rec_dir, dist=dist, workers=args.workers,
+                                 options={"matcher": args.matcher, "matcher_options": options},
+                                 model_id=tree_identity(model_path) if model is not None else None)  # fmt: skip
         if not dist.is_main:
             continue
         write_outputs(rec_dir, queries, records, scene, unmatched)

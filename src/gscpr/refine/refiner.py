@@ -10,6 +10,7 @@ kept and :attr:`RefineResult.status` says why; refinement never raises for a bad
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
@@ -63,6 +64,7 @@ class Refiner:
         coarse_pose: np.ndarray,
         render: Render | None = None,
         matches: Matches | None = None,
+        color: Callable | None = None,
     ) -> RefineResult:
         """Refine one query's coarse w2c pose ``[4, 4]``.
 
@@ -71,6 +73,8 @@ class Refiner:
             render: a render at the coarse pose already made (read from disk, or by a batch).
             matches: render-to-query matches on ``render`` already computed (before the sub-pixel step; query
                 keypoints on the query resized to the render camera's size when ``render_scale != 1``).
+            color: applied to the RGB of every render made here, ``[H, W, 3]`` tensor in [0, 1] -> same (ACT: the
+                query's colour transform, ``gscpr.splat.act``); never to ``render``.
         """
         cfg = self.config
         coarse = np.asarray(coarse_pose, dtype=np.float64)
@@ -79,10 +83,10 @@ class Refiner:
         with self.gpu:
             query = QueryImage.prepare(query_image, query_camera, cfg, self.matcher.device)
         timings = dict.fromkeys(STAGES, 0.0)
-        best = self._pass(query, coarse, query.render_camera, timings, render, matches)
+        best = self._pass(query, coarse, query.render_camera, timings, render, matches, color)
         message = best.message
         if not best.ok and best.status in RECOVERABLE and cfg.recovery and self.model is not None:
-            best, message = self._recover(query, coarse, best, timings)
+            best, message = self._recover(query, coarse, best, timings, color)
         if not best.ok:
             return self._result(coarse, best, timings, 0, None, message)
         # Further passes at the refined pose, until an update is below the stopping thresholds.
@@ -91,7 +95,7 @@ class Refiner:
             step_rot, step_trans = pose_errors(best.pose, prev)
             if step_rot < cfg.stop_rot_deg and step_trans < cfg.stop_trans:
                 break
-            nxt = self._pass(query, best.pose, query.render_camera, timings)
+            nxt = self._pass(query, best.pose, query.render_camera, timings, color=color)
             if not nxt.ok:
                 # The refinement is kept, but a render at a right pose matches its query easily: say so.
                 detail = f" ({nxt.message})" if nxt.message else ""
@@ -110,8 +114,9 @@ class Refiner:
         timings: dict[str, float],
         render: Render | None = None,
         matches: Matches | None = None,
+        color: Callable | None = None,
     ) -> Pass:
-        """Render at ``pose`` with ``camera`` (unless ``render`` is given), match, solve."""
+        """Render at ``pose`` with ``camera`` (unless ``render`` is given; ``color`` applied), match, solve."""
         if render is None:
             if self.model is None:
                 return Pass(Status.RENDER_FAILED, message="no scene model to render and no render given")
@@ -119,6 +124,8 @@ class Refiner:
             try:
                 with self.gpu:
                     render = render_at(self.model, camera, pose, self.config)
+                    if color is not None:
+                        render = replace(render, rgb=color(render.rgb))
             except (RuntimeError, ValueError) as e:
                 return Pass(Status.RENDER_FAILED, message=str(e))
             timings["render"] += time.perf_counter() - t0
@@ -131,12 +138,14 @@ class Refiner:
         p.matches, p.num_matches, p.render_rgb = matches, len(matches), render.rgb
         return p
 
-    def _recover(self, query: QueryImage, coarse: np.ndarray, failed: Pass, timings: dict) -> tuple[Pass, str]:
+    def _recover(
+        self, query: QueryImage, coarse: np.ndarray, failed: Pass, timings: dict, color: Callable | None = None
+    ) -> tuple[Pass, str]:
         """:attr:`RefineConfig.recovery`: one pass at the coarse pose with each recovery camera, the one with the
         most inliers kept; ``failed`` (the first pass) when none gives a pose."""
         best, how = None, ""
         for canvas, focal in self.config.recovery:
-            p = self._pass(query, coarse, recovery_camera(query.render_camera, canvas, focal), timings)
+            p = self._pass(query, coarse, recovery_camera(query.render_camera, canvas, focal), timings, color=color)
             if p.ok and (best is None or p.num_inliers > best.num_inliers):
                 best, how = p, f"canvas x{canvas:g}, focal x{focal:g}"
         if best is None:

@@ -120,7 +120,8 @@ def load_act_checkpoint(path: str | Path, device: str | torch.device = "cpu") ->
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for corrupt or foreign files
-        raise ValueError(f"{path}: cannot read the checkpoint ({e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__  # torch writes paragraphs
+        raise ValueError(f"{path}: cannot read the checkpoint ({first})") from None
     state = ckpt.get("network_fn_state_dict", ckpt) if isinstance(ckpt, dict) else {}
     if "layers.0.weight" in state:  # ours
         module = ACTModule(input_pad=state["layers.0.weight"].shape[1] - N_BINS)
