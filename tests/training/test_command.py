@@ -12,7 +12,7 @@ from gscpr.cli import main
 from gscpr.splat.model import load_scene_model
 from gscpr.splat.scaffold import load_scaffold
 from gscpr.synthetic import textured_room, write_blender_scene
-from gscpr.training.command import train
+from gscpr.training.command import ModelExistsError, train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,3 +78,88 @@ def test_original_script_names_train_with_act_and_masks(tmp_path):
     bad = subprocess.run(["bash", str(ROOT / "train_scaffold.sh"), "--bogus"], cwd=tmp_path, env=env,
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
+
+
+def write_colmap_scene(root: Path, n_views: int = 5, n_points: int = 60, width: int = 32, seed: int = 7) -> np.ndarray:
+    """A COLMAP scene (``sparse/0`` text model, ``images/``) of the generated room, as GS-CPR's
+    ``data/<dataset>/scene_<scene>/train`` folders are laid out; returns the SfM points ``[n_points, 3]``."""
+    import pycolmap
+
+    from gscpr.camera import Camera
+    from gscpr.geometry import pose_to_qt
+    from gscpr.synthetic import look_at_origin, write_blender_views
+
+    room = textured_room(n_side=8, half=0.6, seed=seed)
+    rng = np.random.default_rng(seed)
+    cam, focal = Camera.centered(width, width, 30.0), 30.0
+    poses = [look_at_origin(rng) for _ in range(n_views)]
+    write_blender_views(root, room, cam, poses, split="images", background=(1.0, 1.0, 1.0))
+    rec = pycolmap.Reconstruction()
+    params = [focal, focal, width / 2, width / 2]  # COLMAP's continuous principal point
+    rec.add_camera_with_trivial_rig(pycolmap.Camera(model="PINHOLE", width=width, height=width, params=params,
+                                                    camera_id=1))  # fmt: skip
+    for i, T in enumerate(poses):
+        q, t = pose_to_qt(T)
+        rigid = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([*q[1:], q[0]])), t)  # pycolmap: xyzw
+        rec.add_image_with_trivial_frame(pycolmap.Image(name=f"r_{i}.png", camera_id=1, image_id=i + 1), rigid)
+    xyz = room.means.numpy()[rng.choice(len(room.means), n_points, replace=False)].astype(np.float64)
+    for p in xyz:
+        rec.add_point3D(p, pycolmap.Track(), np.array([128, 128, 128], dtype=np.uint8))
+    (root / "sparse" / "0").mkdir(parents=True)
+    rec.write_text(str(root / "sparse" / "0"))
+    return xyz
+
+
+def test_ratio_lod_warmup_all_views_and_the_cfg_args_of_a_scaffold_run(tmp_path, capsys):
+    """The original's --ratio (anchors from every ratio-th SfM point), --lod (recorded), --warmup (two passes, the
+    second from the SfM points again on a COLMAP scene) and no --eval (every view trains); cfg_args has every
+    field of the original's and evaluates to a Namespace as its render scripts read it."""
+    from argparse import Namespace
+
+    from gscpr.splat.scaffold import CFG_ARGS_FIELDS
+
+    xyz = write_colmap_scene(tmp_path / "train")
+    out = tmp_path / "model"
+    kw = dict(model="scaffold", iterations=2, eval_steps=(), save_steps=(), device="cpu", update_init_factor=8)
+    result = train(tmp_path / "train", out, ratio=3, lod=5, warmup=True, all_views=True, **kw)
+    said = capsys.readouterr().out
+    assert "warm-up pass: 2 steps" in said and "second pass from the SfM points again" in said
+    assert "colmap scene: 5 training and 0 test views" in said and result.evals == []
+    assert len(load_scaffold(out)) == len(xyz[::3])  # 0.001 voxels keep every one of the points
+    rows = (out / "train_log.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # the header, a row for the last step of each pass
+    ns = eval((out / "cfg_args").read_text(), {"Namespace": Namespace})
+    assert list(vars(ns))[: len(CFG_ARGS_FIELDS)] == list(CFG_ARGS_FIELDS)
+    got = (ns.ratio, ns.lod, ns.eval, ns.update_init_factor, ns.appearance_dim, ns.voxel_size)
+    assert got == (3, 5, False, 8, 0, 0.001)
+    assert ns.source_path == str((tmp_path / "train").resolve()) and ns.model_path == str(out)
+    # The default run holds every 8th view out (eval=True) and keeps every point.
+    plain = train(tmp_path / "train", tmp_path / "plain", **kw, verbose=False)
+    assert len(load_scaffold(plain.model_dir)) == len(xyz)
+    assert eval((tmp_path / "plain" / "cfg_args").read_text(), {"Namespace": Namespace}).eval is True
+    with pytest.raises(ValueError, match="model='scaffold'"):
+        train(tmp_path / "train", tmp_path / "gs", ratio=2, device="cpu", verbose=False)
+
+
+def test_an_existing_model_is_never_overwritten_without_overwrite(tmp_path, capsys):
+    write_colmap_scene(tmp_path / "train", n_views=3, n_points=20)
+    out = tmp_path / "model"
+    kw = dict(model="scaffold", iterations=2, eval_steps=(), save_steps=(), device="cpu", verbose=False)
+    train(tmp_path / "train", out, **kw)
+    stale = out / "point_cloud" / "iteration_99"  # e.g. a released model's 30000
+    stale.mkdir()
+    with pytest.raises(ModelExistsError, match=f"{out} already holds a model .*pass --overwrite"):
+        train(tmp_path / "train", out, **kw)
+    args = ["train", "--data", str(tmp_path / "train"), "--out", str(out), "--model", "scaffold", "--iterations",
+            "3", "--eval-steps", "--save-steps", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(out) in err and "--overwrite" in err and "--resume continues it" in err
+    assert stale.is_dir() and not (out / "ckpt_3.pt").exists()  # untouched
+    assert main([*args, "--resume"]) == 0 and (out / "ckpt_3.pt").is_file()  # a checkpoint to continue from
+    assert main([*args, "--overwrite"]) == 0
+    assert "replacing the model in" in capsys.readouterr().out
+    assert not stale.exists() and sorted(p.name for p in (out / "point_cloud").iterdir()) == ["iteration_3"]
+    (out / "ckpt_3.pt").unlink()  # a released model has no checkpoint: resume cannot continue it
+    assert main([*args, "--resume"]) == 2
+    assert "--resume" not in capsys.readouterr().err
