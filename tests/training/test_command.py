@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from gscpr.cli import main
+from gscpr.splat.act import load_act_checkpoint
 from gscpr.splat.model import load_scene_model
 from gscpr.splat.scaffold import load_scaffold
 from gscpr.synthetic import textured_room, write_blender_scene
 from gscpr.training.command import ModelExistsError, train
+
+from .fixtures import write_colmap_scene
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +69,8 @@ def test_original_script_names_train_with_act_and_masks(tmp_path):
         m = np.full((40, 40), 255, dtype=np.uint8)
         m[:8] = 0
         iio.imwrite(masks / f"train_{png.stem}.png", m)  # GS-CPR flattens "train/r_0.png" to this
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "PYTHONPATH": str(ROOT / "src")}  # this checkout's gscpr, not the installed one  # fmt: skip
     cmd = ["bash", str(ROOT / "train_scaffold_act.sh"), "--scenes", "ShopFacade", "--iterations", "12",
            "--voxel_size", "0.1", "--", "--device", "cpu", "--eval-steps", "12", "--save-steps"]  # fmt: skip
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -74,40 +78,13 @@ def test_original_script_names_train_with_act_and_masks(tmp_path):
     it = train / "output" / "point_cloud" / "iteration_12"
     assert (it / "point_cloud.ply").is_file() and (it / "act.pt").is_file() and (it / "color_mlp.pt").is_file()
     assert "test PSNR" in out.stdout
+    act = train / "output" / "act.pt"  # where the render scripts pick a trained ACT up: next to point_cloud/
+    assert act.is_file() and f"ACT: {act.relative_to(tmp_path)}" in out.stdout
+    assert load_act_checkpoint(act).state_dict().keys() == load_act_checkpoint(it / "act.pt").state_dict().keys()
     assert len(load_scaffold(train / "output")) > 0
     bad = subprocess.run(["bash", str(ROOT / "train_scaffold.sh"), "--bogus"], cwd=tmp_path, env=env,
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
-
-
-def write_colmap_scene(root: Path, n_views: int = 5, n_points: int = 60, width: int = 32, seed: int = 7) -> np.ndarray:
-    """A COLMAP scene (``sparse/0`` text model, ``images/``) of the generated room, as GS-CPR's
-    ``data/<dataset>/scene_<scene>/train`` folders are laid out; returns the SfM points ``[n_points, 3]``."""
-    import pycolmap
-
-    from gscpr.camera import Camera
-    from gscpr.geometry import pose_to_qt
-    from gscpr.synthetic import look_at_origin, write_blender_views
-
-    room = textured_room(n_side=8, half=0.6, seed=seed)
-    rng = np.random.default_rng(seed)
-    cam, focal = Camera.centered(width, width, 30.0), 30.0
-    poses = [look_at_origin(rng) for _ in range(n_views)]
-    write_blender_views(root, room, cam, poses, split="images", background=(1.0, 1.0, 1.0))
-    rec = pycolmap.Reconstruction()
-    params = [focal, focal, width / 2, width / 2]  # COLMAP's continuous principal point
-    rec.add_camera_with_trivial_rig(pycolmap.Camera(model="PINHOLE", width=width, height=width, params=params,
-                                                    camera_id=1))  # fmt: skip
-    for i, T in enumerate(poses):
-        q, t = pose_to_qt(T)
-        rigid = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([*q[1:], q[0]])), t)  # pycolmap: xyzw
-        rec.add_image_with_trivial_frame(pycolmap.Image(name=f"r_{i}.png", camera_id=1, image_id=i + 1), rigid)
-    xyz = room.means.numpy()[rng.choice(len(room.means), n_points, replace=False)].astype(np.float64)
-    for p in xyz:
-        rec.add_point3D(p, pycolmap.Track(), np.array([128, 128, 128], dtype=np.uint8))
-    (root / "sparse" / "0").mkdir(parents=True)
-    rec.write_text(str(root / "sparse" / "0"))
-    return xyz
 
 
 def test_ratio_lod_warmup_all_views_and_the_cfg_args_of_a_scaffold_run(tmp_path, capsys):
