@@ -72,7 +72,8 @@ def test_original_script_names_train_with_act_and_masks(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "PYTHONPATH": str(ROOT / "src")}  # this checkout's gscpr, not the installed one  # fmt: skip
     cmd = ["bash", str(ROOT / "train_scaffold_act.sh"), "--scenes", "ShopFacade", "--iterations", "12",
-           "--voxel_size", "0.1", "--", "--device", "cpu", "--eval-steps", "12", "--save-steps"]  # fmt: skip
+           "--voxel_size", "0.1", "--", "--device", "cpu", "--eval-steps", "12", "--save-steps",
+           "--init-points", "400"]  # a few hundred anchors: CPU steps take 1 s, not 30  # fmt: skip
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     it = train / "output" / "point_cloud" / "iteration_12"
