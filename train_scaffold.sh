@@ -69,7 +69,7 @@ else
 fi
 time=$(date "+%Y-%m-%d_%H:%M:%S")  # the original's run folder name
 for d in "${todo[@]}"; do
-    d="${d%/}"; d="${d%/train}"
+    d="${d%/}"; d="${d%/train}"; d="${d#ACT_Scaffold_GS/data/}"
     base="ACT_Scaffold_GS/data/$d"
     [ -d "$base" ] || [ ! -d "$d" ] || base="$d"  # a path given as is
     if [ -d "$base/train" ]; then src="$base/train"; else src="$base"; fi

@@ -57,6 +57,8 @@ def test_every_original_option_reaches_gscpr_train(recorder, tmp_path):
     assert (opts["--lod"], opts["--voxel-size"], opts["--update-init-factor"]) == ("3", "0.01", "8")
     assert (opts["--appearance-dim"], opts["--ratio"], opts["--iterations"]) == ("16", "5", "30000")
     assert {"--warmup", "--overwrite", "--all-views"} <= set(words) and "--act" not in words
+    [call] = recorder("-d", "ACT_Scaffold_GS/data/7scenes/scene_chess/train/")  # the folder itself: the same scene
+    assert "--data ACT_Scaffold_GS/data/7scenes/scene_chess/train --out" in call
     # Defaults: the original's values, every scene of the datasets, into train/output where the renders look,
     # no warm-up unless V is True, no --overwrite, the GPU left alone.
     calls = recorder("--datasets", "7scenes 12scenes", "--warmup", "False")

@@ -267,7 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--appearance-dim", type=int, default=sd.appearance_dim)
     g.add_argument("--update-until", type=int, default=sd.update_until, help="last step that grows anchors")
     colour = g.add_mutually_exclusive_group()
-    colour.add_argument("--act", action="store_true", help="train GS-CPR's ACT exposure transform with the model")
+    colour.add_argument("--act", action="store_true", help="train GS-CPR's ACT with the model (saved as <out>/act.pt)")
     colour.add_argument("--exposure", action="store_true", help="per-image exposure compensation (baseline)")
     g.add_argument("--masks", type=Path, help="folder of masks named like the images (white: pixels the loss sees)")
     g.add_argument("--ratio", type=int, default=sd.ratio, help="anchors from every ratio-th initial point")
