@@ -2,10 +2,13 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from gscpr.cli import main
+from gscpr.geometry import make_pose
+from gscpr.poses import write_poses
 from gscpr.splat.scaffold import random_scaffold, save_scaffold
 
 
@@ -40,3 +43,17 @@ def test_generic_mode_names_with_slashes_and_bad_lines(tmp_path, model, capsys):
     failures = json.loads((tmp_path / "out" / "render_failures.json").read_text())
     assert list(failures) == ["poses.txt:2"] and "NaN" in failures["poses.txt:2"]
     assert "rendered 2" in capsys.readouterr().out
+
+
+def test_white_background_of_cfg_args_unless_background_is_given(tmp_path):
+    model = tmp_path / "model"
+    save_scaffold(random_scaffold(30, seed=4), model, 1)
+    text = (model / "cfg_args").read_text()
+    (model / "cfg_args").write_text(text.replace("white_background=False", "white_background=True"))
+    write_poses(tmp_path / "poses.txt", {"far.png": make_pose(np.eye(3), [0.0, 0.0, 40.0])})  # corners: background
+    args = ["render", "--model", str(model), "--poses", str(tmp_path / "poses.txt"), "--intrinsics",
+            "40,40,19.5,14.5,40,30", "--device", "cpu", "--backend", "torch"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "default")]) == 0
+    assert cv2.imread(str(tmp_path / "default" / "far.png"))[0, 0].tolist() == [255, 255, 255]
+    assert main([*args, "--out", str(tmp_path / "given"), "--background", "0", "0", "0"]) == 0
+    assert cv2.imread(str(tmp_path / "given" / "far.png"))[0, 0].tolist() == [0, 0, 0]

@@ -66,7 +66,7 @@ def render_poses(
     out_dir: str | Path,
     *,
     color_transforms: dict[str, Callable] | None = None,
-    background: Sequence[float] = (0.0, 0.0, 0.0),
+    background: Sequence[float] | None = None,
     backend: str = "auto",
     batch: int = 8,
     overwrite: bool = False,
@@ -76,7 +76,8 @@ def render_poses(
 
     ``cameras`` is one camera for all views or one per name; ``color_transforms`` optionally maps a name to a
     function applied to its rendered RGB ``[H, W, 3]`` (ACT). Views whose RGB and depth files exist are
-    skipped unless ``overwrite``.
+    skipped unless ``overwrite``. ``background``: RGB in [0, 1]; None: the model's own (white for a Scaffold-GS
+    model whose ``cfg_args`` says ``white_background=True``, else black); a background given here wins.
     """
     out_dir = Path(out_dir)
     report = RenderReport()
@@ -133,7 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     generic.add_argument("--intrinsics", help="fx,fy,cx,cy,width,height (pixel-index convention)")
     generic.add_argument("--out", type=Path, help="output folder")
     parser.add_argument("--iteration", type=int, help="model iteration (default: the latest)")
-    parser.add_argument("--background", type=float, nargs=3, default=(0.0, 0.0, 0.0))
+    parser.add_argument("--background", type=float, nargs=3, metavar=("R", "G", "B"),
+                        help="RGB in [0, 1] (default: the model's cfg_args white_background, else black)")  # fmt: skip
     parser.add_argument("--backend", default="auto", choices=["auto", "gsplat", "torch"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=8)

@@ -125,3 +125,39 @@ def test_config_defaults_match_the_original():
     assert (cfg.feat_dim, cfg.n_offsets, cfg.voxel_size, cfg.appearance_dim) == (32, 10, 0.001, 32)
     model = ScaffoldModel(3, ScaffoldConfig(appearance_dim=0))
     assert model.mlp_opacity[0].in_features == 35 and model.mlp_cov[2].out_features == 70
+
+
+def test_cfg_args_has_every_field_of_the_original_and_evaluates_to_a_namespace(tmp_path):
+    """The original's render scripts ``eval`` cfg_args and read every ModelParams field from it."""
+    from argparse import Namespace
+
+    from gscpr.splat.scaffold import CFG_ARGS_FIELDS
+
+    save_scaffold(random_scaffold(10), tmp_path, 1)
+    text = (tmp_path / "cfg_args").read_text()
+    ns = eval(text, {"Namespace": Namespace})  # what the original's get_combined_args does
+    assert isinstance(ns, Namespace)
+    assert list(vars(ns)) == list(CFG_ARGS_FIELDS)  # all of them, in the original's order
+    assert (ns.update_depth, ns.update_hierachy_factor, ns.images, ns.ratio, ns.lod) == (3, 4, "images", 1, 0)
+    assert ns.appearance_dim == 0 and ns.white_background is False and ns.n_offsets == 10
+    # A released file's entries survive a load and save, unknown ones too, after the original's fields.
+    (tmp_path / "cfg_args").write_text(text[:-1] + ", ratio=2, my_flag='x')")
+    save_scaffold(load_scaffold(tmp_path), tmp_path / "again", 1)
+    again = eval((tmp_path / "again" / "cfg_args").read_text(), {"Namespace": Namespace})
+    assert again.ratio == 2 and again.my_flag == "x" and list(vars(again))[-1] == "my_flag"
+
+
+def test_white_background_in_cfg_args_is_the_render_background_unless_one_is_given(tmp_path):
+    model = random_scaffold(40, seed=2)
+    save_scaffold(model, tmp_path, 1)
+    far = make_pose(np.eye(3), [0.0, 0.0, 40.0])  # the scene is a few pixels: the corners are background
+    black = load_scaffold(tmp_path)
+    assert black.background == (0.0, 0.0, 0.0)
+    assert render(black, CAM, far, backend="torch").rgb[0, 0, 0].tolist() == [0.0, 0.0, 0.0]
+    text = (tmp_path / "cfg_args").read_text()
+    (tmp_path / "cfg_args").write_text(text.replace("white_background=False", "white_background=True"))
+    white = load_scaffold(tmp_path)
+    assert white.background == (1.0, 1.0, 1.0)
+    assert render(white, CAM, far, backend="torch").rgb[0, 0, 0].tolist() == [1.0, 1.0, 1.0]
+    given = render(white, CAM, far, background=(0.0, 0.5, 0.0), backend="torch").rgb[0, 0, 0].tolist()
+    assert given == [0.0, 0.5, 0.0]  # the caller's background wins

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from gscpr.cli import main
+from gscpr.splat.act import load_act_checkpoint
 from gscpr.splat.model import load_scene_model
 from gscpr.splat.scaffold import load_scaffold
 from gscpr.synthetic import textured_room, write_blender_scene
-from gscpr.training.command import train
+from gscpr.training.command import ModelExistsError, train
+
+from .fixtures import write_colmap_scene
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,15 +69,75 @@ def test_original_script_names_train_with_act_and_masks(tmp_path):
         m = np.full((40, 40), 255, dtype=np.uint8)
         m[:8] = 0
         iio.imwrite(masks / f"train_{png.stem}.png", m)  # GS-CPR flattens "train/r_0.png" to this
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "PYTHONPATH": str(ROOT / "src")}  # this checkout's gscpr, not the installed one  # fmt: skip
     cmd = ["bash", str(ROOT / "train_scaffold_act.sh"), "--scenes", "ShopFacade", "--iterations", "12",
-           "--voxel_size", "0.1", "--", "--device", "cpu", "--eval-steps", "12", "--save-steps"]  # fmt: skip
+           "--voxel_size", "0.1", "--", "--device", "cpu", "--eval-steps", "12", "--save-steps",
+           "--init-points", "400"]  # a few hundred anchors: CPU steps take 1 s, not 30  # fmt: skip
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     it = train / "output" / "point_cloud" / "iteration_12"
     assert (it / "point_cloud.ply").is_file() and (it / "act.pt").is_file() and (it / "color_mlp.pt").is_file()
     assert "test PSNR" in out.stdout
+    act = train / "output" / "act.pt"  # where the render scripts pick a trained ACT up: next to point_cloud/
+    assert act.is_file() and f"ACT: {act.relative_to(tmp_path)}" in out.stdout
+    assert load_act_checkpoint(act).state_dict().keys() == load_act_checkpoint(it / "act.pt").state_dict().keys()
     assert len(load_scaffold(train / "output")) > 0
     bad = subprocess.run(["bash", str(ROOT / "train_scaffold.sh"), "--bogus"], cwd=tmp_path, env=env,
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
+
+
+def test_ratio_lod_warmup_all_views_and_the_cfg_args_of_a_scaffold_run(tmp_path, capsys):
+    """The original's --ratio (anchors from every ratio-th SfM point), --lod (recorded), --warmup (two passes, the
+    second from the SfM points again on a COLMAP scene) and no --eval (every view trains); cfg_args has every
+    field of the original's and evaluates to a Namespace as its render scripts read it."""
+    from argparse import Namespace
+
+    from gscpr.splat.scaffold import CFG_ARGS_FIELDS
+
+    xyz = write_colmap_scene(tmp_path / "train")
+    out = tmp_path / "model"
+    kw = dict(model="scaffold", iterations=2, eval_steps=(), save_steps=(), device="cpu", update_init_factor=8)
+    result = train(tmp_path / "train", out, ratio=3, lod=5, warmup=True, all_views=True, **kw)
+    said = capsys.readouterr().out
+    assert "warm-up pass: 2 steps" in said and "second pass from the SfM points again" in said
+    assert "colmap scene: 5 training and 0 test views" in said and result.evals == []
+    assert len(load_scaffold(out)) == len(xyz[::3])  # 0.001 voxels keep every one of the points
+    rows = (out / "train_log.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # the header, a row for the last step of each pass
+    ns = eval((out / "cfg_args").read_text(), {"Namespace": Namespace})
+    assert list(vars(ns))[: len(CFG_ARGS_FIELDS)] == list(CFG_ARGS_FIELDS)
+    got = (ns.ratio, ns.lod, ns.eval, ns.update_init_factor, ns.appearance_dim, ns.voxel_size)
+    assert got == (3, 5, False, 8, 0, 0.001)
+    assert ns.source_path == str((tmp_path / "train").resolve()) and ns.model_path == str(out)
+    # The default run holds every 8th view out (eval=True) and keeps every point.
+    plain = train(tmp_path / "train", tmp_path / "plain", **kw, verbose=False)
+    assert len(load_scaffold(plain.model_dir)) == len(xyz)
+    assert eval((tmp_path / "plain" / "cfg_args").read_text(), {"Namespace": Namespace}).eval is True
+    with pytest.raises(ValueError, match="model='scaffold'"):
+        train(tmp_path / "train", tmp_path / "gs", ratio=2, device="cpu", verbose=False)
+
+
+def test_an_existing_model_is_never_overwritten_without_overwrite(tmp_path, capsys):
+    write_colmap_scene(tmp_path / "train", n_views=3, n_points=20)
+    out = tmp_path / "model"
+    kw = dict(model="scaffold", iterations=2, eval_steps=(), save_steps=(), device="cpu", verbose=False)
+    train(tmp_path / "train", out, **kw)
+    stale = out / "point_cloud" / "iteration_99"  # e.g. a released model's 30000
+    stale.mkdir()
+    with pytest.raises(ModelExistsError, match=f"{out} already holds a model .*pass --overwrite"):
+        train(tmp_path / "train", out, **kw)
+    args = ["train", "--data", str(tmp_path / "train"), "--out", str(out), "--model", "scaffold", "--iterations",
+            "3", "--eval-steps", "--save-steps", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(out) in err and "--overwrite" in err and "--resume continues it" in err
+    assert stale.is_dir() and not (out / "ckpt_3.pt").exists()  # untouched
+    assert main([*args, "--resume"]) == 0 and (out / "ckpt_3.pt").is_file()  # a checkpoint to continue from
+    assert main([*args, "--overwrite"]) == 0
+    assert "replacing the model in" in capsys.readouterr().out
+    assert not stale.exists() and sorted(p.name for p in (out / "point_cloud").iterdir()) == ["iteration_3"]
+    (out / "ckpt_3.pt").unlink()  # a released model has no checkpoint: resume cannot continue it
+    assert main([*args, "--resume"]) == 2
+    assert "--resume" not in capsys.readouterr().err

@@ -24,13 +24,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ACTModule", "apply_act", "load_act_checkpoint", "luminance_histogram", "tcnn_layers"]
+__all__ = ["ACT_FILE", "ACTModule", "apply_act", "load_act_checkpoint", "luminance_histogram", "tcnn_layers"]
 
 N_BINS = 10
 WIDTH = 32
 N_HIDDEN = 3
 N_OUT = 12
 TCNN_KEY = "exposure_embedding.params"
+#: Where ``gscpr train --act`` leaves the trained ACT: ``<model dir>/act.pt``, next to ``point_cloud/`` (an
+#: :class:`ACTModule` state dict of the latest saved step, trained with the per-pixel layout, not the legacy one).
+ACT_FILE = "act.pt"
 
 
 def luminance_histogram(image: Tensor | np.ndarray) -> Tensor:

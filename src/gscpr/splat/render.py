@@ -31,6 +31,7 @@ __all__ = [
     "SceneModel",
     "ViewGaussians",
     "gsplat_available",
+    "model_background",
     "rasterize_gaussians",
     "render",
     "resolve_backend",
@@ -56,6 +57,10 @@ class ViewGaussians:
 
 
 class SceneModel(Protocol):
+    """What :func:`render` needs of a scene model. A model may also have a ``background`` (RGB in [0, 1]: the one
+    its files ask for, e.g. a Scaffold-GS ``cfg_args`` with ``white_background``), used when the caller gives
+    none."""
+
     view_dependent_set: bool
 
     def gaussians_for_view(self, viewmat: Tensor, K: Tensor, width: int, height: int) -> ViewGaussians: ...
@@ -94,6 +99,13 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+def model_background(model: SceneModel) -> tuple[float, float, float]:
+    """The background ``model`` asks for (its ``background`` attribute, e.g. from a Scaffold-GS ``cfg_args``'s
+    ``white_background``), black if it has none: what :func:`render` uses when given no background."""
+    bg = getattr(model, "background", None)
+    return (0.0, 0.0, 0.0) if bg is None else tuple(float(v) for v in bg)
+
+
 def render(
     model: SceneModel,
     cameras: Camera | Sequence[Camera],
@@ -101,7 +113,7 @@ def render(
     width: int | None = None,
     height: int | None = None,
     *,
-    background: Sequence[float] | Tensor = (0.0, 0.0, 0.0),
+    background: Sequence[float] | Tensor | None = None,
     backend: str = "auto",
     device: torch.device | str | None = None,
     near_plane: float = 0.01,
@@ -116,7 +128,9 @@ def render(
             (renders are ideal pinhole images).
         poses_w2c: ``[B, 4, 4]`` (or ``[4, 4]``) world-to-camera poses, OpenCV axes.
         width, height: output size; cameras of another size are rescaled exactly (``Camera.resized``).
-        background: RGB behind the scene, in [0, 1].
+        background: RGB behind the scene, in [0, 1]. None: the model's own ``background`` where it has one
+            (:func:`model_background`: white for a Scaffold-GS model whose ``cfg_args`` has
+            ``white_background=True``), else black. A background given here always wins.
         backend: ``"auto"``, ``"gsplat"`` or ``"torch"``.
         device: where to render; defaults to the model's device.
     """
@@ -137,6 +151,8 @@ def render(
         cams = [c if c.size == (w, h) else c.resized(w, h) for c in cams]
     device = torch.device(device) if device is not None else getattr(model, "device", torch.device("cpu"))
     backend = resolve_backend(backend, device)
+    if background is None:
+        background = model_background(model)
     bg = torch.as_tensor(background, dtype=torch.float32, device=device).reshape(3)
     viewmats = poses.to(device=device, dtype=torch.float32)
     Ks = torch.as_tensor(np.stack([c.continuous_K() for c in cams]), dtype=torch.float32, device=device)

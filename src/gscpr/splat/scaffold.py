@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from .render import ViewGaussians
 
 __all__ = [
+    "CFG_ARGS_FIELDS",
     "ScaffoldConfig",
     "ScaffoldFormatError",
     "ScaffoldModel",
@@ -77,6 +78,25 @@ class ScaffoldConfig:
 
     KEYS = ("feat_dim", "n_offsets", "voxel_size", "appearance_dim", "use_feat_bank", "add_opacity_dist",
             "add_cov_dist", "add_color_dist", "white_background")  # fmt: skip
+
+    @property
+    def background(self) -> tuple[float, float, float]:
+        """The render background ``cfg_args`` asks for: white when ``white_background`` is set, else black
+        (the original's render scripts: ``bg_color = [1, 1, 1] if white_background else [0, 0, 0]``)."""
+        return (1.0, 1.0, 1.0) if self.white_background else (0.0, 0.0, 0.0)
+
+
+# The fields of the original's ``ModelParams`` (GS-CPR's ``ACT_Scaffold_GS/arguments/__init__.py``) with their
+# defaults, in its order: its ``train.py`` / ``train_act.py`` write exactly these to ``cfg_args`` (the ``repr`` of
+# an ``argparse.Namespace``) and its render scripts read them back with ``eval`` (``get_combined_args``), failing
+# on any one that is missing. :func:`write_cfg_args` always writes all of them.
+CFG_ARGS_FIELDS: dict[str, object] = {
+    "sh_degree": 3, "feat_dim": 32, "n_offsets": 10, "voxel_size": 0.001, "update_depth": 3,
+    "update_init_factor": 16, "update_hierachy_factor": 4, "use_feat_bank": False, "source_path": "",
+    "model_path": "", "images": "images", "resolution": -1, "white_background": False, "data_device": "cuda",
+    "eval": False, "lod": 0, "appearance_dim": 32, "lowpoly": False, "ds": 1, "ratio": 1, "undistorted": False,
+    "add_opacity_dist": False, "add_cov_dist": False, "add_color_dist": False,
+}  # fmt: skip
 
 
 def viewmat_camera_center(viewmat: Tensor) -> Tensor:
@@ -129,6 +149,12 @@ class ScaffoldModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.anchors.device
+
+    @property
+    def background(self) -> tuple[float, float, float]:
+        """The background its ``cfg_args`` asks for (``white_background``); ``gscpr.splat.render.render`` uses it
+        when the caller gives none, an explicit background wins."""
+        return self.config.background
 
     def __len__(self) -> int:
         return self.anchors.shape[0]
@@ -237,8 +263,13 @@ def read_cfg_args(path: Path) -> ScaffoldConfig:
 
 
 def write_cfg_args(path: Path, cfg: ScaffoldConfig) -> None:
-    items = {**cfg.extra, **{k: getattr(cfg, k) for k in ScaffoldConfig.KEYS}}
-    path.write_text("Namespace(" + ", ".join(f"{k}={v!r}" for k, v in sorted(items.items())) + ")", encoding="utf-8")
+    """Write ``cfg`` as the original's ``cfg_args``: ``Namespace(k=v, ...)`` (``repr`` of an
+    ``argparse.Namespace``, which the original's tools ``eval``) with every :data:`CFG_ARGS_FIELDS` entry in the
+    original's order (``cfg``'s values, then ``cfg.extra``'s, then the original's defaults), then any other
+    ``cfg.extra`` entry (kept from a released file) in name order."""
+    values = {**CFG_ARGS_FIELDS, **cfg.extra, **{k: getattr(cfg, k) for k in ScaffoldConfig.KEYS}}
+    order = [*CFG_ARGS_FIELDS, *sorted(k for k in values if k not in CFG_ARGS_FIELDS)]
+    path.write_text("Namespace(" + ", ".join(f"{k}={values[k]!r}" for k in order) + ")", encoding="utf-8")
 
 
 def _latest_iteration(model_dir: Path) -> int:
@@ -257,7 +288,9 @@ def load_scaffold(
 ) -> ScaffoldModel:
     """Load a Scaffold-GS model saved by the original code (or :func:`save_scaffold`).
 
-    ``model_dir`` holds ``cfg_args`` and ``point_cloud/iteration_<N>/``; the latest iteration by default.
+    ``model_dir`` holds ``cfg_args`` and ``point_cloud/iteration_<N>/``; the latest iteration by default. The
+    model's :attr:`ScaffoldModel.background` is white when ``cfg_args`` says ``white_background=True`` (black
+    without ``cfg_args``): renders use it unless the caller passes a background, which wins.
     """
     from plyfile import PlyData
 

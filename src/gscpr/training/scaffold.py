@@ -24,9 +24,11 @@ Colour models (``colour``):
 * ``exposure``: the plain baseline, one affine colour transform per training image (identity at the start).
   Novel views get the identity.
 
-Outputs in ``out_dir``: the original's layout (``cfg_args``, ``point_cloud/iteration_<N>/point_cloud.ply`` and
-the TorchScript MLPs, via :func:`gscpr.splat.scaffold.save_scaffold`), ``act.pt`` / ``exposure.pt`` for the
-colour model, ``ckpt_<N>.pt`` to resume, ``config.json``, ``train_log.csv`` and ``eval.csv``.
+Outputs in ``out_dir``: the original's layout (``cfg_args`` with every field of the original's, and
+``point_cloud/iteration_<N>/point_cloud.ply`` and the TorchScript MLPs, via
+:func:`gscpr.splat.scaffold.save_scaffold`), ``act.pt`` / ``exposure.pt`` for the colour model in each
+``iteration_<N>/``, the latest ACT also as ``out_dir/act.pt`` (next to ``point_cloud/``: where the render
+scripts pick it up), ``ckpt_<N>.pt`` to resume, ``config.json``, ``train_log.csv`` and ``eval.csv``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..splat.act import ACTModule, apply_act, luminance_histogram
+from ..splat.act import ACT_FILE, ACTModule, apply_act, luminance_histogram
 from ..splat.render import rasterize_gaussians
 from ..splat.scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold, viewmat_camera_center
 from .loop import RunConfig, TrainLoop, TrainView, knn_scales, ssim, view_tensors
@@ -63,6 +65,10 @@ class ScaffoldTrainConfig(RunConfig):
     update_depth: int = 3
     update_init_factor: int = 4  # GS-CPR's scripts; Scaffold-GS's default is 16
     hierarchy_factor: int = 4
+    ratio: int = 1  # anchors from every ratio-th initial point (the original's ``--ratio``: ``points[::ratio]``)
+    # The original's ``--lod``: with its ``--eval`` it holds out the first lod + 1 images; GS-CPR's scripts never
+    # pass ``--eval``, so it only reaches ``cfg_args``. Recorded there; the splits here are the dataset's.
+    lod: int = 0
     init_points: int = 10_000  # random initialisation when there are no SfM points (the original's Blender loader)
     # Learning rates: (initial, final) of exponential schedules over ``iterations``; offsets times the scene scale.
     lr_offsets: tuple[float, float] = (0.01, 0.0001)
@@ -90,6 +96,8 @@ class ScaffoldTrainConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.ratio < 1:
+            raise ValueError(f"ratio must be a positive integer, got {self.ratio}")
         if self.colour not in COLOUR_MODELS:
             raise ValueError(f"unknown colour model {self.colour!r}; expected one of {', '.join(COLOUR_MODELS)}")
         for name in ("lr_offsets", "lr_mlp_opacity", "lr_mlp_cov", "lr_mlp_color", "lr_mlp_feature_bank",
@@ -117,8 +125,11 @@ class ScaffoldTrainer(TrainLoop):
     """A Scaffold-GS training run: ``ScaffoldTrainer(cfg, views, out_dir).train(test_views)``; resumable.
 
     Args:
-        init: ``(xyz [N, 3], rgb [N, 3])`` (an SfM cloud; colours unused); random points if None.
+        init: ``(xyz [N, 3], rgb [N, 3])`` (an SfM cloud; colours unused); random points if None. Every
+            ``cfg.ratio``-th point seeds the anchors.
         masks: per training view, a boolean ``[H, W]`` of the pixels the loss sees (None: all).
+        cfg_args: further entries of the saved ``cfg_args`` (``source_path``, ``model_path``: what the original's
+            train.py records); the model options come from ``cfg``, the rest are the original's defaults.
         strategy: grows and prunes the anchors (default: :class:`ScaffoldStrategy` with ``cfg``'s options).
         device: CUDA rasterizes with gsplat; the CPU with the reference rasterizer (same algorithm, slow).
     """
@@ -132,11 +143,12 @@ class ScaffoldTrainer(TrainLoop):
         device: str | torch.device = "cuda",
         masks: list[np.ndarray | None] | None = None,
         strategy: ScaffoldStrategy | None = None,
+        cfg_args: dict | None = None,
     ):
         if masks is not None and len(masks) != len(views):
             raise ValueError(f"got {len(masks)} masks for {len(views)} views")
         init = self.start(cfg, views, out_dir, init, device)
-        self.model = self._init_model(np.asarray(init[0]))
+        self.model = self._init_model(np.asarray(init[0]), cfg_args or {})
         if cfg.appearance_dim > 0:
             self.model.embedding_appearance = nn.Embedding(len(views), cfg.appearance_dim).to(self.device)
         self.colour = self._init_colour(len(views))
@@ -148,8 +160,9 @@ class ScaffoldTrainer(TrainLoop):
                       for m in (masks or [None] * len(views))]  # fmt: skip
 
     # ------------------------------------------------------------------ set-up
-    def _init_model(self, xyz: np.ndarray) -> ScaffoldModel:
+    def _init_model(self, xyz: np.ndarray, cfg_args: dict) -> ScaffoldModel:
         cfg = self.cfg
+        xyz = xyz[:: cfg.ratio]
         voxel = cfg.voxel_size
         if voxel <= 0:
             pts = torch.as_tensor(xyz, dtype=torch.float32, device=self.device)
@@ -159,6 +172,8 @@ class ScaffoldTrainer(TrainLoop):
         model = ScaffoldModel(len(anchors), ScaffoldConfig(
             feat_dim=cfg.feat_dim, n_offsets=cfg.n_offsets, voxel_size=voxel, appearance_dim=cfg.appearance_dim,
             use_feat_bank=cfg.use_feat_bank, white_background=cfg.background == (1.0, 1.0, 1.0),
+            extra={"update_depth": cfg.update_depth, "update_init_factor": cfg.update_init_factor,
+                   "update_hierachy_factor": cfg.hierarchy_factor, "lod": cfg.lod, "ratio": cfg.ratio, **cfg_args},
         )).to(self.device)  # fmt: skip
         with torch.no_grad():
             model.anchors.copy_(anchors)
@@ -274,10 +289,16 @@ class ScaffoldTrainer(TrainLoop):
 
     # ------------------------------------------------------------------ files
     def save(self) -> Path:
-        """The original's model folder at this step, the colour model, and ``ckpt_<step>.pt`` to resume from."""
+        """The original's model folder at this step, the colour model, and ``ckpt_<step>.pt`` to resume from.
+
+        The colour model goes to ``point_cloud/iteration_<step>/<colour>.pt`` (with that step's MLPs); the ACT of
+        the latest save also to ``<out>/act.pt``, next to ``point_cloud/``, where the render scripts look for a
+        trained ACT."""
         it_dir = save_scaffold(self.model, self.out, self.step)
         if self.colour is not None:
             torch.save(self.colour.state_dict(), it_dir / f"{self.cfg.colour}.pt")
+            if self.cfg.colour == "act":
+                torch.save(self.colour.state_dict(), self.out / ACT_FILE)
         self.write_checkpoint({
             "voxel_size": self.voxel_size,
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
