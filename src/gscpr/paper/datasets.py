@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..splat.act import ACT_FILE  # gscpr train --act writes <model folder>/act.pt
+
 __all__ = [
     "ACT_FILE",
     "DATASETS",
@@ -205,10 +207,6 @@ def render_dir(root: str | Path, dataset: str, scene: str, estimator: str) -> Pa
         Path(root) / "ACT_Scaffold_GS" / "data" / dataset / f"scene_{scene}" / "test" / f"evaluate_{estimator}"
         / "train_output" / "render_single_view"
     )  # fmt: skip
-
-
-#: The file name of ACT weights trained by gscpr (``gscpr train --act``), in the scene model's folder.
-ACT_FILE = "act.pt"
 
 
 def released_act_path(root: str | Path, scene: str) -> Path:
