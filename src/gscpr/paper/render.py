@@ -7,8 +7,10 @@ Poses: ``coarse_poses/<estimator>/...`` (``PaperDataset.coarse_pose_file``). Cam
 focal at the dataset's render size, principal point at the centre (7-/12-Scenes), or each Cambridge query's own
 camera (its calibration file, rescaled to the full-resolution image; ``--legacy-focal``: the original's x 2.25).
 Model: ``model_dir`` unless ``--model``; output: ``render_dir`` unless ``--out``. ``--act`` applies the ACT
-colour transform of each Cambridge query to its render. The rendering itself is ``gscpr.render_poses``'s, whose
-command line calls into this module.
+colour transform of each Cambridge query to its render. Renders are made as the original's: near plane 0.2, alpha
+cap 0.99, depth ``sum(z a T) / (sum(a T) + 1e-6)``, JPEG quality 75 (:func:`render_defaults`; ``--near-plane``,
+``--alpha-cap``, ``--depth-eps``, ``--jpeg-quality`` override). The rendering itself is ``gscpr.render_poses``'s,
+whose command line calls into this module.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..camera import Camera
 from ..poses import PoseFileError, canonical_name, read_poses
 from .datasets import DATASETS, get_dataset, model_dir, render_dir
 
-__all__ = ["add_arguments", "claims", "run", "setup"]
+__all__ = ["add_arguments", "claims", "render_defaults", "run", "setup"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,8 +98,19 @@ def claims(args: argparse.Namespace) -> bool:
     return bool(args.dataset)
 
 
+def render_defaults() -> dict:
+    """The original's render settings, where ``gscpr render --dataset`` is not told otherwise: the ``paper``
+    recipe's rasterizer (near plane 0.2, alpha cap 0.99, depth epsilon 1e-6: the Inria rasterizer of the
+    original's ``ACT_Scaffold_GS``) and JPEG quality 75 (``torchvision.utils.save_image`` -> PIL's default:
+    12-Scenes' ``.jpg`` renders)."""
+    from ..recipes import RECIPES
+
+    return {**RECIPES["paper"].render_options(), "jpeg_quality": 75}
+
+
 def run(args: argparse.Namespace) -> int:
-    """``gscpr render --dataset ...``: :func:`gscpr.render_poses.run` on what :func:`setup` reads."""
+    """``gscpr render --dataset ...``: :func:`gscpr.render_poses.run` on what :func:`setup` reads, with the
+    original's render settings (:func:`render_defaults`)."""
     from ..render_poses import run as render_command
 
-    return render_command(args, inputs=setup)
+    return render_command(args, inputs=setup, defaults=render_defaults())
