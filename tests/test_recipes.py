@@ -60,3 +60,37 @@ def test_recipe_matcher_options_and_relative_solver():
     assert matcher_options("paper", "mast3r", rel) == {"resize": "pil", "keypoints": "original", "pairwise": True,
                                                        "correspondences": False}  # fmt: skip
     assert "pairwise" not in matcher_options("paper", "mast3r", get_recipe("paper", relative=True))  # essential
+
+
+def test_the_paper_recipe_is_the_originals_settings():
+    paper = RECIPES["paper"]
+    # EPnP-RANSAC as cv2.solvePnPRansac in gs_cpr_*.py: 2000 iterations, confidence 0.99, 1 px (2.5 px Cambridge).
+    from gscpr.solvers import get_solver
+
+    opts = get_solver(paper.solver, "absolute").resolved(paper.pose_solver_options())
+    assert (paper.solver, opts.max_iterations, opts.confidence, opts.threshold_px) == ("opencv-epnp", 2000, 0.99, 1.0)
+    # Every match, one pass, no sub-pixel step or recovery; a pose needs one inlier beyond EPnP's 5-point sample.
+    assert (paper.max_matches, paper.iterations, paper.subpixel, paper.recovery) == (None, 1, False, ())
+    assert (paper.min_matches, paper.min_inliers) == (4, 6)
+    # Depth of pixel [int(y), int(x)] wherever it is positive, K with the principal point at (W/2, H/2).
+    assert (paper.depth_sampling, paper.min_alpha, paper.principal_point) == ("floor", 0.0, "half-size")
+    # The Inria rasterizer's near plane, alpha cap and depth normaliser.
+    assert paper.render_options() == {"near_plane": 0.2, "alpha_cap": 0.99, "depth_eps": 1e-6}
+    gscpr = RECIPES["gscpr"]
+    assert gscpr.render_options() == {"near_plane": 0.01, "alpha_cap": 0.999, "depth_eps": 0.0}
+    gscpr_values = (gscpr.max_matches, gscpr.min_inliers, gscpr.depth_sampling, gscpr.principal_point)
+    assert gscpr_values == (1024, 12, "bilinear", "camera")
+
+
+def test_the_new_options_on_the_command_line_and_their_checks():
+    cfg = parse(["--recipe", "paper", "--near-plane", "0.01", "--alpha-cap", "0.999", "--depth-sampling", "bilinear",
+                 "--principal-point", "camera", "--max-matches", "512"])  # fmt: skip
+    assert cfg.render_options()["near_plane"] == 0.01 and cfg.alpha_cap == 0.999 and cfg.max_matches == 512
+    assert (cfg.depth_sampling, cfg.principal_point, cfg.depth_eps) == ("bilinear", "camera", 1e-6)
+    for bad, match in [({"alpha_cap": 1.0}, "alpha_cap"), ({"near_plane": -1.0}, "near_plane"),
+                       ({"depth_sampling": "cubic"}, "depth_sampling"), ({"principal_point": "w/2"}, "principal_point"),
+                       ({"min_inliers": 0}, "min_inliers")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            get_recipe("paper", **bad)
+    with pytest.raises(SystemExit):
+        parse(["--depth-sampling", "cubic"])

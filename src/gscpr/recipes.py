@@ -4,16 +4,27 @@
 recipe      what
 ==========  ====================================================================================================
 ``gscpr``   the project's default: PoseLib LO-RANSAC at 2 px, sub-pixel alignment of the matches, recovery
-            renders for queries whose first pass finds nothing, at most 1024 matches spread over the view
-``paper``   GS-CPR as published (Liu et al., ICLR 2025): OpenCV EPnP-RANSAC with 2000 iterations, confidence
-            0.99 and a 1 px threshold (the paper scripts use 2.5 px on Cambridge's 1920x1080), no sub-pixel
-            step, no recovery renders
+            renders for queries whose first pass finds nothing, at most 1024 matches spread over the view,
+            bilinear depth on opaque (alpha >= 0.5) surfaces, gsplat's rasterizer settings
+``paper``   GS-CPR as published (Liu et al., ICLR 2025; the code of github.com/siyanhu/GS-CPR): OpenCV
+            EPnP-RANSAC with 2000 iterations, confidence 0.99 and a 1 px threshold (the paper scripts use 2.5 px
+            on Cambridge's 1920x1080), every match, the depth of pixel ``[int(y), int(x)]``, ``K`` with the
+            principal point at ``(W/2, H/2)``, renders with the Inria rasterizer's near plane 0.2, alpha cap
+            0.99 and depth ``sum(z a T) / (sum(a T) + 1e-6)``, no sub-pixel step, no recovery, one pass
 ==========  ====================================================================================================
 
 A recipe also chooses matcher options and GS-CPR_rel's solver where the original defines them
 (:data:`RECIPE_MATCHER_OPTIONS`, :data:`RECIPE_RELATIVE_SOLVER`; :func:`matcher_options`): ``paper`` with the
 ``mast3r`` matcher resizes with PIL on 8-bit images and maps keypoints as the original does, and its relative
 variant takes the pose from MASt3R's pairwise pointmaps (``mast3r-pair``).
+
+Where the paper recipe departs from the original, knowingly (README, "The two recipes"): pixels with no
+rendered depth are dropped instead of lifted to the camera centre, and a RANSAC failure keeps the coarse pose
+with a status instead of writing OpenCV's untested output. The original writes whatever
+``cv2.solvePnPRansac`` returns once it has 4 matches; OpenCV itself reports no pose when no 5-point EPnP
+hypothesis is consistent with its own sample, but with 4 or 5 points it solves them all and calls every one
+an inlier, untested. So the paper recipe's ``min_inliers`` is 6: a pose needs at least one correspondence
+beyond its 5-point sample that agrees with it; fewer is ``too_few_inliers``, the coarse pose kept and flagged.
 
 A recipe is plain data: ``get_recipe("paper", iterations=2)`` is the preset with one field changed. The command
 line options of :func:`add_refine_arguments` default to ``None``, meaning "the recipe's value"; the value used is
@@ -26,7 +37,7 @@ import argparse
 import copy
 from dataclasses import fields, replace
 
-from .refine.config import RefineConfig
+from .refine.config import DEPTH_SAMPLING, PRINCIPAL_POINTS, RefineConfig
 from .solvers import get_solver, solver_names
 
 __all__ = [
@@ -43,8 +54,13 @@ __all__ = [
 
 RECIPES: dict[str, RefineConfig] = {
     "gscpr": RefineConfig(),
-    "paper": RefineConfig(solver="opencv-epnp", ransac_px=1.0, subpixel=False, recovery=()),
-}
+    # The solver's own RANSAC bounds are the original's (opencv-epnp: 2000 iterations, confidence 0.99).
+    "paper": RefineConfig(
+        solver="opencv-epnp", ransac_px=1.0, subpixel=False, recovery=(), iterations=1, max_matches=None,
+        min_inliers=6, depth_sampling="floor", min_alpha=0.0, principal_point="half-size", near_plane=0.2,
+        alpha_cap=0.99, depth_eps=1e-6,
+    ),
+}  # fmt: skip
 
 #: recipe -> matcher -> constructor options (``gscpr.match``) the recipe sets; options the user gives win.
 RECIPE_MATCHER_OPTIONS: dict[str, dict[str, dict]] = {
@@ -103,6 +119,15 @@ def _arguments() -> dict[str, dict]:
                          "help": f"render and match at this fraction of the query size ({default('render_scale')})"},
         "relative": {"action": "store_true", "default": None,
                      "help": "GS-CPR_rel: relative pose render -> query, scaled by the rendered depth"},
+        "max_matches": {"type": int, "help": f"keep at most this many matches, spread over the view; 0: all "
+                        f"({default('max_matches')})"},
+        "depth_sampling": {"choices": list(DEPTH_SAMPLING),
+                           "help": f"depth at a render keypoint ({default('depth_sampling')})"},
+        "principal_point": {"choices": list(PRINCIPAL_POINTS),
+                            "help": f"principal point of lifting and PnP: the camera's, or (W/2, H/2) in pixel "
+                            f"indices as the original ({default('principal_point')})"},
+        "near_plane": {"type": float, "help": f"rasterizer near plane, scene units ({default('near_plane')})"},
+        "alpha_cap": {"type": float, "help": f"largest alpha of one Gaussian at a pixel ({default('alpha_cap')})"},
         "background": {"type": float, "nargs": 3, "help": f"render background RGB in [0, 1] ({default('background')})"},
         "backend": {"choices": ["auto", "gsplat", "torch"], "help": f"rasterizer ({default('backend')})"},
     }  # fmt: skip
@@ -110,7 +135,8 @@ def _arguments() -> dict[str, dict]:
 
 #: The options :func:`add_refine_arguments` can add (RefineConfig fields; ``recovery`` as on / off).
 OPTIONS = ("solver", "ransac_px", "min_inliers", "iterations", "subpixel", "recovery", "render_scale", "relative",
-           "background", "backend")  # fmt: skip
+           "max_matches", "depth_sampling", "principal_point", "near_plane", "alpha_cap", "background",
+           "backend")  # fmt: skip
 
 
 def add_refine_arguments(

@@ -33,7 +33,7 @@ from .geometry import check_pose
 from .poses import PoseFileError, read_poses
 from .splat.render import render
 
-__all__ = ["RenderReport", "depth_path", "render_poses"]
+__all__ = ["JPEG_QUALITY", "RENDER_DEFAULTS", "RenderReport", "depth_path", "render_poses"]
 
 
 @dataclass
@@ -51,10 +51,17 @@ def depth_path(out_dir: Path, name: str) -> Path:
     return p.with_suffix(".npy")
 
 
-def _write_rgb(path: Path, rgb: np.ndarray) -> None:
+#: JPEG quality of the renders of ``gscpr render`` (the paper mode writes the original's: PIL's default, 75).
+JPEG_QUALITY = 95
+
+
+def _write_rgb(path: Path, rgb: np.ndarray, jpeg_quality: int = JPEG_QUALITY) -> None:
+    """Write RGB ``[H, W, 3]`` in [0, 1] as 8 bit, the format from the extension. JPEG at ``jpeg_quality`` with
+    libjpeg's standard tables and 4:2:0 chroma: at 75 the bytes of PIL's default ``Image.save`` (what the
+    original's ``torchvision.utils.save_image`` writes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     img = to_uint8(rgb)  # rounding as torchvision's save_image
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params):
         raise OSError(f"{path}: cannot write image")
 
@@ -71,6 +78,8 @@ def render_poses(
     batch: int = 8,
     overwrite: bool = False,
     progress: bool = True,
+    jpeg_quality: int = JPEG_QUALITY,
+    render_options: dict | None = None,
 ) -> RenderReport:
     """Render ``model`` at ``poses`` (``{name: w2c}``) and write RGB + depth under ``out_dir``.
 
@@ -78,6 +87,8 @@ def render_poses(
     function applied to its rendered RGB ``[H, W, 3]`` (ACT). Views whose RGB and depth files exist are
     skipped unless ``overwrite``. ``background``: RGB in [0, 1]; None: the model's own (white for a Scaffold-GS
     model whose ``cfg_args`` says ``white_background=True``, else black); a background given here wins.
+    ``jpeg_quality``: of ``.jpg`` names. ``render_options``: keyword arguments of
+    :func:`gscpr.splat.render.render` (``near_plane``, ``alpha_cap``, ``depth_eps``; default: its own).
     """
     out_dir = Path(out_dir)
     report = RenderReport()
@@ -106,7 +117,7 @@ def render_poses(
             try:
                 with torch.inference_mode():
                     out = render(model, [v[2] for v in views], np.stack([v[1] for v in views]),
-                                 background=background, backend=backend)  # fmt: skip
+                                 background=background, backend=backend, **(render_options or {}))  # fmt: skip
             except (RuntimeError, ValueError) as e:
                 for n in names:
                     report.failed[n] = f"render failed: {e}"
@@ -116,7 +127,7 @@ def render_poses(
                     rgb = out.rgb[i]
                     if color_transforms is not None and name in color_transforms:
                         rgb = color_transforms[name](rgb)
-                    _write_rgb(out_dir / name, rgb.float().cpu().numpy())
+                    _write_rgb(out_dir / name, rgb.float().cpu().numpy(), jpeg_quality)
                     np.save(depth_path(out_dir, name), out.depth[i].float().cpu().numpy())
                     report.rendered.append(name)
                 except (OSError, ValueError, RuntimeError) as e:
@@ -140,11 +151,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--overwrite", action="store_true", help="render views that are already on disk")
+    # Defaults None: the mode's (gsplat's 0.01 / 0.999 / none and quality 95; --dataset: the original's).
+    parser.add_argument("--near-plane", type=float, help="rasterizer near plane in scene units (0.01; --dataset: 0.2)")
+    parser.add_argument("--alpha-cap", type=float, help="largest alpha of one Gaussian (0.999; --dataset: 0.99)")
+    parser.add_argument("--depth-eps", type=float, help="depth = sum(z a T) / (sum(a T) + eps) (0; --dataset: 1e-6)")
+    parser.add_argument("--jpeg-quality", type=int, help=f"of .jpg renders ({JPEG_QUALITY}; --dataset: 75, PIL's)")
 
 
 #: ``inputs(args, bad_lines) -> (poses {name: w2c}, a camera or one per name, model path, output folder, colour
 #: transforms per name or None)``: what a ``gscpr render`` command line asks to render.
 RenderInputs = Callable[[argparse.Namespace, list], tuple]
+
+#: The rasterizer options of ``gscpr render`` and their defaults where the command line leaves them out.
+RENDER_DEFAULTS = {"near_plane": 0.01, "alpha_cap": 0.999, "depth_eps": 0.0, "jpeg_quality": JPEG_QUALITY}
 
 
 def inputs_from_args(args: argparse.Namespace, bad_lines: list) -> tuple:
@@ -156,9 +175,10 @@ def inputs_from_args(args: argparse.Namespace, bad_lines: list) -> tuple:
     return poses, Camera(int(w), int(h), fx, fy, cx, cy), args.model, args.out, None
 
 
-def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args) -> int:
+def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args, defaults: dict | None = None) -> int:
     """``gscpr render``: what ``inputs`` reads from ``args`` rendered with :func:`render_poses`, failures reported
-    (and written to ``render_failures.json``); 0, 1 when some view failed, 2 for unusable input."""
+    (and written to ``render_failures.json``); 0, 1 when some view failed, 2 for unusable input. ``defaults``
+    overrides :data:`RENDER_DEFAULTS` for the options the command line leaves out (the paper mode's)."""
     from .data.frame import DatasetError
     from .splat.gaussians import PlyFormatError
     from .splat.model import load_scene_model
@@ -171,8 +191,12 @@ def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args) -> in
     except (PoseFileError, PlyFormatError, ScaffoldFormatError, DatasetError, FileNotFoundError, ValueError) as e:
         print(f"gscpr render: error: {e}", file=sys.stderr)
         return 2
+    opts = {**RENDER_DEFAULTS, **(defaults or {})}
+    opts.update({k: getattr(args, k) for k in opts if getattr(args, k, None) is not None})
+    jpeg_quality = opts.pop("jpeg_quality")
     report = render_poses(model, poses, cameras, out, color_transforms=transforms, background=args.background,
-                          backend=args.backend, batch=args.batch, overwrite=args.overwrite)  # fmt: skip
+                          backend=args.backend, batch=args.batch, overwrite=args.overwrite,
+                          jpeg_quality=jpeg_quality, render_options=opts)  # fmt: skip
     for e in bad_lines:
         report.failed[f"{e.path.name}:{e.line}"] = str(e)
     print(f"{out}: rendered {len(report.rendered)}, already there {len(report.skipped)}, failed {len(report.failed)}")

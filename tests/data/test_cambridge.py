@@ -25,6 +25,10 @@ def test_full_resolution_frames_get_the_exactly_rescaled_focal(tmp_path):
     legacy = load_cambridge(tmp_path, legacy_focal=True)[0]
     assert legacy.camera.fx == pytest.approx(744.0 * 2.25)
     assert legacy.camera.fx / f.camera.fx - 1 == pytest.approx(0.00078, abs=1e-5)  # the original's 0.08 %
+    # The original's refinement: the focal of the last query in sorted seqN/frameM.png order, for every query.
+    one = load_cambridge(tmp_path, legacy_focal=True, legacy_one_focal=True)
+    assert [c.camera.fx for c in one] == pytest.approx([750.0 * 2.25] * 2)
+    assert [c.camera.fy for c in one] == pytest.approx([750.0 * 2.25] * 2)
     small = load_cambridge(tmp_path, full_resolution=False)[0]
     assert small.camera.size == (854, 480) and small.camera.fx == 744.0
     (tmp_path / "seq2" / "frame00010.png").unlink()

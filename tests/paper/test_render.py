@@ -142,3 +142,41 @@ def test_original_script_names_call_gscpr_render(seven, tmp_path):
     subprocess.run(["bash", str(repo / "script_render_pred_cam.sh")], check=True, env=env, cwd=tmp_path,
                    stderr=subprocess.DEVNULL)  # fmt: skip
     assert log.read_text().splitlines()[0] == "render --dataset cambridge --scene KingsCollege --estimator dfnet"
+
+
+def test_12scenes_renders_are_the_originals_jpeg_75_and_rasterizer(tmp_path, monkeypatch):
+    # The original's render_pred_12s.py writes frame-*.color.jpg with torchvision's save_image: PIL's default
+    # JPEG quality 75 (libjpeg's standard tables scaled to 75, 4:2:0 chroma).
+    import io
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from gscpr import paper
+    from gscpr.paper.render import render_defaults
+
+    small = replace(paper.DATASETS["12scenes"], render_size=(96, 72), focal={"apt1_kitchen": 85.0})
+    monkeypatch.setitem(paper.DATASETS, "12scenes", small)
+    names = ["frame-000000.color.jpg", "frame-000001.color.jpg"]
+    make_paper_root(tmp_path, "12scenes", "apt1_kitchen", "ace", names)
+    args = ["render", "--dataset", "12scenes", "--scene", "apt1_kitchen", "--estimator", "ace", "--root", str(tmp_path)]
+    assert main([*args, "--device", "cpu", "--backend", "torch"]) == 0
+    out = render_dir(tmp_path, "12scenes", "apt1_kitchen", "ace")
+    for n in names:
+        written = Image.open(out / n)
+        assert written.format == "JPEG" and written.size == (96, 72)
+        pil = io.BytesIO()
+        Image.fromarray(np.asarray(written.convert("RGB"))).save(pil, format="JPEG")  # PIL's default: 75
+        assert written.quantization == Image.open(pil).quantization
+        pil95 = io.BytesIO()
+        Image.fromarray(np.asarray(written.convert("RGB"))).save(pil95, format="JPEG", quality=95)
+        assert written.quantization != Image.open(pil95).quantization
+    # The paper mode renders with the original's rasterizer settings; the generic mode keeps gsplat's and 95.
+    assert render_defaults() == {"near_plane": 0.2, "alpha_cap": 0.99, "depth_eps": 1e-6, "jpeg_quality": 75}
+    near = np.load(out / names[0].replace(".jpg", ".npy"))
+    assert main([*args, "--device", "cpu", "--backend", "torch", "--overwrite", "--near-plane", "0.01",
+                 "--alpha-cap", "0.999", "--depth-eps", "0", "--jpeg-quality", "95"]) == 0  # fmt: skip
+    q95 = io.BytesIO()
+    Image.fromarray(np.asarray(Image.open(out / names[0]).convert("RGB"))).save(q95, format="JPEG", quality=95)
+    assert Image.open(out / names[0]).quantization == Image.open(q95).quantization
+    assert not np.array_equal(np.load(out / names[0].replace(".jpg", ".npy")), near)

@@ -79,3 +79,24 @@ def test_gsplat_and_reference_agree(n, seed):
     assert rgb_mad < 1e-2
     assert depth_rel < 1e-2
     assert solid.float().mean() > 0.05  # the comparison saw real content
+
+
+def test_the_originals_rasterizer_settings_on_gsplat_match_the_reference():
+    # gsplat's 0.999 alpha cap is fixed in its kernel: a 0.99 cap clamps the opacities, exact for every Gaussian
+    # with opacity <= 0.99 and within opacity - 0.99 for the others. Near plane and depth epsilon apply exactly.
+    scene = random_scene(20_000, 3)
+    cam = Camera.centered(320, 240, 280.0)
+    poses = random_views(4, 3)
+    opts = {"near_plane": 0.2, "alpha_cap": 0.99, "depth_eps": 1e-6}
+    ref = render(scene, cam, poses, backend="torch", **opts)
+    gs = render(scene, cam, poses, backend="gsplat", **opts)
+    keep = ~(silhouette(ref.alpha) | silhouette(gs.alpha))
+    solid = keep & (ref.alpha > 0.5) & (gs.alpha > 0.5)
+    assert (ref.rgb - gs.rgb).abs()[keep].mean().item() < 1e-2
+    assert ((ref.depth - gs.depth).abs() / ref.depth.clamp_min(1e-6))[solid].mean().item() < 1e-2
+    assert solid.float().mean() > 0.05
+    # The settings reach gsplat (the random scene has Gaussians nearer than 0.2 or above 0.99 opacity).
+    default = render(scene, cam, poses, backend="gsplat")
+    assert not torch.equal(default.rgb, gs.rgb)
+    with pytest.raises(ValueError, match="caps alpha at 0.999"):
+        render(scene, cam, poses, backend="gsplat", alpha_cap=0.9999)

@@ -173,3 +173,30 @@ def test_covariance_from_quaternion_and_scale():
     q = torch.tensor([[math.cos(math.pi / 8), 0.0, 0.0, math.sin(math.pi / 8)]], dtype=torch.float64)  # 45 deg about z
     cov = quat_scale_to_covar(q, torch.tensor([[2.0, 1.0, 0.5]], dtype=torch.float64))[0]
     assert torch.allclose(cov, torch.tensor([[2.5, 1.5, 0.0], [1.5, 2.5, 0.0], [0.0, 0.0, 0.25]], dtype=torch.float64))
+
+
+def test_the_near_plane_drops_gaussians_at_or_in_front_of_it():
+    # The Inria rasterizer GS-CPR renders with drops view depth <= 0.2; gsplat's default near plane is 0.01.
+    for z, near, drawn in [(0.15, 0.01, True), (0.15, 0.2, False), (0.2, 0.2, False), (0.25, 0.2, True)]:
+        img, alpha, meta = rast(one([[0.0, 0.0, z]], scale=0.002, opacity=0.9), near_plane=near)
+        assert (alpha.max().item() > 0.5) == drawn, (z, near)
+        assert bool(meta["radii"][0, 0].any()) == drawn
+
+
+def test_the_alpha_cap_limits_one_gaussian_and_lets_the_ones_behind_show():
+    # Opaque red in front of half-transparent green, both centred on pixel (31, 23) (sampled at (31.5, 23.5)):
+    # the pixel is red * cap + green * 0.5 * (1 - cap) and keeps a transmittance of 0.5 * (1 - cap).
+    g = one([[0.0, 0.0, 2.0], [0.0, 0.0, 3.0]], scale=0.2, opacity=1.0)
+    g["opacities"][1] = 0.5
+    g["colors"] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    for i, z in enumerate((2.0, 3.0)):
+        g["means"][i, 0], g["means"][i, 1] = (31.5 - 32) * z / 80, (23.5 - 24) * z / 80
+    for cap in (0.999, 0.99):
+        img, alpha, _ = rast(g, alpha_cap=cap)
+        px = img[0, 23, 31]
+        assert px[0].item() == pytest.approx(cap, abs=1e-12)
+        assert px[1].item() == pytest.approx(0.5 * (1 - cap), abs=1e-12)  # 10x more green at the Inria cap
+        assert 1 - alpha[0, 23, 31, 0].item() == pytest.approx(0.5 * (1 - cap), abs=1e-12)
+    # Below the cap nothing changes: a half-transparent Gaussian renders the same under both caps.
+    h = one([[0.0, 0.0, 2.0]], scale=0.05, opacity=0.5)
+    assert torch.equal(rast(h, alpha_cap=0.99)[0], rast(h, alpha_cap=0.999)[0])

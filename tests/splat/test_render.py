@@ -65,3 +65,24 @@ def test_bad_inputs():
     with pytest.raises(RuntimeError, match="CUDA"):
         resolve_backend("gsplat", torch.device("cpu"))
     assert resolve_backend("auto", torch.device("cpu")) == "torch"
+
+
+def test_depth_eps_is_the_originals_normaliser_and_the_options_reach_the_rasterizer():
+    g, cam, pose = scene(), Camera.centered(48, 36, 40.0), look_from(3.0)
+    plain = render(g, cam, pose, backend="torch")
+    orig = render(g, cam, pose, backend="torch", depth_eps=1e-6)
+    # depth = sum(z a T) / (sum(a T) + eps): the accumulated z is depth * alpha in the default normalisation.
+    a = plain.alpha
+    expected = plain.depth * a / (a + 1e-6)
+    torch.testing.assert_close(orig.depth, expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(orig.rgb, plain.rgb) and torch.equal(orig.alpha, plain.alpha)
+    faint = (a > 0) & (a < 1e-3)
+    if faint.any():  # where alpha is tiny the original's depth is visibly smaller
+        assert (orig.depth[faint] < plain.depth[faint]).all()
+    # The near plane and alpha cap change the render (a camera inside the cloud loses the Gaussians within 0.2).
+    near = render(g, cam, look_from(1.0), backend="torch", near_plane=0.2)
+    assert not torch.equal(near.alpha, render(g, cam, look_from(1.0), backend="torch").alpha)
+    rng = np.random.default_rng(1)
+    opaque = Gaussians.from_points(rng.normal(size=(50, 3)) * 0.3, rng.uniform(size=(50, 3)), 0.05, opacity=0.9999)
+    full, capped = (render(opaque, cam, pose, backend="torch", alpha_cap=c) for c in (0.999, 0.99))
+    assert not torch.equal(full.rgb, capped.rgb) and (1 - capped.alpha).max() >= (1 - full.alpha).max()

@@ -5,7 +5,9 @@ with the images resized to height 480 (854x480), names ``seq1_frame00001.png``, 
 size. GS-CPR refines at full resolution: the query is the original ``Cambridge_<Scene>/seq1/frame00001.png``
 (1920x1080), and its focal is the calibration rescaled by the width ratio ``1920 / 854``. (The original
 code multiplies by 2.25 = 1080 / 480 instead, 0.08 % too large since 854 is rounded up from 853.3;
-``legacy_focal=True`` reproduces it.)
+``legacy_focal=True`` reproduces it. Its ``gs_cpr_cam.py`` also lifts and solves every query with one focal,
+``focal_length_dict[img_name]`` read after the loop over the names: the last query's in sorted
+``seqN/frameM.png`` order, while its renders used each query's own; ``legacy_one_focal=True`` reproduces it.)
 """
 
 from __future__ import annotations
@@ -36,12 +38,19 @@ def original_name(ace_name: str) -> str:
 
 
 def load_cambridge(
-    root: str | Path, split: str = "test", full_resolution: bool = True, legacy_focal: bool = False
+    root: str | Path,
+    split: str = "test",
+    full_resolution: bool = True,
+    legacy_focal: bool = False,
+    legacy_one_focal: bool = False,
 ) -> list[Frame]:
     """Frames of ``Cambridge_<Scene>`` (ACE layout), by default pointing at the full-resolution originals.
 
     ``Frame.name`` is the ACE name (``seq1_frame00001.png``); ``meta["original_name"]`` is ``seq1/frame00001.png``.
     With ``full_resolution=False`` the 480-high ACE images and their calibration are used as they are.
+    ``legacy_focal``: the focal times 2.25 (the original's). ``legacy_one_focal``: every frame takes the focal of
+    the last frame in sorted ``seqN/frameM.png`` order (what the original's refinement computes with; renders
+    made by its render script, read from disk, still show each query's own).
     """
     root = Path(root)
     frames = read_ace_split(root, split)
@@ -58,6 +67,9 @@ def load_cambridge(
         scale = LEGACY_FOCAL_FACTOR if legacy_focal else W / f.camera.width
         cam = Camera.centered(W, H, f.camera.fx * scale)
         out.append(replace(f, image_path=full, camera=cam, meta={**f.meta, "ace_image": str(f.image_path)}))
+    if legacy_one_focal and out:
+        last = max(out, key=lambda f: f.meta["original_name"]).camera
+        out = [replace(f, camera=replace(f.camera, fx=last.fx, fy=last.fy)) for f in out]
     return out
 
 

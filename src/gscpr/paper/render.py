@@ -11,8 +11,10 @@ original's render script gives it (``PaperDataset.render_names``: Cambridge ``se
 estimator), which the paper scripts and the original's ``gs_cpr_*.py`` read. Cambridge renders take each query's
 ACT colour transform: the weights ``find_act_weights`` finds (gscpr's ``act.pt`` in the model's folder, else the
 released ``ACT_Scaffold_GS/logs/paper_models/<Scene>/030000.tar``), or ``--act`` (``--legacy-act-layout`` for
-the released layout); ``--no-act`` renders without. The rendering itself is ``gscpr.render_poses``'s, whose
-command line calls into this module.
+the released layout); ``--no-act`` renders without. Renders are made as the original's: near plane 0.2, alpha
+cap 0.99, depth ``sum(z a T) / (sum(a T) + 1e-6)``, JPEG quality 75 (:func:`render_defaults`; ``--near-plane``,
+``--alpha-cap``, ``--depth-eps``, ``--jpeg-quality`` override). The rendering itself is ``gscpr.render_poses``'s,
+whose command line calls into this module.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .datasets import (
     render_dir,
 )
 
-__all__ = ["add_arguments", "claims", "run", "setup"]
+__all__ = ["add_arguments", "claims", "render_defaults", "run", "setup"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,8 +139,19 @@ def claims(args: argparse.Namespace) -> bool:
     return bool(args.dataset)
 
 
+def render_defaults() -> dict:
+    """The original's render settings, where ``gscpr render --dataset`` is not told otherwise: the ``paper``
+    recipe's rasterizer (near plane 0.2, alpha cap 0.99, depth epsilon 1e-6: the Inria rasterizer of the
+    original's ``ACT_Scaffold_GS``) and JPEG quality 75 (``torchvision.utils.save_image`` -> PIL's default:
+    12-Scenes' ``.jpg`` renders)."""
+    from ..recipes import RECIPES
+
+    return {**RECIPES["paper"].render_options(), "jpeg_quality": 75}
+
+
 def run(args: argparse.Namespace) -> int:
-    """``gscpr render --dataset ...``: :func:`gscpr.render_poses.run` on what :func:`setup` reads."""
+    """``gscpr render --dataset ...``: :func:`gscpr.render_poses.run` on what :func:`setup` reads, with the
+    original's render settings (:func:`render_defaults`)."""
     from ..render_poses import run as render_command
 
-    return render_command(args, inputs=setup)
+    return render_command(args, inputs=setup, defaults=render_defaults())

@@ -77,10 +77,14 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR working directory")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--legacy_focal", action="store_true", help="Cambridge: the original's focal x 2.25")
+    one_focal = "Cambridge: every query lifted and solved with the last one's focal (gs_cpr_cam.py)"
+    p.add_argument("--legacy_one_focal", action="store_true", help=one_focal)
     return p
 
 
-def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[list[Query], dict]:
+def _queries(
+    ds, scene: str, pe: str, root: Path, legacy_focal: bool, legacy_one_focal: bool = False
+) -> tuple[list[Query], dict]:
     """Queries of one scene, with ground truth and the renders on disk where they exist; ``(queries, {coarse name:
     w2c} of the coarse poses with no test frame)``.
 
@@ -93,7 +97,7 @@ def _queries(ds, scene: str, pe: str, root: Path, legacy_focal: bool) -> tuple[l
 
     scene_dir = ds.scene_dir(root / "datasets", scene)
     if ds.name == "cambridge":
-        frames = load_cambridge(scene_dir, "test", legacy_focal=legacy_focal)
+        frames = load_cambridge(scene_dir, "test", legacy_focal=legacy_focal, legacy_one_focal=legacy_one_focal)
     else:
         frames = read_ace_split(scene_dir, "test")
         cam = Camera.centered(*ds.render_size, ds.focal[scene])  # the original's per-scene focal
@@ -179,7 +183,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     initial, refined = [], []
     for scene in scenes:
         try:
-            queries, unmatched = _queries(ds, scene, pe, args.root, args.legacy_focal)
+            queries, unmatched = _queries(ds, scene, pe, args.root, args.legacy_focal, args.legacy_one_focal)
         except (DatasetError, PoseFileError, FileNotFoundError) as e:
             print(f"error: {scene}: {e}", file=sys.stderr)
             return 2

@@ -10,7 +10,7 @@ import numpy as np
 from ..match.base import Matches
 from ..solvers import AbsolutePoseSolver
 from .config import RefineConfig
-from .lift import lift_keypoints, undistort_keypoints
+from .lift import lift_keypoints, solve_camera, undistort_keypoints
 from .matching import QueryImage
 from .types import Pass, Render, Status
 
@@ -29,9 +29,11 @@ def solve_absolute(
     """The query's w2c pose from ``matches`` (render pixels -> query pixels) on ``render``, made at
     ``pose_w2c``. Pixels with no depth or low opacity are dropped, never passed to the solver."""
     t0 = time.perf_counter()
-    p3d, valid = lift_keypoints(matches.kpts0, render.depth, render.alpha, render.camera, pose_w2c,
+    p3d, valid = lift_keypoints(matches.kpts0, render.depth, render.alpha,
+                                solve_camera(render.camera, cfg.principal_point), pose_w2c,
                                 cfg.depth_sampling, cfg.min_alpha, cfg.max_depth_jump)  # fmt: skip
-    pinhole = query.camera.without_distortion()  # query keypoints are undistorted to this camera
+    # Query keypoints are undistorted to the pinhole of the query's K; PnP takes cfg.principal_point's.
+    pinhole = solve_camera(query.camera.without_distortion(), cfg.principal_point)
     p2d = undistort_keypoints(matches.kpts1[valid], query.camera)
     t1 = time.perf_counter()
     timings["lift"] += t1 - t0

@@ -7,7 +7,10 @@ from typing import Any
 
 from ..solvers import SolverOptions, canonical_solver_name, get_solver
 
-__all__ = ["RefineConfig"]
+__all__ = ["DEPTH_SAMPLING", "PRINCIPAL_POINTS", "RefineConfig"]
+
+DEPTH_SAMPLING = ("bilinear", "nearest", "floor")
+PRINCIPAL_POINTS = ("camera", "half-size")
 
 
 @dataclass
@@ -32,7 +35,9 @@ class RefineConfig:
     # thousand, more correspondences cost sub-pixel, lifting and PnP time without improving the pose. None: all.
     max_matches: int | None = 1024
     min_inliers: int = 12  # a pose with fewer inliers is not trusted
-    depth_sampling: str = "bilinear"  # or "nearest"
+    # Depth at a render keypoint (gscpr.refine.lift): "bilinear", "nearest" (the closest pixel centre) or "floor"
+    # (depth[int(y), int(x)]: the original's lookup of its integer keypoints, truncated).
+    depth_sampling: str = "bilinear"
     min_alpha: float = 0.5  # lifted pixels must be this opaque in the render
     max_depth_jump: float = 0.05  # bilinear lookups across a relative depth step above this are dropped
     iterations: int = 1  # render again at the refined pose and refine again, up to this many times
@@ -48,8 +53,18 @@ class RefineConfig:
     # away from the query still has in view (at the query's scale); a shorter or longer focal length makes up
     # for a coarse camera much closer to or farther from the scene. Only failed queries pay for it. () disables.
     recovery: tuple[tuple[float, float], ...] = ((2.0, 1.0), (1.0, 0.6), (1.0, 1.6))
+    # The principal point lifting and PnP use: "camera" (the camera's own, in the pixel-index convention, as
+    # rendered) or "half-size" ((W/2, H/2) in pixel-index numbers: the original's K, half a pixel off its own
+    # renders, whose principal point is ((W-1)/2, (H-1)/2) there; see gscpr.camera).
+    principal_point: str = "camera"
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
     backend: str = "auto"  # rasterizer: auto, gsplat or torch
+    # Rasterizer settings (gscpr.splat.render): the near plane in scene units, the largest alpha of one Gaussian
+    # at a pixel and the depth normaliser's epsilon. gsplat's are 0.01, 0.999 and none; the Inria rasterizer the
+    # original renders with drops Gaussians at z <= 0.2, caps alpha at 0.99 and divides by sum(a T) + 1e-6.
+    near_plane: float = 0.01
+    alpha_cap: float = 0.999
+    depth_eps: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -57,14 +72,28 @@ class RefineConfig:
         self.relative_solver = canonical_solver_name(self.relative_solver)
         get_solver(self.solver, "absolute")
         get_solver(self.relative_solver, "relative")
-        if self.depth_sampling not in ("bilinear", "nearest"):
-            raise ValueError(f"depth_sampling must be 'bilinear' or 'nearest', got {self.depth_sampling!r}")
+        if self.depth_sampling not in DEPTH_SAMPLING:
+            raise ValueError(f"depth_sampling must be one of {', '.join(DEPTH_SAMPLING)}, got {self.depth_sampling!r}")
+        if self.principal_point not in PRINCIPAL_POINTS:
+            raise ValueError(
+                f"principal_point must be one of {', '.join(PRINCIPAL_POINTS)}, got {self.principal_point!r}"
+            )
+        if not (0.0 < self.alpha_cap < 1.0):
+            raise ValueError(f"alpha_cap must be in (0, 1), got {self.alpha_cap}")
+        if self.near_plane < 0 or self.depth_eps < 0:
+            raise ValueError(f"near_plane and depth_eps must be >= 0, got {self.near_plane}, {self.depth_eps}")
+        if self.min_inliers < 1:
+            raise ValueError(f"min_inliers must be at least 1, got {self.min_inliers}")
         if self.iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {self.iterations}")
         if not self.render_scale > 0:
             raise ValueError(f"render_scale must be positive, got {self.render_scale}")
         self.recovery = tuple(tuple(float(v) for v in r) for r in self.recovery)  # lists from JSON configs
         self.background = tuple(float(v) for v in self.background)
+
+    def render_options(self) -> dict[str, float]:
+        """The keyword arguments of :func:`gscpr.splat.render.render` this configuration sets."""
+        return {"near_plane": self.near_plane, "alpha_cap": self.alpha_cap, "depth_eps": self.depth_eps}
 
     def pose_solver_options(self) -> SolverOptions:
         """What the pose solvers take from this configuration (:class:`~gscpr.solvers.SolverOptions`)."""

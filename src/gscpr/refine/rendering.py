@@ -31,10 +31,11 @@ def recovery_camera(camera: Camera, canvas: float, focal: float) -> Camera:
 
 def render_many(model, cameras: list[Camera], poses_w2c: np.ndarray, cfg: RefineConfig) -> list[Render]:
     """Renders at ``poses_w2c [B, 4, 4]`` in one call: RGB stays on the render device (the matcher takes it from
-    there), depth and alpha come to the host for lifting. Raises what the renderer raises (``RuntimeError``,
+    there), depth and alpha come to the host for lifting. The rasterizer's near plane, alpha cap and depth
+    epsilon are ``cfg``'s (:meth:`RefineConfig.render_options`). Raises what the renderer raises (``RuntimeError``,
     ``ValueError``)."""
     with torch.inference_mode():
-        out = render(model, cameras, poses_w2c, background=cfg.background, backend=cfg.backend)
+        out = render(model, cameras, poses_w2c, background=cfg.background, backend=cfg.backend, **cfg.render_options())
     rgb, depth, alpha = out.rgb.float(), out.depth.float().cpu().numpy(), out.alpha.float().cpu().numpy()
     return [Render(rgb[i], depth[i], alpha[i], cam) for i, cam in enumerate(cameras)]
 

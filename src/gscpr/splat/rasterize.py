@@ -7,9 +7,11 @@ It follows gsplat 1.5 step by step, so that the two backends are interchangeable
 * a low-pass filter: ``eps2d`` (0.3 px^2) added to every 2D covariance;
 * Gaussians with opacity below 1/255, behind the near plane, or whose opacity-aware 3-sigma box misses
   the image are culled;
-* front-to-back compositing in depth order per pixel: ``alpha = min(0.999, o * exp(-0.5 d^T Sigma^-1 d))``,
+* front-to-back compositing in depth order per pixel: ``alpha = min(alpha_cap, o * exp(-0.5 d^T Sigma^-1 d))``
+  (``alpha_cap`` 0.999 as gsplat's kernel; 0.99 is the Inria rasterizer's, which GS-CPR renders with),
   contributions with ``alpha < 1/255`` skipped, and a pixel stops before the Gaussian that would bring its
   transmittance to ``1e-4`` or below;
+* Gaussians at view depth ``<= near_plane`` are dropped (the Inria rasterizer's test; gsplat drops ``< near``);
 * pixel ``(i, j)`` is sampled at ``(i + 0.5, j + 0.5)``: ``Ks`` are in the *continuous* convention
   (see ``gscpr.camera``), exactly what gsplat expects.
 
@@ -84,7 +86,7 @@ def _project(
 
 
 def _composite_tile(
-    pix: Tensor, means2d: Tensor, conics: Tensor, opacities: Tensor, feats: Tensor, chunk: int
+    pix: Tensor, means2d: Tensor, conics: Tensor, opacities: Tensor, feats: Tensor, chunk: int, alpha_cap: float
 ) -> tuple[Tensor, Tensor]:
     """Composite depth-sorted Gaussians over pixel centres ``pix [P, 2]``: features ``[P, D]`` and final T ``[P]``."""
     P = pix.shape[0]
@@ -96,7 +98,7 @@ def _composite_tile(
         d = pix[:, None, :] - means2d[None, sl]  # [P, k, 2]
         cn = conics[sl]
         sigma = 0.5 * (cn[:, 0] * d[..., 0] ** 2 + cn[:, 2] * d[..., 1] ** 2) + cn[:, 1] * d[..., 0] * d[..., 1]
-        alpha = torch.clamp_max(opacities[sl] * torch.exp(-sigma), MAX_ALPHA)
+        alpha = torch.clamp_max(opacities[sl] * torch.exp(-sigma), alpha_cap)
         alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_THRESHOLD), alpha, torch.zeros_like(alpha))
         T_incl = T[:, None] * torch.cumprod(1.0 - alpha, dim=1)  # transmittance after each Gaussian
         # A pixel stops *before* the Gaussian that would bring T to <= 1e-4. T only decreases, so the kept
@@ -126,6 +128,7 @@ def rasterize_reference(
     *,
     near_plane: float = 0.01,
     far_plane: float = 1e10,
+    alpha_cap: float = MAX_ALPHA,
     eps2d: float = 0.3,
     sh_degree: int | None = None,
     backgrounds: Tensor | None = None,
@@ -147,6 +150,9 @@ def rasterize_reference(
         width, height: image size.
         backgrounds: ``[C, D]`` colours composited behind (the depth channel always gets 0).
         render_mode: ``"RGB"``, ``"D"`` (accumulated z), ``"ED"`` (z normalised by alpha), ``"RGB+D"``, ``"RGB+ED"``.
+        near_plane, far_plane: Gaussians at view depth ``<= near_plane`` or ``>= far_plane`` are dropped.
+        alpha_cap: the largest alpha one Gaussian contributes to a pixel (gsplat: 0.999; the Inria 3DGS
+            rasterizer, GS-CPR's: 0.99).
 
     Returns:
         ``render_colors [C, H, W, X]`` (X = D, 1 or D + 1 by mode), ``render_alphas [C, H, W, 1]`` and a dict
@@ -230,7 +236,7 @@ def rasterize_reference(
             yy, xx = yy.reshape(-1), xx.reshape(-1)
             pix = torch.stack([xx, yy], dim=-1).to(dtype) + 0.5
             g = ids[rank[s : s + n]]
-            f, T = _composite_tile(pix, means2d[g], conics[g], opacities[g], feats[g], chunk)
+            f, T = _composite_tile(pix, means2d[g], conics[g], opacities[g], feats[g], chunk, alpha_cap)
             pixel_ids.append(yy * width + xx)
             tile_feats.append(f)
             tile_T.append(T)

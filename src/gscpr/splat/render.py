@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..camera import Camera
-from .rasterize import RenderMode, rasterize_reference
+from .rasterize import MAX_ALPHA, RenderMode, rasterize_reference
 
 __all__ = [
     "BACKENDS",
@@ -118,6 +118,8 @@ def render(
     device: torch.device | str | None = None,
     near_plane: float = 0.01,
     far_plane: float = 1e10,
+    alpha_cap: float = MAX_ALPHA,
+    depth_eps: float = 0.0,
 ) -> RenderOutput:
     """Render RGB, depth and alpha of ``model`` at ``B`` poses.
 
@@ -133,6 +135,12 @@ def render(
             ``white_background=True``), else black. A background given here always wins.
         backend: ``"auto"``, ``"gsplat"`` or ``"torch"``.
         device: where to render; defaults to the model's device.
+        near_plane, far_plane: Gaussians outside these view depths (scene units) are dropped; GS-CPR's
+            rasterizer (Inria's diff-gaussian-rasterization) drops view depth <= 0.2.
+        alpha_cap: the largest alpha of one Gaussian at a pixel (gsplat 0.999, Inria 0.99); see
+            :func:`rasterize_gaussians` for how gsplat, whose cap is fixed in its kernel, takes a lower one.
+        depth_eps: the depth is ``sum(z a T) / (sum(a T) + depth_eps)``; 0 divides by ``max(sum(a T), 1e-10)``
+            (gsplat's "ED"). GS-CPR's depth rasterizer adds 1e-6.
     """
     poses = torch.as_tensor(np.asarray(poses_w2c) if not isinstance(poses_w2c, Tensor) else poses_w2c)
     if poses.dim() == 2:
@@ -170,14 +178,16 @@ def render(
         view = model.gaussians_for_view(viewmats[idx[0]], Ks[idx[0]], W, H)
         colors, alphas, _ = rasterize_gaussians(
             view.means, view.quats, view.scales, view.opacities, view.colors, viewmats[idx], Ks[idx], W, H,
-            backend=backend, sh_degree=view.sh_degree, render_mode="RGB+ED", near_plane=near_plane,
-            far_plane=far_plane,
+            backend=backend, sh_degree=view.sh_degree, render_mode="RGB+D", near_plane=near_plane,
+            far_plane=far_plane, alpha_cap=alpha_cap,
         )  # fmt: skip
         # The background is composited here for both backends (gsplat's backgrounds argument is picky
         # about channel counts in RGB+ED mode): the colour channels were accumulated over a black one.
         rgb[idx] = (colors[..., :3] + (1.0 - alphas) * bg).clamp(0.0, 1.0)
-        depth[idx] = colors[..., 3]
-        alpha[idx] = alphas[..., 0]
+        # Accumulated z normalised here (not by the rasterizer's "ED" mode) so that both backends take depth_eps.
+        acc = alphas[..., 0]
+        depth[idx] = colors[..., 3] / (acc + depth_eps if depth_eps > 0 else acc.clamp_min(1e-10))
+        alpha[idx] = acc
     return RenderOutput(rgb, depth, alpha)
 
 
@@ -197,6 +207,7 @@ def rasterize_gaussians(
     render_mode: RenderMode = "RGB",
     near_plane: float = 0.01,
     far_plane: float = 1e10,
+    alpha_cap: float = MAX_ALPHA,
     packed: bool = True,
     absgrad: bool = False,
 ) -> tuple[Tensor, Tensor, dict]:
@@ -217,7 +228,13 @@ def rasterize_gaussians(
             device of ``means``).
         render_mode: ``"RGB"``, ``"D"`` (accumulated z), ``"ED"`` (z normalised by alpha), ``"RGB+D"`` or
             ``"RGB+ED"`` (the depth channel last).
-        near_plane, far_plane: Gaussians outside these view depths are culled.
+        near_plane, far_plane: Gaussians outside these view depths are culled (the reference drops
+            ``z <= near_plane``, gsplat ``z < near_plane``).
+        alpha_cap: the largest alpha one Gaussian contributes to a pixel. The reference applies any cap.
+            gsplat's kernel caps at 0.999 (``min(0.999f, opac * exp(-sigma))``, fixed in gsplat 1.5.3's
+            CUDA source): a lower cap is applied by clamping the opacities to it, which is exact for every
+            Gaussian with opacity <= cap and within ``opacity - cap`` (< 0.01 for the Inria cap 0.99) of the
+            capped alpha for the others; a higher cap raises ``ValueError``.
         packed, absgrad: gsplat's options (its memory layout of ``info``; the absolute 2D gradients that
             ``DefaultStrategy(absgrad=True)`` reads). The reference ignores them: its ``info`` is always
             gsplat's unpacked layout.
@@ -229,7 +246,8 @@ def rasterize_gaussians(
         [C, N]``; ``width``, ``height``).
 
     Raises:
-        ValueError: unknown ``backend``. RuntimeError: ``"gsplat"`` without CUDA or without the package.
+        ValueError: unknown ``backend``; ``alpha_cap`` above 0.999 with gsplat.
+        RuntimeError: ``"gsplat"`` without CUDA or without the package.
     """
     backend = resolve_backend(backend, means.device)
     args = (means, quats, scales, opacities, colors, viewmats, Ks, width, height)
@@ -237,5 +255,11 @@ def rasterize_gaussians(
     if backend == "gsplat":
         from gsplat import rasterization
 
+        if alpha_cap > MAX_ALPHA:
+            raise ValueError(
+                f"gsplat caps alpha at {MAX_ALPHA} in its kernel: alpha_cap={alpha_cap} needs the torch backend"
+            )
+        if alpha_cap < MAX_ALPHA:
+            args = (means, quats, scales, opacities.clamp_max(alpha_cap), *args[4:])
         return rasterization(*args, **kwargs, packed=packed, absgrad=absgrad)
-    return rasterize_reference(*args, **kwargs)
+    return rasterize_reference(*args, **kwargs, alpha_cap=alpha_cap)
