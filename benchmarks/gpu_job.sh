@@ -77,6 +77,9 @@ for step in "${steps[@]}"; do
       PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout ${PAPER_TIMEOUT:-420} python3 benchmarks/paper_path.py \
         --variants ${PAPER_VARIANTS:-base tf32 amp compile tf32-compile} ${PAPER_ARGS:-} --out "$OUT/paper_path.json" 2>&1 \
         | tee "$OUT/paper_path.log" | grep -v "Warning\|autocast" | tail -30 ;;
+    profile-mast3r)  # where the MASt3R network's time goes (torch.profiler); same carry as paper
+      PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout 300 python3 benchmarks/profile_mast3r.py \
+        --out "$OUT/profile_mast3r.txt" 2>&1 | grep -v "Warning\|autocast" | tail -5 ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
     *) echo "unknown step $step" ;;

@@ -41,9 +41,9 @@ def test_tiny_run_times_every_stage_and_compares_amp_matches(paper_path, mast3r_
     assert set(rows) == {("paper", "base"), ("paper", "amp"), ("gscpr", "base"), ("gscpr", "amp")}
     # each recipe's matcher options, as the paper scripts set them (recipes.matcher_options), and the variant's
     assert rows["paper", "base"]["options"] == {"resize": "pil", "keypoints": "original", "nn": "gscpr", "amp": False,
-                                                "compiled": False}  # fmt: skip
+                                                "tf32": False, "compiled": False}  # fmt: skip
     assert rows["gscpr", "amp"]["options"] == {"resize": "torch", "keypoints": "exact", "nn": "gscpr", "amp": True,
-                                               "compiled": False}  # fmt: skip
+                                               "tf32": False, "compiled": False}  # fmt: skip
     for r in rows.values():
         ms = r["ms"]
         assert set(ms) == set(paper_path.STAGES)

@@ -21,7 +21,7 @@ FULL, WORK, F_FULL = (640, 480), (512, 384), 500.0
 def step(pair, depth):
     render = Render(np.zeros((480, 640, 3)), depth, None, Camera.centered(*FULL, F_FULL))
     coarse = look_at_origin(np.random.default_rng(0))
-    cfg = RefineConfig(relative=True, relative_solver="mast3r-pair", min_inliers=0)
+    cfg = RefineConfig(relative=True, relative_solver="mast3r-pair", min_inliers=1)
     timings = dict.fromkeys(("render", "match", "subpixel", "lift", "pnp"), 0.0)
     matches = Matches.empty(pair)  # the pointmaps, not the matches, give the pose
     return solve_relative(matches, render, None, coarse, get_solver("mast3r-pair"), cfg, timings), coarse, timings
