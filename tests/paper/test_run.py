@@ -83,6 +83,22 @@ def test_gs_cpr_7s_test_all_writes_the_original_outputs(root, two_scenes, capsys
         assert log.count("GS-CPR for ace:") == 1 and f"ace:{s}-" in log  # one log per scene
         assert "After refine Accuracy:" in log and "\t1cm/1deg: 100.0%" in log.split("After refine Accuracy:")[1]
     assert "| chess | 2 |" in capsys.readouterr().out
+    config = json.loads((out / "refine_predictions" / SCENES[0] / "config.json").read_text())
+    assert (config["script"], config["matcher"], config["recipe"]) == ("gs_cpr_7scenes", "xfeat", "paper")
+    assert config["refine"]["solver"] == "poselib" and config["refine"]["iterations"] == 3  # what made the results
+
+
+def test_test_all_reads_every_scene_before_refining_any(root, two_scenes, monkeypatch, capsys):
+    monkeypatch.setitem(paper.DATASETS, "7scenes", replace(paper.DATASETS["7scenes"], scenes=(*SCENES, "heads")))
+    argv = ["--pose_estimator", "ace", "--test_all", "--matcher", "xfeat", "--root", str(root), "--device", "cpu"]
+
+    def outputs() -> dict:
+        return {f: f.stat().st_mtime_ns for f in (root / "outputs").rglob("*")}
+
+    before = outputs()
+    assert main("7scenes", argv=argv) == 2
+    assert "heads:" in capsys.readouterr().err
+    assert outputs() == before  # nothing refined, nothing written: the missing scene was found first
 
 
 def test_paper_defaults_need_mast3r_and_say_how(root, capsys, monkeypatch):

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -181,12 +183,15 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
         print(f"error: {e}\n(any other matcher runs without extra installs, e.g. --matcher xfeat)", file=sys.stderr)
         return 2
     initial, refined = [], []
-    for scene in scenes:
+    scene_queries = {}
+    for scene in scenes:  # every scene's inputs read before any is refined: a missing one stops the run at once
         try:
-            queries, unmatched = _queries(ds, scene, pe, args.root, args.legacy_focal, args.legacy_one_focal)
+            scene_queries[scene] = _queries(ds, scene, pe, args.root, args.legacy_focal, args.legacy_one_focal)
         except (DatasetError, PoseFileError, FileNotFoundError) as e:
             print(f"error: {scene}: {e}", file=sys.stderr)
             return 2
+    for scene in scenes:
+        queries, unmatched = scene_queries[scene]
         model_path = model_dir(args.root, ds.name, scene)
         try:
             model = _renderer(ds, scene, pe, args.root, queries, model_path, cfg, device, dist.is_main)
@@ -200,6 +205,12 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
         if not dist.is_main:
             continue
         write_outputs(rec_dir, queries, records, scene, unmatched)
+        # What made these results (the refined-pose file's name says "mast3r" whatever the matcher, as the original's).
+        settings = {"script": f"gs_cpr_{dataset}{'_rel' if relative else ''}", "scene": scene, "pose_estimator": pe,
+                    "matcher": args.matcher, "matcher_options": {k: str(v) for k, v in options.items()},
+                    "recipe": args.recipe, "refine": asdict(cfg),
+                    "model": str(model_path) if model is not None else None}  # fmt: skip
+        (rec_dir / "config.json").write_text(json.dumps(settings, indent=1))
         poses = poses_from_records(records, [q.name for q in queries])
         write_poses(refined_file(out_dir, pe, scene), {**poses, **unmatched})
         gt = {q.name: q.gt for q in queries if q.gt is not None}
