@@ -29,6 +29,11 @@ set -euo pipefail
 datasets="7scenes 12scenes"; scenes=""; voxel_size=0.001; update_init_factor=4; appearance_dim=0
 iterations=30000; ratio=1; lod=0; warmup=False; logdir=""; data=""; act=""; overwrite=""; extra=()
 while [[ $# -gt 0 ]]; do
+    case $1 in  # an option that takes a value and has none: one line, not bash's "unbound variable"
+        --datasets|--scenes|-l|--logdir|-d|--data|--lod|--gpu|--warmup|--voxel_size|--update_init_factor|\
+        --appearance_dim|--ratio|--iterations)
+            [[ $# -ge 2 ]] || { echo "train_scaffold.sh: $1 needs a value" >&2; exit 2; } ;;
+    esac
     case $1 in
         --datasets) datasets="$2"; shift ;;
         --scenes) scenes="$2"; shift ;;

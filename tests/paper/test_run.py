@@ -101,6 +101,11 @@ def test_test_all_reads_every_scene_before_refining_any(root, two_scenes, monkey
     assert outputs() == before  # nothing refined, nothing written: the missing scene was found first
 
 
+def test_cambridge_switches_are_refused_elsewhere(root, capsys):
+    assert main("7scenes", argv=["--root", str(root), "--matcher", "xfeat", "--legacy_focal"]) == 2
+    assert "Cambridge switches" in capsys.readouterr().err
+
+
 def test_paper_defaults_need_mast3r_and_say_how(root, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "mast3r", None)  # unavailable even where the real mast3r is on sys.path
     assert main("7scenes", argv=["--root", str(root)]) == 2

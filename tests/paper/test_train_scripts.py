@@ -74,7 +74,7 @@ def test_every_original_option_reaches_gscpr_train(recorder, tmp_path):
     assert len(calls) == 4 and all("--act" in c for c in calls)
     assert [("--masks" in c) for c in calls] == [False, True, False, False]  # KingsCollege, ShopFacade, ...
     bad = run_script(tmp_path, "--warmup")  # the original's --warmup takes a value
-    assert bad.returncode != 0
+    assert bad.returncode == 2 and bad.stderr.strip() == "train_scaffold.sh: --warmup needs a value"
 
 
 def test_original_options_on_a_real_run_and_no_overwrite_without_the_flag(tmp_path):

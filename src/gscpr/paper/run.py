@@ -169,6 +169,10 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     the exit status: 0, or 2 when the matcher cannot load or a scene's inputs cannot be read."""
     args = _parser(dataset, relative).parse_args(argv)
     ds = get_dataset(dataset)
+    if ds.name != "cambridge" and (args.legacy_focal or args.legacy_one_focal):
+        print(f"error: --legacy_focal and --legacy_one_focal are Cambridge switches; {ds.name} has one focal per "
+              "scene", file=sys.stderr)  # fmt: skip
+        return 2
     scenes = ds.scenes if args.test_all else [args.scene]
     pe = args.pose_estimator
     out_dir = results_dir(args.root / "outputs", ds.name, pe, relative=relative)  # never the absolute run's
@@ -180,7 +184,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
         options = matcher_options(args.recipe, args.matcher, cfg, given)
         matcher = load_matcher(args.matcher, device, **options)
     except MatchError as e:
-        print(f"error: {e}\n(any other matcher runs without extra installs, e.g. --matcher xfeat)", file=sys.stderr)
+        print(f"error: {e} (any other matcher runs without extra installs, e.g. --matcher xfeat)", file=sys.stderr)
         return 2
     initial, refined = [], []
     scene_queries = {}
