@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from gscpr.camera import Camera
 from gscpr.cli import main
 from gscpr.geometry import make_pose
 from gscpr.poses import write_poses
@@ -57,3 +58,22 @@ def test_white_background_of_cfg_args_unless_background_is_given(tmp_path):
     assert cv2.imread(str(tmp_path / "default" / "far.png"))[0, 0].tolist() == [255, 255, 255]
     assert main([*args, "--out", str(tmp_path / "given"), "--background", "0", "0", "0"]) == 0
     assert cv2.imread(str(tmp_path / "given" / "far.png"))[0, 0].tolist() == [0, 0, 0]
+
+
+def test_a_render_made_at_another_pose_is_made_again_and_never_taken_for_the_new_one(tmp_path, model):
+    from gscpr.render_poses import POSE_INDEX, made_at_other_pose, read_pose_index, render_poses
+    from gscpr.splat.model import load_scene_model
+
+    cam = Camera.centered(64, 48, 50.0)
+    scene = load_scene_model(model, "cpu")
+    near, far = make_pose(np.eye(3), [0, 0, 3.0]), make_pose(np.eye(3), [0.2, 0, 3.5])
+    out = tmp_path / "renders"
+    kw = {"backend": "torch", "progress": False}
+    assert render_poses(scene, {"a/x.png": near, "y.png": near}, cam, out, **kw).rendered == ["a/x.png", "y.png"]
+    index = read_pose_index(out)
+    assert (out / POSE_INDEX).is_file() and np.allclose(index["a/x.png"], near)
+    again = render_poses(scene, {"a/x.png": near, "y.png": far}, cam, out, **kw)  # y's coarse pose moved
+    assert again.skipped == ["a/x.png"] and again.rendered == ["y.png"]
+    index = read_pose_index(out)
+    assert np.allclose(index["y.png"], far) and not made_at_other_pose(index, "y.png", far)
+    assert made_at_other_pose(index, "y.png", near) and not made_at_other_pose(index, "not-indexed.png", near)

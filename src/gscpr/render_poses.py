@@ -33,7 +33,16 @@ from .geometry import check_pose
 from .poses import PoseFileError, read_poses
 from .splat.render import render
 
-__all__ = ["JPEG_QUALITY", "RENDER_DEFAULTS", "RenderReport", "depth_path", "render_poses"]
+__all__ = [
+    "JPEG_QUALITY",
+    "POSE_INDEX",
+    "RENDER_DEFAULTS",
+    "RenderReport",
+    "depth_path",
+    "made_at_other_pose",
+    "read_pose_index",
+    "render_poses",
+]
 
 
 @dataclass
@@ -49,6 +58,38 @@ def depth_path(out_dir: Path, name: str) -> Path:
     """``<out>/<name>`` with its image extension replaced by ``.npy`` (the original's depth file name)."""
     p = out_dir / name
     return p.with_suffix(".npy")
+
+
+#: The index ``gscpr render`` keeps in its output folder: ``{render name: w2c as 16 numbers, row-major}``, the pose
+#: each render was made at, so that a render made at another pose than the one now asked for is never taken for it.
+#: Renders made by other tools (the original's scripts) have no entry and are taken as they are.
+POSE_INDEX = "render_poses.json"
+
+
+def read_pose_index(out_dir: str | Path) -> dict[str, np.ndarray]:
+    """``{render name: w2c [4, 4]}`` of :data:`POSE_INDEX` in ``out_dir``; empty when there is none or it cannot
+    be read (then nothing can be checked, as for renders made by other tools)."""
+    try:
+        raw = json.loads((Path(out_dir) / POSE_INDEX).read_text(encoding="utf-8"))
+        return {str(k): np.asarray(v, dtype=np.float64).reshape(4, 4) for k, v in raw.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def made_at_other_pose(index: dict[str, np.ndarray], name: str, pose: np.ndarray, atol: float = 1e-6) -> bool:
+    """Whether :data:`POSE_INDEX` says the render ``name`` was made at a pose other than ``pose`` (w2c)."""
+    return name in index and not np.allclose(index[name], pose, atol=atol)
+
+
+def _update_pose_index(out_dir: Path, poses: dict[str, np.ndarray]) -> None:
+    """Record ``poses`` in :data:`POSE_INDEX` (written to a temporary file, then renamed)."""
+    if not poses:
+        return
+    index = {k: v.reshape(-1).tolist() for k, v in read_pose_index(out_dir).items()}
+    index.update({k: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for k, v in poses.items()})
+    tmp = out_dir / f".{POSE_INDEX}.tmp"
+    tmp.write_text(json.dumps(index), encoding="utf-8")
+    tmp.replace(out_dir / POSE_INDEX)
 
 
 #: JPEG quality of the renders of ``gscpr render`` (the paper mode writes the original's: PIL's default, 75).
@@ -85,7 +126,8 @@ def render_poses(
 
     ``cameras`` is one camera for all views or one per name; ``color_transforms`` optionally maps a name to a
     function applied to its rendered RGB ``[H, W, 3]`` (ACT). Views whose RGB and depth files exist are
-    skipped unless ``overwrite``. ``background``: RGB in [0, 1]; None: the model's own (white for a Scaffold-GS
+    skipped unless ``overwrite`` or :data:`POSE_INDEX` says they were made at another pose; the pose of every
+    view written is recorded there. ``background``: RGB in [0, 1]; None: the model's own (white for a Scaffold-GS
     model whose ``cfg_args`` says ``white_background=True``, else black); a background given here wins.
     ``jpeg_quality``: of ``.jpg`` names. ``render_options``: keyword arguments of
     :func:`gscpr.splat.render.render` (``near_plane``, ``alpha_cap``, ``depth_eps``; default: its own).
@@ -93,8 +135,10 @@ def render_poses(
     out_dir = Path(out_dir)
     report = RenderReport()
     todo = []
+    index = read_pose_index(out_dir)
     for name, pose in poses.items():
-        if not overwrite and (out_dir / name).is_file() and depth_path(out_dir, name).is_file():
+        exists = (out_dir / name).is_file() and depth_path(out_dir, name).is_file()
+        if not overwrite and exists and not made_at_other_pose(index, name, pose):
             report.skipped.append(name)
             continue
         try:
@@ -107,33 +151,36 @@ def render_poses(
     # Views of one size render together; the model decides whether it can batch them.
     todo.sort(key=lambda v: v[2].size)
     bar = tqdm(total=len(todo), desc="rendering", unit="view", disable=not progress)
-    for start in range(0, len(todo), batch):
-        chunk = todo[start : start + batch]
-        groups: dict[tuple[int, int], list] = {}
-        for v in chunk:
-            groups.setdefault(v[2].size, []).append(v)
-        for views in groups.values():
-            names = [v[0] for v in views]
-            try:
-                with torch.inference_mode():
-                    out = render(model, [v[2] for v in views], np.stack([v[1] for v in views]),
-                                 background=background, backend=backend, **(render_options or {}))  # fmt: skip
-            except (RuntimeError, ValueError) as e:
-                for n in names:
-                    report.failed[n] = f"render failed: {e}"
-                continue
-            for i, name in enumerate(names):
+    try:  # the index records every view written, also when the run is cut short
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            groups: dict[tuple[int, int], list] = {}
+            for v in chunk:
+                groups.setdefault(v[2].size, []).append(v)
+            for views in groups.values():
+                names = [v[0] for v in views]
                 try:
-                    rgb = out.rgb[i]
-                    if color_transforms is not None and name in color_transforms:
-                        rgb = color_transforms[name](rgb)
-                    _write_rgb(out_dir / name, rgb.float().cpu().numpy(), jpeg_quality)
-                    np.save(depth_path(out_dir, name), out.depth[i].float().cpu().numpy())
-                    report.rendered.append(name)
-                except (OSError, ValueError, RuntimeError) as e:
-                    report.failed[name] = str(e)
-        bar.update(len(chunk))
-    bar.close()
+                    with torch.inference_mode():
+                        out = render(model, [v[2] for v in views], np.stack([v[1] for v in views]),
+                                     background=background, backend=backend, **(render_options or {}))  # fmt: skip
+                except (RuntimeError, ValueError) as e:
+                    for n in names:
+                        report.failed[n] = f"render failed: {e}"
+                    continue
+                for i, name in enumerate(names):
+                    try:
+                        rgb = out.rgb[i]
+                        if color_transforms is not None and name in color_transforms:
+                            rgb = color_transforms[name](rgb)
+                        _write_rgb(out_dir / name, rgb.float().cpu().numpy(), jpeg_quality)
+                        np.save(depth_path(out_dir, name), out.depth[i].float().cpu().numpy())
+                        report.rendered.append(name)
+                    except (OSError, ValueError, RuntimeError) as e:
+                        report.failed[name] = str(e)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        _update_pose_index(out_dir, {n: poses[n] for n in report.rendered})
     return report
 
 

@@ -243,6 +243,25 @@ def test_cambridge_renders_under_the_original_names_are_used_and_changes_redo_th
     assert "resume: 2 of 2 records redone: options changed for 2" in capsys.readouterr().err
 
 
+def test_a_render_that_gscpr_made_at_an_earlier_coarse_pose_is_not_used_for_the_new_one(cambridge, capsys):
+    from gscpr.render_poses import POSE_INDEX
+
+    root, coarse = cambridge
+    write_original_renders(root, "cambridge", "ShopFacade", "ace", ["seq1/frame00001.png", "seq2/frame00003.png"])
+    renders = paper.render_dir(root, "cambridge", "ShopFacade", "ace")
+    index = {"seq1/frame00001.png": coarse["seq1_frame00001.png"], "seq2/frame00003.png": coarse["seq2_frame00003.png"]}
+    (renders / POSE_INDEX).write_text(json.dumps({k: v.reshape(-1).tolist() for k, v in index.items()}))
+    assert all(r["render"]["from"] == "file" for r in run_cambridge(root).values())  # made at these poses: used
+    pose_file = paper.get_dataset("cambridge").coarse_pose_file(root / "coarse_poses", "ace", "ShopFacade")
+    moved = perturb_pose(coarse["seq1_frame00001.png"], 0.5, 0.01, frame="world", rng=3)
+    write_poses(pose_file, {**coarse, "seq1_frame00001.png": moved})
+    capsys.readouterr()
+    records = run_cambridge(root)
+    assert "1 render(s) in" in capsys.readouterr().err  # said, and the stale render not taken for the new pose
+    assert records["seq1/frame00001.png"]["render"]["from"] == "on the fly"
+    assert records["seq2/frame00003.png"]["render"]["from"] == "file"
+
+
 def test_cambridge_renders_made_on_the_fly_take_the_act_weights_and_say_so(cambridge, capsys):
     root, _ = cambridge
     released = paper.datasets.released_act_path(root, "ShopFacade")

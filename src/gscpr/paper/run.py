@@ -27,7 +27,6 @@ rerun redoes the queries whose coarse pose, options, model, ACT weights or rende
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 from dataclasses import asdict
@@ -47,6 +46,7 @@ from ..queries import Query, RenderColor, build_queries
 from ..recipes import add_refine_arguments, config_from_args, matcher_options, relative_solver_for
 from ..records import file_identity, poses_from_records, tree_identity
 from ..refine import RefineConfig
+from ..render_poses import POSE_INDEX, made_at_other_pose, read_pose_index
 from .datasets import (
     ACT_FILE,
     PaperDataset,
@@ -111,8 +111,20 @@ def _queries(
     def out_name(name: str, f) -> str:  # the original names its outputs by the dataset's image names
         return f.meta.get("original_name", f.name) if ds.name == "cambridge" else f.name
 
-    on_disk = functools.partial(ds.render_files, renders)  # the original's render names, then gscpr's
+    index, stale = read_pose_index(renders), []  # the poses gscpr render made its renders at
+
+    def on_disk(name: str) -> tuple[Path, Path] | None:  # the original's render names, then gscpr's
+        files = ds.render_files(renders, name)
+        if files is not None and made_at_other_pose(index, files[0].relative_to(renders).as_posix(), coarse[name]):
+            stale.append(name)  # made at an earlier coarse pose: taking it would lift the wrong view
+            return None
+        return files
+
     queries, missing = build_queries(frames, coarse, ds.name_scheme, out_name, on_disk)
+    if stale:
+        print(f"warning: {scene}: {len(stale)} render(s) in {renders} were made at another pose than the coarse "
+              f"pose now given (e.g. {stale[0]}; {POSE_INDEX}): not used, rendered again on the fly "
+              "(gscpr render --dataset ... redoes them)", file=sys.stderr)  # fmt: skip
     return queries, {n: coarse[n] for n in missing}
 
 
