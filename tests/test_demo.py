@@ -46,3 +46,5 @@ def test_demo_never_removes_a_folder_it_did_not_write(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["demo", "--out", str(tmp_path / "file")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+    (mine / "summary.md").write_text("gscpr demo: 8 views ...")  # what a demo before the marker left: replaced
+    assert main(["demo", "--out", str(mine), "--iterations", "1"]) == 0 and not (mine / "keep.txt").exists()

@@ -110,7 +110,9 @@ def _fresh_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file, not a folder: choose another --out")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / MARKER).is_file():
+        summary = out / "summary.md"  # demos before the marker: their summary is the signature
+        earlier = summary.is_file() and summary.read_text(encoding="utf-8", errors="replace").startswith("gscpr demo:")
+        if not (out / MARKER).is_file() and not earlier:
             raise FileExistsError(f"{out} holds files that no gscpr demo wrote: choose another --out (nothing removed)")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
