@@ -81,12 +81,12 @@ def made_at_other_pose(index: dict[str, np.ndarray], name: str, pose: np.ndarray
     return name in index and not np.allclose(index[name], pose, atol=atol)
 
 
-def _update_pose_index(out_dir: Path, poses: dict[str, np.ndarray]) -> None:
-    """Record ``poses`` in :data:`POSE_INDEX` (written to a temporary file, then renamed)."""
+def _update_pose_index(out_dir: Path, index: dict[str, np.ndarray], poses: dict[str, np.ndarray]) -> None:
+    """Write :data:`POSE_INDEX`: ``index`` (as read at the start) with ``poses`` added (a temporary file, then
+    renamed)."""
     if not poses:
         return
-    index = {k: v.reshape(-1).tolist() for k, v in read_pose_index(out_dir).items()}
-    index.update({k: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for k, v in poses.items()})
+    index = {k: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for k, v in {**index, **poses}.items()}
     tmp = out_dir / f".{POSE_INDEX}.tmp"
     tmp.write_text(json.dumps(index), encoding="utf-8")
     tmp.replace(out_dir / POSE_INDEX)
@@ -180,7 +180,7 @@ def render_poses(
             bar.update(len(chunk))
     finally:
         bar.close()
-        _update_pose_index(out_dir, {n: poses[n] for n in report.rendered})
+        _update_pose_index(out_dir, index, {n: poses[n] for n in report.rendered})
     return report
 
 

@@ -51,10 +51,8 @@ def solve_relative(
     est = solver.solve(kq, matches.kpts0, pinhole, render.camera, cfg.pose_solver_options())
     t1 = time.perf_counter()
     timings["pnp"] += t1 - t0
-    if est is None:
-        return Pass(Status.RELATIVE_POSE_FAILED, message=f"{solver.name} found no relative pose")
-    if est.num_inliers < cfg.min_inliers:
-        return Pass(Status.TOO_FEW_INLIERS, num_inliers=est.num_inliers)
+    if (rejected := _rejected(est, solver, cfg)) is not None:
+        return rejected
     # Triangulate the inliers in the render frame at unit baseline; the rendered depth fixes the scale.
     inl = est.inliers
     n_ref = render.camera.unproject(matches.kpts0[inl], np.ones(int(inl.sum())))[:, :2]
@@ -71,9 +69,8 @@ def solve_relative(
     if len(ratios) < cfg.min_matches:
         return Pass(Status.TOO_FEW_VALID_DEPTH, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
                     message="no rendered depth to fix the scale")  # fmt: skip
-    T_rel = est.pose.copy()
-    T_rel[:3, 3] *= float(np.median(ratios))  # render camera -> query camera, in scene units
-    return Pass(Status.REFINED, pose=T_rel @ pose_w2c, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
+    pose = _world_pose(est.pose, float(np.median(ratios)), pose_w2c)
+    return Pass(Status.REFINED, pose=pose, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
                 inlier_ratio=est.num_inliers / len(matches))  # fmt: skip
 
 
@@ -95,10 +92,8 @@ def _solve_from_pointmaps(
     est = solver.solve_pointmaps(pair, cfg.pose_solver_options())
     t1 = time.perf_counter()
     timings["pnp"] += t1 - t0
-    if est is None:
-        return Pass(Status.RELATIVE_POSE_FAILED, message=f"{solver.name} found no relative pose")
-    if est.num_inliers < cfg.min_inliers:
-        return Pass(Status.TOO_FEW_INLIERS, num_inliers=est.num_inliers)
+    if (rejected := _rejected(est, solver, cfg)) is not None:
+        return rejected
     # The rendered depth as the render was given to the network: resized, then cropped.
     (rw, rh), (left, top) = pair.resized[0], pair.crop[0]
     h, w = pair.shape(0)
@@ -110,8 +105,23 @@ def _solve_from_pointmaps(
     if not valid.any():  # the original then takes a scale of 1: a pose in MASt3R's units, silently
         return Pass(Status.TOO_FEW_VALID_DEPTH, num_inliers=est.num_inliers,
                     message="no pixel with both rendered and MASt3R depth above 0.1 to fix the scale")  # fmt: skip
-    scale = float(np.median(depth[valid] / ours[valid]))
-    T_rel = est.pose.copy()
-    T_rel[:3, 3] *= scale  # render camera -> query camera, in scene units
-    return Pass(Status.REFINED, pose=T_rel @ pose_w2c, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
+    pose = _world_pose(est.pose, float(np.median(depth[valid] / ours[valid])), pose_w2c)
+    return Pass(Status.REFINED, pose=pose, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
                 inlier_ratio=est.num_inliers / max(len(est.inliers), 1))  # fmt: skip
+
+
+def _rejected(est, solver: RelativePoseSolver, cfg: RefineConfig) -> Pass | None:
+    """The failed pass of a relative estimate that is missing or has too few inliers; None when it stands."""
+    if est is None:
+        return Pass(Status.RELATIVE_POSE_FAILED, message=f"{solver.name} found no relative pose")
+    if est.num_inliers < cfg.min_inliers:
+        return Pass(Status.TOO_FEW_INLIERS, num_inliers=est.num_inliers)
+    return None
+
+
+def _world_pose(T_rel: np.ndarray, scale: float, pose_w2c: np.ndarray) -> np.ndarray:
+    """The query's w2c from the render -> query pose ``T_rel`` (unit translation scale) scaled to scene units and
+    the render's w2c ``pose_w2c`` (the original returned ``T_rel`` itself, in the render's frame)."""
+    T = T_rel.copy()
+    T[:3, 3] *= scale
+    return T @ pose_w2c
