@@ -153,7 +153,7 @@ def refine_queries(
     run_model = digest(model_id if model_id is not None else _model_identity(model)) if model is not None else None
     renders_again = cfg.iterations > 1 or bool(cfg.recovery)
     prints = {q.name: query_fingerprint(q, run_options, run_model, renders_again) for q in queries}
-    todo, reasons, recorded = [], Counter(), 0
+    todo, reasons, recorded, redone = [], Counter(), 0, 0
     for q in queries:
         if q.name in done:
             recorded += 1
@@ -161,10 +161,9 @@ def refine_queries(
             if changed == []:
                 continue
             reasons.update(changed if changed is not None else [None])
-            reasons["redone"] += 1
+            redone += 1
         todo.append(q)
-    if reasons and dist.is_main:
-        redone = reasons.pop("redone")
+    if redone and dist.is_main:
         (log or (lambda m: print(m, file=sys.stderr)))(resume_message(redone, recorded, reasons))
     if dist.distributed:
         todo = [todo[i] for i in shard([q.camera.width * q.camera.height for q in todo], dist.rank, dist.world_size)]
