@@ -143,6 +143,8 @@ def render_poses(
             continue
         try:
             check_pose(pose, what=f"pose of {name}")
+            if not cv2.haveImageWriter(name):  # checked before rendering: cv2.imwrite would raise cv2.error
+                raise ValueError(f"{name}: no image format for this name's extension (use .png or .jpg)")
             cam = cameras if isinstance(cameras, Camera) else cameras[name]
         except (ValueError, KeyError) as e:
             report.failed[name] = f"no camera for this view ({e})" if isinstance(e, KeyError) else str(e)
