@@ -24,7 +24,8 @@ What is measured. A 640x480 scene (``synthetic.textured_room``) and queries rend
 (``synthetic.pose_inside``), coarse poses 3 deg / 5 cm away (``geometry.perturb_pose``). Each row is a recipe
 (``paper``: ``recipes.get_recipe("paper")`` and its matcher options, PIL resize and the original keypoint
 mapping; ``gscpr``: the project's recipe with the mast3r matcher) and a variant of the matcher: ``base`` (fp32,
-gscpr's nearest neighbours), ``nn-mast3r`` (mast3r's ``fast_reciprocal_NNs``), ``amp`` (the network under
+gscpr's nearest neighbours; on a GPU the network replays from a CUDA graph), ``eager`` (the same, launched op by op),
+``nn-mast3r`` (mast3r's ``fast_reciprocal_NNs``), ``amp`` (the network under
 bfloat16 autocast), ``tf32`` (float32 with TF32 tensor-core products), ``compile`` / ``tf32-compile`` /
 ``amp-compile`` (``torch.compile`` of the network; a failure is reported, not fatal). One network is loaded;
 the rows share it. Each query is refined with one pass (``iterations=1``,
@@ -36,6 +37,12 @@ is the rest of the match stage (keypoint mapping, the cap on the number of match
 time of the query. With random weights the network's time is the released model's, but the matches are
 meaningless and their number not the real one's: PnP-RANSAC runs to its iteration limit (an upper bound of
 its real time) and the nearest neighbours' walks differ, so those two times are indicative.
+``--pnp-sweep``: random weights leave PnP no real matches to work on, so its real time is measured apart: the
+recipe's solver (``recipes``' ``solver`` and options: OpenCV EPnP-RANSAC, 2000 iterations, 0.99, 1 px for the
+paper) on correspondences made from the room itself, ``N`` render pixels with depth lifted to world points
+(``lift_keypoints``, the recipe's depth sampling), seen from the true pose with 0.3 px noise, a fraction replaced by
+uniform random pixels (outliers); median ms over ``--pnp-draws`` draws per ``N`` x inlier ratio, with the rotation
+error of the pose found.
 ``same matches``: on ``--agreement-pairs`` pairs (render at the coarse pose, query), the matches each variant
 finds against those of its recipe's ``base`` row, as ``|A and B| / max(|A|, |B|)`` over the pairs (1.0:
 identical; the ``base`` row itself: run twice, so 1.0 unless the network is not deterministic; ``agreement_s``:
@@ -59,6 +66,7 @@ import numpy as np
 import torch
 
 from gscpr.camera import Camera
+from gscpr.cudagraph import GraphedFunction
 from gscpr.geometry import perturb_pose
 from gscpr.match import MatchError, load_matcher
 from gscpr.match.mast3r import (
@@ -77,19 +85,20 @@ from gscpr.synthetic import pose_inside, textured_room
 #: variant -> (matcher options it changes, whether the network is compiled)
 VARIANTS: dict[str, tuple[dict, bool]] = {
     "base": ({}, False),
+    "eager": ({"cuda_graphs": False}, False),
     "nn-mast3r": ({"nn": "mast3r"}, False),
     "amp": ({"amp": True}, False),
     "tf32": ({"tf32": True}, False),
-    "compile": ({}, True),
-    "amp-compile": ({"amp": True}, True),
-    "tf32-compile": ({"tf32": True}, True),
+    "compile": ({"cuda_graphs": False}, True),
+    "amp-compile": ({"amp": True, "cuda_graphs": False}, True),
+    "tf32-compile": ({"tf32": True, "cuda_graphs": False}, True),
 }
 #: The paper's times per query on an RTX 4090 (ms): MASt3R network, matching, PnP, total.
 PAPER_RTX4090_MS = {"network": 71.0, "nn": 42.0, "pnp": 52.0, "total": 190.0}
 TARGET_MS = 60.0  # per query, --recipe paper, one H200
 STAGES = ("render", "network", "nn", "match_other", "subpixel", "lift", "pnp", "total")
 #: The matcher options a row sets (each recipe's, the constructor's default where the recipe says nothing).
-OPTIONS = ("resize", "keypoints", "nn", "amp", "tf32")
+OPTIONS = ("resize", "keypoints", "nn", "amp", "tf32", "cuda_graphs")
 WIDTH, HEIGHT, FOCAL = 640, 480, 525.0
 
 
@@ -100,6 +109,7 @@ def configured(matcher: Mast3rMatcher, options: dict) -> Mast3rMatcher:
     m = copy.copy(matcher)
     for name in OPTIONS:
         setattr(m, name, options.get(name, defaults[name].default))
+    m._graphed = GraphedFunction(m._forward, enabled=m.cuda_graphs)  # its own graphs, of its own options
     return m
 
 
@@ -176,6 +186,59 @@ def time_row(matcher: Mast3rMatcher, cfg, scene, cam, images, coarse, warmup: in
     }
 
 
+def pnp_sweep(cfg, scene, cam, counts, ratios, draws: int, seed: int = 0) -> list[dict]:
+    """The recipe's PnP-RANSAC on generated correspondences: for each ``N`` in ``counts`` and inlier ratio in
+    ``ratios``, ``draws`` draws (each at a random pose in the room); median solve ms, inliers found and rotation
+    error (deg) of the pose found."""
+    from gscpr.geometry import pose_errors
+    from gscpr.refine.lift import lift_keypoints, solve_camera
+    from gscpr.solvers import get_solver
+
+    solver, options = get_solver(cfg.solver, "absolute"), cfg.pose_solver_options()
+    pinhole = solve_camera(cam, cfg.principal_point)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in counts:
+        for ratio in ratios:
+            ms, found, rot = [], [], []
+            for _ in range(draws):
+                pose = pose_inside(rng)
+                with torch.inference_mode():
+                    r = render_at(scene, cam, pose, cfg)
+                px = rng.uniform([0, 0], [cam.width - 1, cam.height - 1], size=(4 * n, 2))
+                p3d, valid = lift_keypoints(px, r.depth, r.alpha, pinhole, pose, cfg.depth_sampling, cfg.min_alpha,
+                                            cfg.max_depth_jump)  # fmt: skip
+                p3d = p3d[:n]
+                p2d = pinhole.project(p3d @ pose[:3, :3].T + pose[:3, 3]) + rng.normal(0, 0.3, (len(p3d), 2))
+                bad = rng.random(len(p2d)) >= ratio
+                p2d[bad] = rng.uniform([0, 0], [cam.width, cam.height], size=(int(bad.sum()), 2))
+                t0 = time.perf_counter()
+                est = solver.solve(p2d, p3d, pinhole, options)
+                ms.append((time.perf_counter() - t0) * 1000)
+                found.append(est.num_inliers if est else 0)
+                rot.append(float(pose_errors(est.pose, pose)[0]) if est else float("nan"))
+            rows.append({"matches": n, "inlier_ratio": ratio, "solver": cfg.solver,
+                         "ms_median": round(float(np.median(ms)), 3), "inliers_median": float(np.median(found)),
+                         "rot_err_deg_median": round(float(np.nanmedian(rot)), 4) if np.isfinite(rot).any() else None,
+                         "draws": draws})  # fmt: skip
+    return rows
+
+
+def projections(result: dict) -> list[dict]:
+    """Per recipe, its fastest row's median stages except PnP (the network's time does not depend on the weights)
+    plus each PnP sweep row's median: the per-query time with matches of that number and inlier ratio."""
+    out = []
+    for recipe in dict.fromkeys(r["recipe"] for r in result["rows"]):
+        best = min((r for r in result["rows"] if r["recipe"] == recipe), key=lambda r: r["ms"]["total"])
+        other = sum(best["ms"][s] for s in STAGES[:-2])  # every stage but PnP and the total
+        for p in result.get("pnp_sweep", []):
+            if p["recipe"] == recipe:
+                out.append({"recipe": recipe, "variant": best["variant"], "matches": p["matches"],
+                            "inlier_ratio": p["inlier_ratio"], "other_ms": round(other, 2),
+                            "pnp_ms": p["ms_median"], "total_ms": round(other + p["ms_median"], 2)})  # fmt: skip
+    return out
+
+
 def markdown(result: dict) -> str:
     """The rows as a markdown table, the paper's numbers below them, and whether the target is met."""
     head = ("| recipe | variant | render | network | NN | match other | sub-pixel | lift | PnP | total ms | queries/s "
@@ -192,6 +255,28 @@ def markdown(result: dict) -> str:
                  f"| {p['total']:.0f} | | | | |")  # fmt: skip
     for name, why in result["failed"].items():
         lines.append(f"\n{name}: failed ({why})")
+    if result.get("pnp_sweep"):
+        lines += [
+            "",
+            "PnP on generated matches (the recipe's solver; ms median, inliers found, rotation error deg):",
+            "",
+            "| recipe | solver | matches | inlier ratio | PnP ms | inliers | rot err ° |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in result["pnp_sweep"]:
+            lines.append(
+                f"| {r['recipe']} | {r['solver']} | {r['matches']} | {r['inlier_ratio']:.1f} | "
+                f"{r['ms_median']:.1f} | {r['inliers_median']:.0f} | {r['rot_err_deg_median']} |"
+            )
+    projected = projections(result)
+    if projected:
+        head = "Projected per query: the fastest row's measured stages other than PnP, plus the sweep's PnP:"
+        lines += ["", head, "",
+                  "| recipe | variant | matches | inlier ratio | other stages ms | PnP ms | total ms |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for p in projected:
+            lines.append(f"| {p['recipe']} | {p['variant']} | {p['matches']} | {p['inlier_ratio']:.1f} | "
+                         f"{p['other_ms']:.1f} | {p['pnp_ms']:.1f} | **{p['total_ms']:.1f}** |")  # fmt: skip
     best = min((r for r in result["rows"] if r["recipe"] == "paper"), key=lambda r: r["ms"]["total"], default=None)
     if best is not None:
         verdict = "met" if best["ms"]["total"] < TARGET_MS else "not met"
@@ -220,6 +305,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--splats-per-side", type=int, default=200, help="6 x N^2 Gaussians (200: 240k)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    p.add_argument("--pnp-sweep", action="store_true", help="also time each recipe's PnP on generated matches")
+    p.add_argument("--pnp-counts", type=int, nargs="+", default=[1000, 3000], help="matches per draw")
+    p.add_argument("--pnp-ratios", type=float, nargs="+", default=[0.2, 0.4, 0.6, 0.8], help="inlier ratios")
+    p.add_argument("--pnp-draws", type=int, default=10, help="draws per matches x inlier ratio")
     p.add_argument("--out", type=Path, help="write the JSON summary here")
     return p.parse_args(argv)
 
@@ -250,6 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
         "target_ms": TARGET_MS,
         "rows": [],
         "failed": {},
+        "pnp_sweep": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -309,6 +399,12 @@ def main(argv: list[str] | None = None) -> dict:
         result["rows"].append(row)
         print(json.dumps(row), flush=True)
         write(result, args.out)
+    if args.pnp_sweep:
+        for recipe in args.recipe:  # on the host the solvers run on, after the device rows
+            for row in pnp_sweep(configs[recipe], scene, cam, args.pnp_counts, args.pnp_ratios, args.pnp_draws):
+                result["pnp_sweep"].append({"recipe": recipe, **row})
+                print(json.dumps(result["pnp_sweep"][-1]), flush=True)
+    result["projected"] = projections(result)
     print("\n" + markdown(result), flush=True)
     write(result, args.out)
     return result

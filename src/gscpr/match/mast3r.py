@@ -20,6 +20,11 @@ same signature, for comparison). ``amp=True`` runs the network under bfloat16 au
 holds the seconds of the last pair's stages (``network``, ``nn``). With ``pairwise=True`` both edges of the pair
 run and :attr:`Matches.pairwise` carries the pointmaps GS-CPR_rel takes (:class:`gscpr.pointmaps.PairPointmaps`);
 ``correspondences=False`` then skips the nearest neighbours (the original's ``_rel`` scripts match nothing).
+
+On a GPU the network replays from a CUDA graph per input shape (``cuda_graphs=True``, :mod:`gscpr.cudagraph`):
+one pair is some 5,000 kernel launches, which cost the host more than twice the GPU's work. Two of DUSt3R's
+modules read GPU values on the host, which a capture forbids; :func:`make_capture_safe` gives them paths that
+compute the same values without it (tested to agree bit for bit).
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..cudagraph import GraphedFunction
 from ..pointmaps import PairPointmaps
 from .base import Matcher, MatchError, Matches, rescale_keypoints
+from .pil_resize import pil_resize
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
@@ -49,6 +56,7 @@ __all__ = [
     "border_mask",
     "check_dependencies",
     "hf_cache_dir",
+    "make_capture_safe",
     "map_keypoints",
     "mast3r_geometry",
     "mast3r_input",
@@ -267,6 +275,42 @@ def reciprocal_nn_mast3r(
 NN_METHODS = {"gscpr": reciprocal_nn, "mast3r": reciprocal_nn_mast3r}
 
 
+def make_capture_safe(model: torch.nn.Module, max_positions: int) -> torch.nn.Module:
+    """Let ``model`` (a DUSt3R / MASt3R network) run without reading GPU values on the host, so that it can be
+    captured in a CUDA graph (and runs without a host sync per attention layer). In place; returns ``model``.
+
+    * The PyTorch RoPE2D (used where croco's CUDA kernel is not compiled) sizes its cos/sin table by
+      ``int(positions.max()) + 1``, one host sync per call. Patched instances take a table of ``max_positions``
+      rows: row ``t`` of the table does not depend on its length, so the rotated tokens are the same.
+    * ``ManyAR_PatchEmbed`` routes landscape and portrait images by boolean masks of ``true_shape``; for a batch of
+      landscape images only (its own assertion already requires them) patched instances take the plain
+      ``PatchEmbedDust3R`` path, the same convolution and positions without the masks; other batches keep theirs.
+    """
+    import types
+
+    from dust3r.patch_embed import ManyAR_PatchEmbed, PatchEmbedDust3R
+
+    def rope_forward(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        cos, sin = self.get_cos_sin(tokens.size(3) // 2, max_positions, tokens.device, tokens.dtype)
+        y, x = tokens.chunk(2, dim=-1)
+        y = self.apply_rope1d(y, positions[:, :, 0], cos, sin)
+        x = self.apply_rope1d(x, positions[:, :, 1], cos, sin)
+        return torch.cat((y, x), dim=-1)
+
+    def embed_forward(self, img: Tensor, true_shape: Tensor):
+        if true_shape.device.type == "cpu" and bool((true_shape[:, 1] >= true_shape[:, 0]).all()):
+            x, pos = PatchEmbedDust3R.forward(self, img)
+            return x.float(), pos  # ManyAR writes into a float32 buffer (its output under autocast too)
+        return ManyAR_PatchEmbed.forward(self, img, true_shape)
+
+    for module in model.modules():
+        if hasattr(module, "get_cos_sin") and hasattr(module, "apply_rope1d"):  # the PyTorch RoPE2D
+            module.forward = types.MethodType(rope_forward, module)
+        elif isinstance(module, ManyAR_PatchEmbed):
+            module.forward = types.MethodType(embed_forward, module)
+    return model
+
+
 def border_mask(kpts: np.ndarray, width: int, height: int, border: int = 3) -> np.ndarray:
     """Keypoints at least ``border`` px inside the image (the original's 3-px filter)."""
     return (
@@ -276,13 +320,18 @@ def border_mask(kpts: np.ndarray, width: int, height: int, border: int = 3) -> n
 
 def _pil_resize(image: Tensor, width: int, height: int) -> Tensor:
     """``[3, H, W]`` in [0, 1] resized as DUSt3R's ``load_images`` does it: PIL on the 8-bit image, LANCZOS when
-    the long side shrinks, BICUBIC otherwise; ``[3, height, width]`` in [0, 1] on the input's device."""
+    the long side shrinks, BICUBIC otherwise; ``[3, height, width]`` in [0, 1] on the input's device. On a GPU,
+    :func:`~gscpr.match.pil_resize.pil_resize` computes Pillow's result there (bit for bit; no host round trip)."""
+    u8 = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    shrink = max(image.shape[-2:]) > max(width, height)
+    if image.device.type != "cpu":
+        return pil_resize(u8, width, height, "lanczos" if shrink else "bicubic").float() / 255.0
     from PIL import Image
 
-    u8 = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    shrink = max(image.shape[-2:]) > max(width, height)
-    pil = Image.fromarray(u8).resize((width, height), Image.LANCZOS if shrink else Image.BICUBIC)
-    return torch.from_numpy(np.array(pil)).to(image.device).permute(2, 0, 1).float() / 255.0
+    pil = Image.fromarray(u8.permute(1, 2, 0).numpy()).resize(
+        (width, height), Image.LANCZOS if shrink else Image.BICUBIC
+    )
+    return torch.from_numpy(np.array(pil)).permute(2, 0, 1).float() / 255.0
 
 
 def mast3r_input(image: Tensor, size: int = 512, resize: str = "torch") -> tuple[Tensor, tuple[int, ...]]:
@@ -347,6 +396,8 @@ class Mast3rMatcher(Matcher):
         pairwise: run both edges and attach :class:`~gscpr.pointmaps.PairPointmaps` to the matches.
         correspondences: ``False`` skips the nearest neighbours (no matches, only the pointmaps: GS-CPR_rel as
             published uses none; needs ``pairwise``).
+        cuda_graphs: on a GPU, replay the network from a CUDA graph captured per input shape (the same kernels,
+            so the same outputs; the first pair of a shape pays the capture, about a second).
 
     Raises :class:`MatchError` (one line) for a missing dependency, a checkpoint that is not here, or a bad option.
     """
@@ -367,6 +418,7 @@ class Mast3rMatcher(Matcher):
         tf32: bool = False,
         pairwise: bool = False,
         correspondences: bool = True,
+        cuda_graphs: bool = True,
     ):
         super().__init__(device, None)  # the network's input size is ``size``: Matcher.match must not resize
         size = max_size or size
@@ -383,27 +435,50 @@ class Mast3rMatcher(Matcher):
         self.nn, self.amp, self.pairwise, self.correspondences = nn, bool(amp), bool(pairwise), bool(correspondences)
         self.tf32 = bool(tf32)
         self.last_timings: dict[str, float] = {}
+        patch = self.model.patch_embed.patch_size[0]
+        make_capture_safe(self.model, max_positions=-(-size // patch) + 1)
+        self._out_keys: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self.cuda_graphs = bool(cuda_graphs)
+        self._graphed = GraphedFunction(self._forward, enabled=self.cuda_graphs)
 
     def _prepare(self, image: Tensor, idx: int) -> tuple[dict, tuple[int, int, int, int, int, int]]:
-        """DUSt3R's view of ``[3, H, W]`` and its geometry (:func:`mast3r_input`)."""
+        """DUSt3R's view of ``[3, H, W]`` and its geometry (:func:`mast3r_input`). ``true_shape`` stays on the
+        CPU, as dust3r's ``inference`` leaves it: the network reads it on the host."""
         img, g = mast3r_input(image, self.size, self.resize)
         h, w = img.shape[-2:]
-        view = {"img": img, "true_shape": torch.tensor([[h, w]], device=self.device), "idx": idx,
-                "instance": [str(idx)]}  # fmt: skip
-        return view, g
+        return {"img": img, "true_shape": torch.tensor([[h, w]]), "idx": idx, "instance": [str(idx)]}, g
+
+    def _forward(self, img1: Tensor, img2: Tensor) -> tuple[Tensor, ...]:
+        """The network on the views of ``img1, img2 [B, 3, h, w]`` (batch index ``i`` of each a pair; a batch of
+        two ``(a, b), (b, a)`` is DUSt3R's symmetric pair, each image encoded once): the values of ``pred1`` then
+        ``pred2``, in the order of :attr:`_out_keys`."""
+        views = []
+        for img, names in ((img1, ["0", "1"]), (img2, ["1", "0"])):
+            shape = torch.tensor([list(img.shape[-2:])] * len(img))
+            views.append({"img": img, "true_shape": shape, "instance": names[: len(img)]})
+        # autocast's cast cache must be off while a graph is captured (it would hold tensors of the capture)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False), \
+                _tf32(self.tf32):  # fmt: skip
+            pred1, pred2 = self.model(*views)
+        self._out_keys = (tuple(pred1), tuple(pred2))
+        return (*pred1.values(), *pred2.values())
 
     def _network(self, v0: dict, v1: dict) -> tuple[dict, dict]:
         """``pred1, pred2`` of the edge ``0_1`` (batch of one) or, with :attr:`pairwise`, of ``0_1`` and ``1_0``
         (batch index 0 and 1), left on the device."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp), _tf32(self.tf32):
-            if not self.pairwise:
-                return self.model(v0, v1)
-            if v0["img"].shape == v1["img"].shape:  # one batch; DUSt3R encodes each image once for a symmetric one
-                a = {k: torch.cat([v0[k], v1[k]]) for k in ("img", "true_shape")} | {"instance": ["0", "1"]}
-                b = {k: torch.cat([v1[k], v0[k]]) for k in ("img", "true_shape")} | {"instance": ["1", "0"]}
-                return self.model(a, b)
-            (p01, q01), (p10, q10) = self.model(v0, v1), self.model(v1, v0)
+        if not self.pairwise:
+            out = self._graphed(v0["img"], v1["img"])
+        elif v0["img"].shape == v1["img"].shape:  # one batch; DUSt3R encodes each image once for a symmetric one
+            out = self._graphed(torch.cat([v0["img"], v1["img"]]), torch.cat([v1["img"], v0["img"]]))
+        else:
+            (p01, q01), (p10, q10) = (self._unflatten(self._graphed(a, b)) for a, b in
+                                      ((v0["img"], v1["img"]), (v1["img"], v0["img"])))  # fmt: skip
             return ({k: [p01[k][0], p10[k][0]] for k in p01}, {k: [q01[k][0], q10[k][0]] for k in q01})
+        return self._unflatten(out)
+
+    def _unflatten(self, out: tuple[Tensor, ...]) -> tuple[dict, dict]:
+        k1, k2 = self._out_keys
+        return dict(zip(k1, out[: len(k1)], strict=True)), dict(zip(k2, out[len(k1) :], strict=True))
 
     def _match(self, image0: Tensor, image1: Tensor) -> Matches:
         t0 = time.perf_counter()
