@@ -3,7 +3,7 @@ model saved with ``save_ply`` can be converted into every format and read back:
 
 * SuperSplat / PlayCanvas compressed PLY: splat-transform's ``write-compressed-ply.ts`` / ``compressed-chunk.ts``;
 * antimatter15 ``.splat``: antimatter15/splat ``convert.py``;
-* Niantic ``.spz`` versions 2, 3 (gzip) and 4 (zstd streams): nianticlabs/spz ``load-spz.cc`` (``packGaussians``,
+* Niantic ``.spz`` versions 1, 2, 3 (gzip) and 4 (zstd streams): nianticlabs/spz ``load-spz.cc`` (``packGaussians``,
   ``saveSpz``) with its default SH quantisation (5 bits for degree 1, 4 bits above).
 """
 
@@ -151,6 +151,8 @@ def spz_streams(g: Gaussians, version: int) -> tuple[int, list[bytes]]:
     k = r["sh"].shape[1]
     rest = r["sh"][:, 1:]  # [n, k-1, 3]: coefficient-major, channel inner
     sh = np.concatenate([_quantize_sh(rest[:, :3], 5), _quantize_sh(rest[:, 3:], 4)], axis=1) if k > 1 else rest
+    if version == 1:  # float16 positions (never released, still read by the reference loader)
+        pos = r["means"].astype("<f2")
     streams = [pos.tobytes(), alphas.tobytes(), colors.tobytes(), scales.tobytes(), rot]
     streams += [sh.astype(np.uint8).tobytes()] if k > 1 else []
     return int(np.sqrt(k)) - 1, streams

@@ -2,6 +2,9 @@
 quantisation, and renders the same: a model saved with ``save_ply`` is converted by the spec-written writers of
 ``scene_writers`` and read back through ``load_gaussians`` (the one reader every command uses)."""
 
+import gzip
+import struct
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +15,7 @@ from gscpr.splat import Gaussians, PlyFormatError, render, save_ply
 from gscpr.splat.model import load_gaussians
 from gscpr.splat.sh import rgb_to_sh
 
-from .scene_writers import write_compressed_ply, write_splat, write_spz
+from .scene_writers import spz_streams, write_compressed_ply, write_splat, write_spz
 
 CAM = Camera.centered(64, 48, 50.0)
 POSES = np.stack([make_pose(np.eye(3), [0.0, 0.0, 3.0]), make_pose(np.eye(3), [0.3, -0.2, 2.5])])
@@ -93,7 +96,7 @@ def test_splat_loads_like_the_standard_ply_at_sh_degree_0(tmp_path):
 
 
 @pytest.mark.parametrize("degree", [0, 1, 2, 3])
-@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_spz_loads_like_the_standard_ply(tmp_path, version, degree):
     want = reference(tmp_path, model(degree=degree))
     write_spz(tmp_path / "scene.spz", want, version=version)
@@ -101,7 +104,8 @@ def test_spz_loads_like_the_standard_ply(tmp_path, version, degree):
     # steps: positions 2^-12, log scales 1/16, colours 1/255/0.15, alphas 1/255, rotations 9 bits of 1/sqrt 2
     # (version 2: 8 bits of x y z, w implied), SH degree 1 in 5 bits, above in 4 bits of [-1, 1]
     quat_deg = 0.3 if version >= 3 else 12.0  # version 2: w = sqrt(1 - |xyz|^2) is coarse near 0
-    assert_close(got, want, means=1.3e-4, log_scales=1 / 32 + 1e-6, quat_deg=quat_deg, opacity=2e-3,
+    means = 2**-11 if version == 1 else 1.3e-4  # version 1: float16 positions (|x| <= 1 here)
+    assert_close(got, want, means=means, log_scales=1 / 32 + 1e-6, quat_deg=quat_deg, opacity=2e-3,
                  dc=0.5 / 255 / 0.15 + 1e-5, rest=8.5 / 128)  # fmt: skip
     if version == 4 and degree == 3:
         assert_renders_alike(got, want, mean_tol=0.01)
@@ -113,6 +117,15 @@ def test_spz_flags_and_degree_4_are_said(tmp_path):
     said = []
     load_gaussians(tmp_path / "aa.spz", warn=said.append)
     assert len(said) == 1 and "aa.spz: trained with antialiasing" in said[0]
+    # SH degree 4 (24 coefficients, coefficient-major): the first 15 are degrees 1-3, kept; the rest cut, said
+    _, streams = spz_streams(g, 3)
+    sh = np.random.default_rng(0).integers(0, 256, size=(10, 24, 3), dtype=np.uint8)
+    header = struct.pack("<4sIIBBBB", b"NGSP", 3, 10, 4, 12, 0, 0)
+    (tmp_path / "d4.spz").write_bytes(gzip.compress(header + b"".join(streams) + sh.tobytes()))
+    said.clear()
+    got = load_gaussians(tmp_path / "d4.spz", warn=said.append)
+    assert got.sh_degree == 3 and len(said) == 1 and "d4.spz: SH degree 4 cut to degree 3" in said[0]
+    assert torch.equal(got.sh[:, 1:], torch.from_numpy((sh[:, :15] - 128.0) / 128.0).float())
 
 
 @pytest.mark.parametrize(
