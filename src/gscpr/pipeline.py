@@ -327,7 +327,9 @@ def refine(
     frames = load_dataset(data, split)
     coarse = read_poses(poses, on_error=bad_lines.append)
     queries, missing = build_queries(frames, coarse, scheme)
-    scene_model = load_scene_model(model, device) if isinstance(model, (str, Path)) else model
+    quiet = lambda message: None  # noqa: E731  (every rank loads the model; one says what it ignored)
+    scene_model = (load_scene_model(model, device, warn=warn if dist.is_main else quiet)
+                   if isinstance(model, (str, Path)) else model)  # fmt: skip
     options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
     match = load_matcher(matcher, device, **options)
     if dist.is_main:
@@ -353,7 +355,8 @@ def refine(
 
 # ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="3DGS PLY or model folder (3DGS / Scaffold-GS)")
+    parser.add_argument("--model", type=Path, required=True,
+                        help="scene file (3DGS PLY, compressed PLY, .splat, .spz) or model folder")  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="query dataset folder (any format gscpr reads)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--poses", type=Path, required=True, help="coarse poses (w2c text file)")

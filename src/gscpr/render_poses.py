@@ -189,7 +189,8 @@ def render_poses(
 # ----------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     generic = parser.add_argument_group("any scene")
-    generic.add_argument("--model", type=Path, help="a 3DGS PLY or a model folder (3DGS or Scaffold-GS)")
+    generic.add_argument("--model", type=Path, help="a scene file (3DGS PLY, compressed PLY, .splat, .spz) or "
+                         "a model folder (3DGS or Scaffold-GS)")  # fmt: skip
     generic.add_argument("--poses", type=Path, help="pose file (w2c, qt/pgt/ace format)")
     generic.add_argument("--intrinsics", help="fx,fy,cx,cy,width,height (pixel-index convention)")
     generic.add_argument("--out", type=Path, help="output folder")
@@ -224,6 +225,10 @@ def inputs_from_args(args: argparse.Namespace, bad_lines: list) -> tuple:
     return poses, Camera(int(w), int(h), fx, fy, cx, cy), args.model, args.out, None
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args, defaults: dict | None = None) -> int:
     """``gscpr render``: what ``inputs`` reads from ``args`` rendered with :func:`render_poses`, failures reported
     (and written to ``render_failures.json``); 0, 1 when some view failed, 2 for unusable input. ``defaults``
@@ -236,7 +241,7 @@ def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args, defau
     bad_lines: list[PoseFileError] = []  # malformed pose lines: reported, the rest is rendered
     try:
         poses, cameras, model_path, out, transforms = inputs(args, bad_lines)
-        model = load_scene_model(model_path, args.device, args.iteration)
+        model = load_scene_model(model_path, args.device, args.iteration, warn=_warn)
     except (PoseFileError, PlyFormatError, ScaffoldFormatError, DatasetError, FileNotFoundError, ValueError) as e:
         print(f"gscpr render: error: {e}", file=sys.stderr)
         return 2

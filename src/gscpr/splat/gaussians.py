@@ -1,15 +1,14 @@
-"""Vanilla 3D Gaussian Splatting scenes and the standard 3DGS PLY format.
+"""Vanilla 3D Gaussian Splatting scenes, and the standard 3DGS PLY format they are written in.
 
-The PLY is the one written by the Inria code, gsplat's exporter and nerfstudio: one ``vertex`` element with
-float properties ``x y z`` (position), optionally ``nx ny nz`` (unused zeros), ``f_dc_0..2`` (SH degree-0
-coefficients), ``f_rest_0..M`` (higher SH coefficients, *channel-major*: all of red, then green, then blue),
-``opacity`` (logit), ``scale_0..2`` (log standard deviations) and ``rot_0..3`` (quaternion w, x, y, z, not
-necessarily normalised). Extra properties are ignored on read.
+Reading is in :mod:`gscpr.splat.ply` (the standard and compressed PLY layouts) and :mod:`gscpr.splat.formats`
+(``.splat``, ``.spz``); ``gscpr.splat.model.load_gaussians`` picks the reader of a file. :func:`save_ply` writes the
+Inria layout: ``x y z nx ny nz f_dc_0..2 f_rest_0..M opacity scale_0..2 rot_0..3`` as float32.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import ClassVar
@@ -18,13 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .ply import PlyFormatError, read_scene_ply, warn_default
 from .render import ViewGaussians
 
-__all__ = ["Gaussians", "PlyFormatError", "load_ply", "save_ply"]
-
-
-class PlyFormatError(ValueError):
-    """A PLY file that is not a 3D Gaussian Splatting scene; the message names the file and the problem."""
+__all__ = ["Gaussians", "PlyFormatError", "gaussians_from_arrays", "load_ply", "save_ply"]
 
 
 @dataclass
@@ -133,58 +129,40 @@ def _prop_names(sh_degree: int) -> list[str]:
     ]  # fmt: skip
 
 
-def load_ply(path: str | Path, device: torch.device | str = "cpu") -> Gaussians:
-    """Read a standard 3DGS PLY (binary or ASCII) into :class:`Gaussians`.
+def load_ply(
+    path: str | Path, device: torch.device | str = "cpu", warn: Callable[[str], None] = warn_default
+) -> Gaussians:
+    """Read a 3DGS PLY (standard or SuperSplat-compressed; binary or ASCII; float, double or half properties;
+    Mip-Splatting's ``filter_3D`` applied) into :class:`Gaussians`; see :func:`gscpr.splat.ply.read_scene_ply`.
 
-    Raises :class:`PlyFormatError` naming the file for a missing file, no ``vertex`` element, a missing
-    property, an ``f_rest`` count that is not a full SH degree, or non-finite values.
-    """
-    from plyfile import PlyData
-
+    Raises :class:`PlyFormatError` naming the file for a missing or truncated file, no ``vertex`` element, a missing
+    or integer-typed property, an ``f_rest`` count that is not a full SH degree, no Gaussians, or non-finite
+    values. What is in the file but not rendered is named once through ``warn``."""
     path = Path(path)
     if not path.is_file():
         raise PlyFormatError(f"{path}: no such file")
-    try:
-        ply = PlyData.read(str(path))
-    except Exception as e:  # plyfile raises several types for corrupt headers and truncated bodies
-        raise PlyFormatError(f"{path}: not a readable PLY file ({e})") from None
-    if "vertex" not in ply:
-        raise PlyFormatError(f"{path}: no 'vertex' element; not a 3D Gaussian Splatting PLY")
-    v = ply["vertex"]
-    names = {p.name for p in v.properties}
-    required = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", *[f"scale_{i}" for i in range(3)]]
-    required += [f"rot_{i}" for i in range(4)]
-    missing = [r for r in required if r not in names]
-    if missing:
-        raise PlyFormatError(f"{path}: missing vertex properties {missing}; not a 3D Gaussian Splatting PLY")
-    n_rest = sum(1 for n in names if n.startswith("f_rest_"))
-    k = n_rest // 3 + 1
-    if n_rest % 3 or k not in (1, 4, 9, 16) or any(f"f_rest_{i}" not in names for i in range(n_rest)):
-        raise PlyFormatError(f"{path}: {n_rest} f_rest properties is not a full SH degree (expected 0, 9, 24 or 45)")
+    return gaussians_from_arrays(path, read_scene_ply(path, warn), device)
 
-    def cols(keys: list[str]) -> np.ndarray:
-        return np.stack([np.asarray(v[key], dtype=np.float32) for key in keys], axis=1)
 
-    n = v.count
-    means = cols(["x", "y", "z"])
-    dc = cols(["f_dc_0", "f_dc_1", "f_dc_2"])
-    rest = cols([f"f_rest_{i}" for i in range(n_rest)]) if n_rest else np.zeros((n, 0), np.float32)
-    sh = np.concatenate([dc[:, None, :], rest.reshape(n, 3, k - 1).transpose(0, 2, 1)], axis=1)
-    opacity = np.asarray(v["opacity"], dtype=np.float32)
-    log_scales = cols(["scale_0", "scale_1", "scale_2"])
-    quats = cols(["rot_0", "rot_1", "rot_2", "rot_3"])
-    for name, arr in [("position", means), ("SH", sh), ("opacity", opacity), ("scale", log_scales), ("rot", quats)]:
-        bad = ~np.isfinite(arr).reshape(n, -1).all(axis=1)
+def gaussians_from_arrays(path: Path, arrays: dict[str, np.ndarray], device: torch.device | str = "cpu") -> Gaussians:
+    """:class:`Gaussians` from the raw float32 arrays a scene-file reader returns (``means``, ``quats``,
+    ``log_scales``, ``opacity_logits``, ``sh``), checked: at least one Gaussian, every value finite, no zero
+    quaternion; :class:`PlyFormatError` naming ``path`` otherwise."""
+    n = len(arrays["means"])
+    if n == 0:
+        raise PlyFormatError(f"{path}: no Gaussians in the file (0 vertices); nothing to render")
+    for name, key in [("position", "means"), ("SH", "sh"), ("opacity", "opacity_logits"), ("scale", "log_scales"),
+                      ("rot", "quats")]:  # fmt: skip
+        bad = ~np.isfinite(arrays[key]).reshape(n, -1).all(axis=1)
         if bad.any():
             raise PlyFormatError(
                 f"{path}: {int(bad.sum())} Gaussian(s) have a non-finite {name} (first: {np.argmax(bad)})"
             )
-    if n and np.any(np.linalg.norm(quats, axis=1) == 0):
-        raise PlyFormatError(
-            f"{path}: a Gaussian has a zero quaternion (index {int(np.argmin(np.linalg.norm(quats, axis=1)))})"
-        )
-    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    return Gaussians(t(means), t(quats), t(log_scales), t(opacity), t(sh))
+    norms = np.linalg.norm(arrays["quats"], axis=1)
+    if np.any(norms == 0):
+        raise PlyFormatError(f"{path}: a Gaussian has a zero quaternion (index {int(np.argmin(norms))})")
+    t = lambda key: torch.from_numpy(np.ascontiguousarray(arrays[key], dtype=np.float32)).to(device)  # noqa: E731
+    return Gaussians(t("means"), t("quats"), t("log_scales"), t("opacity_logits"), t("sh"))
 
 
 def save_ply(path: str | Path, gaussians: Gaussians) -> None:
