@@ -22,7 +22,8 @@
 # The original's script also hands train.py --port (its network viewer; there is none here) and --render_scene
 # (the scene name its ACT training builds mask and checkpoint paths from; here --masks and <model>/act.pt).
 # --overwrite replaces a model already in the output folder; without it an existing model is never touched
-# (`gscpr train` stops with one line naming the folder).
+# (`gscpr train` stops with one line naming the folder). --resume continues a run cut short from its last
+# checkpoint (`gscpr train --resume`).
 # --act (train_scaffold_act.sh) trains ACT with the map, with GS-CPR's semantic masks where
 # ACT_Scaffold_GS/data/Cambridge_semantic/<Scene>_semantic_train exists; the ACT lands in <model>/act.pt.
 set -euo pipefail
@@ -48,8 +49,9 @@ while [[ $# -gt 0 ]]; do
         --ratio) ratio="$2"; shift ;;
         --iterations) iterations="${2//_/}"; shift ;;
         --overwrite) overwrite=1 ;;
+        --resume) extra+=(--resume) ;;
         --act) act=1 ;;
-        --) shift; extra=("$@"); break ;;
+        --) shift; extra+=("$@"); break ;;
         *) echo "train_scaffold.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift

@@ -113,7 +113,7 @@ def test_paper_defaults_need_mast3r_and_say_how(root, capsys, monkeypatch):
     assert "mast3r package" in err and "--matcher xfeat" in err
 
 
-def test_paper_solver_uses_renders_on_disk_and_the_relative_variant(root, two_scenes, tmp_path):
+def test_paper_solver_uses_renders_on_disk_and_the_relative_variant(root, two_scenes, tmp_path, capsys):
     work = tmp_path / "root"
     shutil.copytree(root / "datasets", work / "datasets")
     shutil.copytree(root / "coarse_poses", work / "coarse_poses")
@@ -155,6 +155,12 @@ def test_paper_solver_uses_renders_on_disk_and_the_relative_variant(root, two_sc
     rel = read_poses(rel_pred / "dfnet_refinew2c_mast3r_chess.txt")
     for name in NAMES:
         assert pose_errors(rel[name], gt[name])[0] < pose_errors(coarse[name.replace("-frame", "/frame")], gt[name])[0]
+    # A second pass needs a render at the refined pose, which only the model can make: said, not silent.
+    capsys.readouterr()
+    assert main("7scenes", argv=[*argv, "--iterations", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "chess: --iterations 2 render at refined poses, but there is no model at" in err
+    assert "each query stops after its first pass" in err
 
 
 def test_gs_cpr_7s_runs_unchanged_under_torchrun(root, tmp_path):

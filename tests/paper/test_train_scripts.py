@@ -73,6 +73,9 @@ def test_every_original_option_reaches_gscpr_train(recorder, tmp_path):
     calls = recorder("--gpu", "-1", script="train_scaffold_act.sh")
     assert len(calls) == 4 and all("--act" in c for c in calls)
     assert [("--masks" in c) for c in calls] == [False, True, False, False]  # KingsCollege, ShopFacade, ...
+    # --resume is the script's own option (and still reaches gscpr train with extra arguments after --)
+    [call] = recorder("--datasets", "7scenes", "--scenes", "chess", "--resume", "--", "--device", "cpu")
+    assert call.split()[-3:] == ["--resume", "--device", "cpu"]
     bad = run_script(tmp_path, "--warmup")  # the original's --warmup takes a value
     assert bad.returncode == 2 and bad.stderr.strip() == "train_scaffold.sh: --warmup needs a value"
 

@@ -152,7 +152,8 @@ def resolve_checkpoint(checkpoint: str | Path) -> Path:
 
     cache = hf_cache_dir()
     how = (f"download it on a machine with internet (huggingface-cli download {text}) and copy its cache here "
-           "(HF_HUB_CACHE or HF_HOME say where), or give the path of a local .pth checkpoint")  # fmt: skip
+           "(HF_HUB_CACHE or HF_HOME say where), or give the path of a local .pth checkpoint "
+           "(--matcher_checkpoint in the paper scripts, --matcher-checkpoint in gscpr refine)")  # fmt: skip
     try:
         snapshot = Path(snapshot_download(text, cache_dir=str(cache), local_files_only=True))
     except Exception:  # LocalEntryNotFoundError and the hub's other "not here" errors

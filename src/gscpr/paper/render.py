@@ -130,7 +130,7 @@ def _act_weights(args: argparse.Namespace, ds, model_path: Path) -> ActWeights |
         print(f"no ACT weights ({Path(model_path) / ACT_FILE} or {released_act_path(args.root, args.scene)}): "
               f"rendering {args.scene} without ACT", file=sys.stderr)  # fmt: skip
     else:
-        print(f"{args.scene}: renders coloured with {weights.describe()}", file=sys.stderr)
+        print(f"{args.scene}: renders made now are coloured with {weights.describe()}", file=sys.stderr)
     return weights
 
 

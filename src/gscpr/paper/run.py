@@ -173,6 +173,10 @@ def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_p
             why = (f"rendering them on the fly from {model_path} WITHOUT ACT (no {model_path / ACT_FILE} or "
                    f"{released_act_path(root, scene)})")  # fmt: skip
         print(f"warning: {head}; {why}", file=sys.stderr)
+    if say and model is None and (cfg.iterations > 1 or cfg.recovery):
+        wanted = f"--iterations {cfg.iterations}" if cfg.iterations > 1 else "recovery renders"
+        print(f"warning: {scene}: {wanted} render at refined poses, but there is no model at {model_path}: "
+              "each query stops after its first pass", file=sys.stderr)  # fmt: skip
     return model
 
 
