@@ -74,9 +74,9 @@ for step in "${steps[@]}"; do
       python3 benchmarks/profile_refine.py --matcher xfeat-lighterglue --queries 3 --out "$OUT/profile_lighterglue.txt" > "$OUT/profile_lg.log" 2>&1; tail -5 "$OUT/profile_lg.log" ;;
     paper)  # the paper's path with MASt3R (random-weight ViT-L), per stage; wheels and code: prepare_gpu_wheels.py --mast3r
       [ -f .gpu/mast3r/mast3r/model.py ] || { echo "paper: .gpu/mast3r is missing: python benchmarks/prepare_gpu_wheels.py --no-lighterglue --mast3r, and carry .gpu/mast3r"; continue; }
-      # the CUDA-graph replay against the eager network on the small test architecture, then the timings
+      # the CUDA-graph replay against the eager network on the small test architecture, Pillow's resize on the GPU, then the timings
       GSCPR_MAST3R_CODE=$PWD/.gpu/mast3r GSCPR_REQUIRE_MAST3R=1 python3 -m pytest -q -p no:cacheprovider \
-        tests/match/test_mast3r_real.py -k "cuda_graph or capture_safe" 2>&1 | tee "$OUT/paper_tests.log" | tail -3
+        tests/match/test_mast3r_real.py -k "cuda_graph or capture_safe or on_the_gpu" tests/match/test_pil_resize.py 2>&1 | tee "$OUT/paper_tests.log" | tail -3
       PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout ${PAPER_TIMEOUT:-420} python3 benchmarks/paper_path.py \
         --variants ${PAPER_VARIANTS:-base eager tf32 amp} ${PAPER_ARGS:---pnp-sweep} --out "$OUT/paper_path.json" 2>&1 \
         | tee "$OUT/paper_path.log" | grep -v "Warning\|autocast" | tail -30 ;;
