@@ -78,7 +78,7 @@ for step in "${steps[@]}"; do
       GSCPR_MAST3R_CODE=$PWD/.gpu/mast3r GSCPR_REQUIRE_MAST3R=1 python3 -m pytest -q -p no:cacheprovider \
         tests/match/test_mast3r_real.py -k "cuda_graph or capture_safe or on_the_gpu" tests/match/test_pil_resize.py 2>&1 | tee "$OUT/paper_tests.log" | tail -3
       PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout ${PAPER_TIMEOUT:-420} python3 benchmarks/paper_path.py \
-        --variants ${PAPER_VARIANTS:-base eager tf32 amp} ${PAPER_ARGS:---pnp-sweep} --out "$OUT/paper_path.json" 2>&1 \
+        --variants ${PAPER_VARIANTS:-base eager tf32 amp} ${PAPER_ARGS:---pnp-sweep --workers 2 4 8} --out "$OUT/paper_path.json" 2>&1 \
         | tee "$OUT/paper_path.log" | grep -v "Warning\|autocast" | tail -30 ;;
     profile-mast3r)  # where the MASt3R network's time goes (torch.profiler); same carry as paper
       PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout 300 python3 benchmarks/profile_mast3r.py \

@@ -32,7 +32,7 @@ def test_tiny_run_times_every_stage_and_compares_amp_matches(paper_path, mast3r_
     out = tmp_path / "paper_path.json"
     args = ["--tiny", "--device", "cpu", "--threads", "1", "--max-size", "128", "--splats-per-side", "6",
             "--queries", "1", "--warmup", "0", "--agreement-pairs", "1", "--recipe", "paper", "gscpr",
-            "--variants", "base", "amp", "--out", str(out)]  # fmt: skip
+            "--variants", "base", "amp", "--workers", "2", "--out", str(out)]  # fmt: skip
     result = paper_path.main(args)
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert result["architecture"] == "tiny" and result["weights"] == "random" and result["parameters"] > 10**6
@@ -41,9 +41,9 @@ def test_tiny_run_times_every_stage_and_compares_amp_matches(paper_path, mast3r_
     assert set(rows) == {("paper", "base"), ("paper", "amp"), ("gscpr", "base"), ("gscpr", "amp")}
     # each recipe's matcher options, as the paper scripts set them (recipes.matcher_options), and the variant's
     assert rows["paper", "base"]["options"] == {"resize": "pil", "keypoints": "original", "nn": "gscpr", "amp": False,
-                                                "tf32": False, "compiled": False}  # fmt: skip
+                                                "tf32": False, "cuda_graphs": True, "compiled": False}  # fmt: skip
     assert rows["gscpr", "amp"]["options"] == {"resize": "torch", "keypoints": "exact", "nn": "gscpr", "amp": True,
-                                               "tf32": False, "compiled": False}  # fmt: skip
+                                               "tf32": False, "cuda_graphs": True, "compiled": False}  # fmt: skip
     for r in rows.values():
         ms = r["ms"]
         assert set(ms) == set(paper_path.STAGES)
@@ -55,7 +55,13 @@ def test_tiny_run_times_every_stage_and_compares_amp_matches(paper_path, mast3r_
     # fp32 against itself is deterministic on the CPU; the paper recipe has no sub-pixel step, gscpr's has
     assert rows["paper", "base"]["same_matches"] == rows["gscpr", "base"]["same_matches"] == 1.0
     assert rows["paper", "base"]["ms"]["subpixel"] < 1.0 < rows["gscpr", "base"]["ms"]["subpixel"]
+    # --workers: each recipe's base matcher, the query refined in a pool of 2 threads
+    assert [(t["recipe"], t["variant"], t["workers"]) for t in result["throughput"]] == [
+        ("paper", "base", 2), ("gscpr", "base", 2)]  # fmt: skip
+    for t in result["throughput"]:
+        assert sum(t["statuses"].values()) == 1 and t["ms_per_query"] > 0 and t["pnp_ms_median"] > 0
     table = capsys.readouterr().out
+    assert "| recipe | variant | workers | ms per query |" in table and "--recipe paper --workers 2:" in table
     assert "| recipe | variant | render | network | NN |" in table and "| GS-CPR paper (RTX 4090) |" in table
     assert "--recipe paper, fastest variant" in table and "(target < 60 ms: not met)" in table
 
