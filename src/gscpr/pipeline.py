@@ -296,7 +296,7 @@ def refine(
     *,
     matcher: str = "xfeat",
     matcher_options: dict | None = None,
-    split: str = "test",
+    split: str | None = None,
     scheme: str = "auto",
     device: str | None = None,
     overlays: int = 0,
@@ -307,9 +307,11 @@ def refine(
     warn: Callable[[str], None] = _warn,
 ) -> RefineRun:
     """Everything ``gscpr refine`` does: read the query set (``data``: any dataset folder gscpr reads, the frames
-    of ``split``) and the coarse poses (``poses``: a w2c pose file), pair them by name (``scheme``), load the
-    scene model (``model``: a path, or a model already loaded) and the matcher, refine every query into ``out``
-    (resumable; under torchrun each rank takes a share) and write the outputs (:func:`write_outputs`).
+    of ``split``; None: every frame of a hold-out format, the test split of the others; ``"all"``: every frame
+    of every split, see ``gscpr.data.load_dataset``) and the coarse poses (``poses``: a w2c pose file), pair them
+    by name (``scheme``), load the scene model (``model``: a path, or a model already loaded) and the matcher,
+    refine every query into ``out`` (resumable; under torchrun each rank takes a share) and write the outputs
+    (:func:`write_outputs`).
 
     ``config`` defaults to the ``recipe`` (default ``gscpr``). ``warn`` receives what is worth a word but does
     not stop the run (skipped pose-file lines, poses with no image). Raises ``DatasetError``, ``PoseFileError``,
@@ -336,7 +338,9 @@ def refine(
         for e in bad_lines:
             warn(f"skipped a malformed coarse pose: {e}")
         if missing:
-            warn(f"{len(missing)} coarse pose(s) have no image in {data} (kept as they are): {', '.join(missing[:5])}")
+            hint = "" if split == "all" else " (--split all reads every split)"
+            warn(f"{len(missing)} coarse pose(s) have no image in {data}{hint} (kept as they are): "
+                 f"{', '.join(missing[:5])}")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     if dist.is_main:  # what the output depends on; the number of processes is not part of it
         settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
@@ -358,7 +362,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
                         help="scene file (3DGS PLY, compressed PLY, .splat, .spz) or model folder")  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="query dataset folder (any format gscpr reads)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", help="the frames of --data that can be queries: train, test, val or all "
+                        "(default: every frame of an instant-ngp, LLFF or COLMAP folder, the test split of the "
+                        "others); --poses says which of them are refined")  # fmt: skip
     parser.add_argument("--poses", type=Path, required=True, help="coarse poses (w2c text file)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--scheme", default="auto", help="image-name scheme matching --poses to --data")
