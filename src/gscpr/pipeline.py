@@ -97,7 +97,7 @@ def query_fingerprint(q: Query, options: str, model: str | None, renders_again: 
     render = [file_identity(f) for f in q.render_files] if q.render_files is not None else "on the fly"
     return {
         "coarse pose": digest(q.coarse),
-        "query": digest({"image": str(q.image_path), "camera": asdict(q.camera)}),
+        "query": digest({"image": str(q.image_path), "camera": q.camera.to_dict()}),
         "options": options,
         "model": digest({"model": model, "color": color}) if uses_model else digest(None),
         "render file": digest(render),
