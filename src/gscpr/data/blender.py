@@ -37,8 +37,9 @@ def read_transforms(path: Path) -> dict:
 
 
 def resolve_image(root: Path, file_path: str) -> Path | None:
-    """The image a frame's ``file_path`` names, trying ``.png`` when it has no extension; None if absent."""
-    p = root / file_path
+    """The image a frame's ``file_path`` names, trying ``.png`` when it has no extension; None if absent.
+    Backslashes are folder separators (files written on Windows), never part of a name."""
+    p = root / str(file_path).replace("\\", "/")
     for candidate in (p, p.with_name(p.name + ".png")) if not p.suffix else (p,):
         if candidate.is_file():
             return candidate

@@ -41,7 +41,8 @@ class DatasetSummary:
             f"  focal: {focals.min():.2f} - {focals.max():.2f} px",
         ]
         if any(f.camera.has_distortion for f in frames):
-            out.append(f"  distortion: {frames[0].camera.dist} (first frame)")
+            cam = next(f.camera for f in frames if f.camera.has_distortion)
+            out.append(f"  distortion: {cam.dist_model} {cam.dist} (first such frame)")
         if posed:
             c = camera_center(np.stack([f.pose for f in posed]))
             out.append(f"  camera centres: min {np.round(c.min(0), 3).tolist()} max {np.round(c.max(0), 3).tolist()}")
