@@ -75,20 +75,28 @@ def frame_pose(path: Path, index: int, matrix) -> np.ndarray:
 
 
 def load_blender(root: str | Path, split: str = "test") -> list[Frame]:
-    """Frames of ``<root>/transforms_<split>.json``; principal point at the centre, square pixels."""
+    """Frames of ``<root>/<split>``'s ``transforms_<split>.json``; each camera takes its own image's size (the
+    focal from ``camera_angle_x`` and that width), principal point at the centre, square pixels."""
     root = Path(root)
     path = root / f"transforms_{split}.json"
     data = read_transforms(path)
     if "camera_angle_x" not in data:
         raise DatasetError(f"{path}: missing camera_angle_x")
+    try:
+        angle = float(data["camera_angle_x"])
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: camera_angle_x is not a number: {data['camera_angle_x']!r}") from None
+    if not 0 < angle < math.pi:
+        raise DatasetError(f"{path}: camera_angle_x must be an angle in (0, pi) radians, got {angle}")
+    tan_half = math.tan(0.5 * angle)
     found, skipped = existing_frames(path, data, root)
-    size = image_size(found[0][2])
-    focal = 0.5 * size[0] / math.tan(0.5 * float(data["camera_angle_x"]))
-    cam = Camera.centered(size[0], size[1], focal)
-    frames = [
-        Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
-        for i, fr, img in found
-    ]
+    frames = []
+    for i, fr, img in found:
+        width, height = image_size(img)
+        cam = Camera.centered(width, height, 0.5 * width / tan_half)
+        frames.append(
+            Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
+        )
     for f in frames:
         f.meta.update(skipped=skipped, rgba=True)
     return frames
