@@ -5,7 +5,7 @@ import pytest
 
 from gscpr.camera import Camera
 from gscpr.cli import main
-from gscpr.geometry import perturb_pose, pose_errors
+from gscpr.geometry import invert_pose, perturb_pose, pose_errors, pose_to_qt
 from gscpr.overlays import query_file_stem
 from gscpr.poses import read_poses, write_poses
 from gscpr.synthetic import write_room_queries
@@ -235,3 +235,52 @@ def test_renders_made_on_the_fly_take_the_query_colour_transform(workdir, tmp_pa
     (r,) = results
     assert r.status.value == "too_few_matches" and torch.all(r.render_rgb == 0.5)  # a grey render has no features
     assert records[name]["render"] == {"from": "on the fly", "color": "grey"}
+
+
+def as_folder(root, fmt: str, gt) -> tuple:
+    """The fixture's query images as a COLMAP, instant-ngp or LLFF folder; returns it and its coarse pose file."""
+    data, coarse = root / f"as_{fmt}", root / "coarse.txt"
+    names = sorted(gt)  # test/r_0.png ...
+    if fmt == "ngp":  # the Blender file plus the image size is an instant-ngp transforms.json
+        d = json.loads((root / "data" / "transforms_test.json").read_text())
+        data.mkdir(exist_ok=True)
+        (data / "transforms.json").write_text(json.dumps({**d, "w": CAM.width, "h": CAM.height}))
+        (data / "test").symlink_to(root / "data" / "test")
+    elif fmt == "colmap":  # written by hand, as small tools do
+        (data / "sparse" / "0").mkdir(parents=True, exist_ok=True)
+        (data / "images").mkdir(exist_ok=True)
+        (data / "images" / "test").symlink_to(root / "data" / "test")
+        (data / "sparse" / "0" / "cameras.txt").write_text("1 PINHOLE 240 180 200 200 120 90\n")
+        lines = []
+        for i, n in enumerate(names, start=1):
+            q, t = pose_to_qt(gt[n])
+            lines += [" ".join(map(str, [i, *q, *t, 1, n])), ""]
+        (data / "sparse" / "0" / "images.txt").write_text("\n".join(lines) + "\n")
+    else:  # LLFF: names are file names, so the coarse poses are renamed
+        data.mkdir(exist_ok=True)
+        (data / "images").symlink_to(root / "data" / "test")
+        rows = []
+        for n in names:
+            c2w = invert_pose(gt[n])
+            llff = np.stack([c2w[:3, 1], c2w[:3, 0], -c2w[:3, 2], c2w[:3, 3], [180, 240, 200.0]], axis=1)
+            rows.append(np.concatenate([llff.reshape(-1), [0.1, 10.0]]))
+        np.save(data / "poses_bounds.npy", np.array(rows))
+        coarse = root / "coarse_llff.txt"
+        write_poses(coarse, {n.removeprefix("test/"): p for n, p in read_poses(root / "coarse.txt").items()})
+    return data, coarse
+
+
+@pytest.mark.parametrize("fmt", ["colmap", "ngp", "llff"])
+@pytest.mark.filterwarnings("ignore:.*images_8/ is absent")  # the LLFF folder has images/ only
+def test_every_image_the_poses_name_is_refined_in_a_holdout_format_folder(workdir, tmp_path, fmt, capsys):
+    """Not only the every-8th hold-out of the training formats: 4 named, 4 refined (the hold-out had 1)."""
+    root, gt, _ = workdir
+    data, coarse = as_folder(root, fmt, gt)
+    split = ["--split", "all"] if fmt == "colmap" else []  # accepted; the same frames as the default here
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(coarse), *split]
+    assert main([*args, "--out", str(tmp_path), "--device", "cpu", "--iterations", "1", "--matcher", "sift"]) == 0
+    assert "refined 4" in capsys.readouterr().out
+    refined = read_poses(tmp_path / "refined_poses.txt")
+    for name, pose in gt.items():
+        rot, trans = pose_errors(refined[name if fmt != "llff" else name.removeprefix("test/")], pose)
+        assert rot < 0.2 and trans < 0.005  # from 2 degrees and 4 cm: each folder's camera read right
