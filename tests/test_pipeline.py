@@ -284,3 +284,65 @@ def test_every_image_the_poses_name_is_refined_in_a_holdout_format_folder(workdi
     for name, pose in gt.items():
         rot, trans = pose_errors(refined[name if fmt != "llff" else name.removeprefix("test/")], pose)
         assert rot < 0.2 and trans < 0.005  # from 2 degrees and 4 cm: each folder's camera read right
+
+
+FISHEYE = Camera(240, 180, 110.0, 110.0, 119.5, 89.5, dist=(0.03, -0.01, 0.002, 0.0), dist_model="fisheye")
+
+
+def write_fisheye_capture(root, scene, poses, transforms: dict) -> list[str]:
+    """Fisheye views of ``scene``: each pixel samples a wide pinhole render along the ray the fisheye model gives
+    it (``cv2.fisheye.undistortPoints``), as a fisheye lens would see the room; an instant-ngp folder."""
+    import cv2
+    import imageio.v3 as iio
+
+    from gscpr.data.images import to_uint8
+    from gscpr.geometry import opencv_w2c_to_opengl_c2w
+    from gscpr.splat import render
+
+    wide = Camera.centered(600, 450, 130.0)  # rays up to 66 degrees from the axis: the fisheye's sides
+    u, v = np.meshgrid(np.arange(FISHEYE.width, dtype=np.float64), np.arange(FISHEYE.height, dtype=np.float64))
+    rays = cv2.fisheye.undistortPoints(np.stack([u, v], -1).reshape(-1, 1, 2), FISHEYE.K, np.array(FISHEYE.dist))
+    map_xy = (rays.reshape(FISHEYE.height, FISHEYE.width, 2) * wide.fx + [wide.cx, wide.cy]).astype(np.float32)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i, pose in enumerate(poses):
+        rgb = render(scene, wide, pose, backend="torch").rgb[0].cpu().numpy()
+        fisheye = cv2.remap(rgb, map_xy, None, cv2.INTER_LINEAR)
+        iio.imwrite(root / "images" / f"{i}.png", to_uint8(fisheye))
+        frames.append({"file_path": f"images/{i}.png", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()})
+    cx, cy = FISHEYE.continuous_principal_point()
+    (root / "transforms.json").write_text(json.dumps({"fl_x": FISHEYE.fx, "fl_y": FISHEYE.fy, "cx": cx, "cy": cy,
+                                                      "w": FISHEYE.width, "h": FISHEYE.height, **transforms,
+                                                      "frames": frames}))  # fmt: skip
+    return [f"images/{i}.png" for i in range(len(poses))]
+
+
+def test_a_fisheye_capture_refines_end_to_end_and_not_as_a_pinhole(workdir, tmp_path, capsys):
+    from gscpr.splat import load_ply
+    from gscpr.synthetic import pose_inside
+
+    root = workdir[0]
+    rng = np.random.default_rng(3)
+    gt = [pose_inside(rng, 0.5) for _ in range(2)]
+    k = dict(zip(("k1", "k2", "k3", "k4"), FISHEYE.dist, strict=True))
+    names = write_fisheye_capture(tmp_path / "fisheye", load_ply(root / "scene.ply"), gt, {"is_fisheye": True, **k})
+    (tmp_path / "pinhole").mkdir()  # the same images and intrinsics without the fisheye model
+    (tmp_path / "pinhole" / "images").symlink_to(tmp_path / "fisheye" / "images")
+    transforms = json.loads((tmp_path / "fisheye" / "transforms.json").read_text())
+    transforms = {key: v for key, v in transforms.items() if key not in ("is_fisheye", *k)}
+    (tmp_path / "pinhole" / "transforms.json").write_text(json.dumps(transforms))
+    coarse = {
+        n: perturb_pose(p, 2.0, 0.04, frame="world", rng=i) for i, (n, p) in enumerate(zip(names, gt, strict=True))
+    }
+    write_poses(tmp_path / "coarse.txt", coarse)
+    errors = {}
+    for kind in ("fisheye", "pinhole"):
+        out = tmp_path / f"out_{kind}"
+        args = ["refine", "--model", str(root / "scene.ply"), "--data", str(tmp_path / kind), "--poses"]
+        args += [str(tmp_path / "coarse.txt"), "--out", str(out), "--device", "cpu", "--matcher", "sift"]
+        assert main(args) == 0
+        refined = read_poses(out / "refined_poses.txt")
+        errors[kind] = [pose_errors(refined[n], p) for n, p in zip(names, gt, strict=True)]
+    capsys.readouterr()
+    assert all(rot < 0.5 and trans < 0.02 for rot, trans in errors["fisheye"]), errors  # from 2 degrees, 4 cm
+    assert all(rot > 1.5 for rot, _ in errors["pinhole"]), errors  # read as a pinhole, the same images go wrong
