@@ -346,3 +346,21 @@ def test_a_fisheye_capture_refines_end_to_end_and_not_as_a_pinhole(workdir, tmp_
     capsys.readouterr()
     assert all(rot < 0.5 and trans < 0.02 for rot, trans in errors["fisheye"]), errors  # from 2 degrees, 4 cm
     assert all(rot > 1.5 for rot, _ in errors["pinhole"]), errors  # read as a pinhole, the same images go wrong
+
+
+def test_names_not_in_the_test_split_are_found_in_the_other_splits(workdir, tmp_path, capsys):
+    """A Blender folder whose train split holds two of the images the poses name: all four are refined."""
+    root, gt, _ = workdir
+    d = json.loads((root / "data" / "transforms_test.json").read_text())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "test").symlink_to(root / "data" / "test")
+    for split, frames in (("train", d["frames"][:2]), ("test", d["frames"][2:])):
+        (tmp_path / "data" / f"transforms_{split}.json").write_text(json.dumps({**d, "frames": frames}))
+    args = [*refine_args(root, tmp_path / "data"), "--device", "cpu", "--iterations", "1", "--matcher", "sift"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "refined 4" in captured.out and "no_image 1" in captured.out  # test/r_9.png has no image anywhere
+    assert main([*args, "--split", "test", "--out", str(tmp_path / "test_only")]) == 0
+    captured = capsys.readouterr()
+    assert "refined 2" in captured.out and "3 coarse pose(s) have no image" in captured.err
+    assert "(--split all reads every split)" in captured.err

@@ -55,6 +55,7 @@ __all__ = [
     "load_dataset",
     "load_llff",
     "load_ngp",
+    "load_other_splits",
     "load_rgb",
     "own_splits",
     "read_ace_split",
@@ -103,6 +104,15 @@ def own_splits(path: str | Path, fmt: str) -> list[str]:
         "blender": lambda s: (p / f"transforms_{s}.json").is_file(),
     }[fmt]
     return [s for s in ("test", "train", "val") if exists(s)]
+
+
+def load_other_splits(path: str | Path, kind: str = "auto") -> list[Frame]:
+    """The frames ``load_dataset(path, None)`` leaves out: the splits other than ``test`` of a format with its own
+    splits; none for a hold-out format (``None`` reads all of it already)."""
+    fmt = detect_format(path, ALL) if kind == "auto" else kind
+    if format_traits(fmt).holdout_every is not None:
+        return []
+    return [f for s in own_splits(path, fmt) if s != "test" for f in load_dataset(path, s, fmt)]
 
 
 def load_dataset(path: str | Path, split: str | None = "test", kind: str = "auto") -> list[Frame]:
