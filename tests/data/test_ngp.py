@@ -97,3 +97,11 @@ def test_windows_backslashes_in_file_path_are_folder_separators(tmp_path):
     (tmp_path / "transforms.json").write_text(json.dumps({"camera_angle_x": 1.0, "w": 40, "h": 30, "frames": frames}))
     (frame,) = load_ngp(tmp_path, split=None)
     assert frame.name == "images/sub/0001.jpg" and frame.image_path == tmp_path / "images" / "sub" / "0001.jpg"
+
+
+def test_two_frames_of_one_image_are_an_error_naming_both(tmp_path):
+    write_image(tmp_path / "images" / "0001.jpg", 40, 30)
+    frames = [{"file_path": p, "transform_matrix": C2W} for p in ("images/0001.jpg", "./images\\0001.jpg")]
+    (tmp_path / "transforms.json").write_text(json.dumps({"camera_angle_x": 1.0, "w": 40, "h": 30, "frames": frames}))
+    with pytest.raises(DatasetError, match=r"frames 0 and 1 are both image .*0001.jpg \('images/0001.jpg', "):
+        load_ngp(tmp_path, split=None)

@@ -49,17 +49,23 @@ def resolve_image(root: Path, file_path: str) -> Path | None:
 def existing_frames(path: Path, data: dict, root: Path) -> tuple[list[tuple[int, dict, Path]], int]:
     """``(index, frame, image path)`` of the listed frames whose image exists, and how many were skipped.
 
-    Skipped frames are reported in a warning; a file none of whose images exist is an error.
+    Skipped frames are reported in a warning; a file none of whose images exist, or two frames of one image, is
+    an error.
     """
-    found, skipped = [], 0
+    found, skipped, first = [], 0, {}
     for i, fr in enumerate(data["frames"]):
-        if "file_path" not in fr or "transform_matrix" not in fr:
+        if not isinstance(fr, dict) or "file_path" not in fr or "transform_matrix" not in fr:
             raise DatasetError(f"{path}: frame {i} lacks file_path or transform_matrix")
         img = resolve_image(root, fr["file_path"])
         if img is None:
             skipped += 1
-        else:
-            found.append((i, fr, img))
+            continue
+        key = img.resolve()
+        if key in first:  # two poses for one image: which is right cannot be told
+            raise DatasetError(f"{path}: frames {first[key]} and {i} are both image {img} "
+                               f"({data['frames'][first[key]]['file_path']!r}, {fr['file_path']!r})")  # fmt: skip
+        first[key] = i
+        found.append((i, fr, img))
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=3)
     if not found:
