@@ -198,9 +198,8 @@ def _read_images_txt(path: Path) -> list[_Image]:
         # not finite: an image without a pose (skipped by load_colmap)
         values = [_number(path, lineno, t, w, finite=False) for t, w in zip(tok[1:8], fields, strict=True)]
         camera_id = _number(path, lineno, tok[8], "CAMERA_ID", int)
-        if i >= len(lines):
-            raise DatasetError(f"{path}:{lineno}: image {image_id} ({tok[9]}) has no 2D points line; {pair}")
-        points_no, points = lines[i]
+        # At the end of the file, an empty points line and none are the same text ("...NAME\n").
+        points_no, points = lines[i] if i < len(lines) else (lineno + 1, "")
         i += 1
         ptok = points.split()
         if _looks_like_image_line(ptok):
