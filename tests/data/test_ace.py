@@ -65,3 +65,9 @@ def test_one_calibration_file_matched_by_two_images_is_an_error_naming_both(tmp_
         DatasetError, match="frame.calibration.txt: the only match for both frame.a.png and frame.b.png"
     ):
         read_ace_split(tmp_path)
+
+
+def test_a_broken_first_image_does_not_stop_the_split_from_loading(tmp_path):
+    make_ace_scene(tmp_path, ["a.png", "b.png"], focal=500.0)
+    (tmp_path / "test" / "rgb" / "a.png").write_bytes(b"\x89PNG broken")  # refused when its query is read
+    assert [f.camera.size for f in read_ace_split(tmp_path)] == [(64, 48), (64, 48)]

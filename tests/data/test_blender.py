@@ -80,3 +80,14 @@ def test_each_camera_takes_its_own_images_size(tmp_path):
     write_transforms(tmp_path, "test", [{"file_path": "./test/r_0", "transform_matrix": c2w}], 4.0)
     with pytest.raises(DatasetError, match="camera_angle_x must be an angle in \\(0, pi\\) radians, got 4.0"):
         load_blender(tmp_path, "test")
+
+
+def test_an_unreadable_image_does_not_stop_the_folder_from_loading(tmp_path):
+    c2w = np.eye(4).tolist()
+    write_transforms(tmp_path, "test", [{"file_path": f"./test/r_{i}", "transform_matrix": c2w} for i in range(2)], 0.5)
+    write_image(tmp_path / "test" / "r_1.png", 40, 50, channels=4)
+    (tmp_path / "test" / "r_0.png").write_bytes(b"\x89PNG broken")  # refused when its query is read, not here
+    assert [f.camera.size for f in load_blender(tmp_path, "test")] == [(40, 50), (40, 50)]
+    (tmp_path / "test" / "r_1.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match="r_0.png: cannot read image"):
+        load_blender(tmp_path, "test")

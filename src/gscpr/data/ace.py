@@ -78,6 +78,16 @@ def read_calibration(path: Path, width: int, height: int) -> Camera:
     raise DatasetError(f"{path}: expected one focal length or a 3x3 matrix, got {values.size} numbers")
 
 
+def _first_size(images: list[Path]) -> tuple[int, int]:
+    """The size of the first readable image (a broken one fails as its query, not the whole split)."""
+    for img in images:
+        try:
+            return image_size(img)
+        except DatasetError:
+            continue
+    return image_size(images[0])  # none readable: raises, naming the first
+
+
 def read_ace_split(
     root: str | Path, split: str = "test", *, with_poses: bool = True, image_size_hint: tuple[int, int] | None = None
 ) -> list[Frame]:
@@ -87,8 +97,8 @@ def read_ace_split(
         root: the scene folder, e.g. ``datasets/pgt_7scenes_chess``.
         split: ``"train"`` or ``"test"``.
         with_poses: read ``poses/`` (a missing pose file is an error); if False, poses are ``None``.
-        image_size_hint: ``(width, height)`` of every image; if None, read from the first image's header
-            (the layout stores one resolution per scene).
+        image_size_hint: ``(width, height)`` of every image; if None, read from the first readable image's
+            header (the layout stores one resolution per scene).
     """
     folder = Path(root) / split
     rgb_dir = folder / "rgb"
@@ -97,7 +107,7 @@ def read_ace_split(
     images = sorted(p for p in rgb_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not images:
         raise DatasetError(f"{rgb_dir}: no images")
-    size = image_size_hint or image_size(images[0])
+    size = image_size_hint or _first_size(images)
     frames, claimed = [], {}  # companion file -> the image that took it
 
     def claim(companion: Path, img: Path) -> None:

@@ -80,6 +80,13 @@ def frame_pose(path: Path, index: int, matrix) -> np.ndarray:
         raise DatasetError(f"{path}: frame {index}: bad transform_matrix ({e})") from None
 
 
+def _size_or_none(path: Path) -> tuple[int, int] | None:
+    try:
+        return image_size(path)
+    except DatasetError:
+        return None
+
+
 def load_blender(root: str | Path, split: str = "test") -> list[Frame]:
     """Frames of ``<root>/<split>``'s ``transforms_<split>.json``; each camera takes its own image's size (the
     focal from ``camera_angle_x`` and that width), principal point at the centre, square pixels."""
@@ -96,9 +103,15 @@ def load_blender(root: str | Path, split: str = "test") -> list[Frame]:
         raise DatasetError(f"{path}: camera_angle_x must be an angle in (0, pi) radians, got {angle}")
     tan_half = math.tan(0.5 * angle)
     found, skipped = existing_frames(path, data, root)
+    sizes = [_size_or_none(img) for _, _, img in found]
+    readable = [size for size in sizes if size is not None]
+    if not readable:
+        image_size(found[0][2])  # raises, naming the file
     frames = []
-    for i, fr, img in found:
-        width, height = image_size(img)
+    for (i, fr, img), size in zip(found, sizes, strict=True):
+        # An unreadable image takes another's size: the query fails when its image is read (one bad query never
+        # stops a run), not the whole folder here.
+        width, height = size or readable[0]
         cam = Camera.centered(width, height, 0.5 * width / tan_half)
         frames.append(
             Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
