@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -72,3 +73,28 @@ def test_from_K_validates_and_dict_round_trip():
     K[0, 1] = 0.5  # skew is not supported by a pinhole Camera
     with pytest.raises(IntrinsicsError):
         Camera.from_K(K, 64, 48)
+
+
+def test_fisheye_model_undistorts_points_and_images_to_the_pinhole_of_its_K():
+    cam = Camera(64, 48, 30.0, 30.0, 31.5, 23.5, dist=(0.1, -0.05, 0.01, 0.0), dist_model="fisheye")
+    pts = np.c_[np.random.default_rng(1).uniform(-0.7, 0.7, (30, 2)), np.ones(30)]
+    seen = cv2.fisheye.distortPoints(pts[:, None, :2].copy(), cam.K, np.array(cam.dist)).reshape(-1, 2)
+    np.testing.assert_allclose(cam.undistort_points(seen), cam.project(pts), atol=1e-6)
+    # All-zero coefficients are the equidistant fisheye, not a pinhole: r = f * theta.
+    equidistant = Camera(64, 48, 30.0, 30.0, 31.5, 23.5, dist=(0.0,) * 4, dist_model="fisheye")
+    assert equidistant.has_distortion and not equidistant.without_distortion().has_distortion
+    r = 30.0 * np.arctan(0.5)  # the ray (0.5, 0, 1) seen by the fisheye
+    np.testing.assert_allclose(equidistant.undistort_points([[31.5 + r, 23.5]]), [[31.5 + 15.0, 23.5]], atol=1e-6)
+    # The image: a white dot where the fisheye sees the ray lands where the pinhole sees it.
+    image = np.zeros((48, 64), np.float32)
+    u, v = np.rint(seen[0]).astype(int)
+    image[v - 1 : v + 2, u - 1 : u + 2] = 1.0
+    out = cam.undistort_image(image)
+    ys, xs = np.mgrid[:48, :64]
+    centroid = np.array([(xs * out).sum(), (ys * out).sum()]) / out.sum()
+    assert np.hypot(*(centroid - cam.undistort_points([[u, v]])[0])) < 0.3
+    assert Camera.from_dict(cam.to_dict()) == cam and "dist_model" not in equidistant.without_distortion().to_dict()
+    with pytest.raises(IntrinsicsError, match="fisheye distortion takes 4 coefficients, got 2"):
+        Camera(64, 48, 30.0, 30.0, 31.5, 23.5, dist=(0.1, 0.2), dist_model="fisheye")
+    with pytest.raises(IntrinsicsError, match="unknown distortion model 'kb8'"):
+        Camera(64, 48, 30.0, 30.0, 31.5, 23.5, dist_model="kb8")

@@ -5,7 +5,7 @@ import pytest
 
 from gscpr.camera import Camera
 from gscpr.cli import main
-from gscpr.geometry import perturb_pose, pose_errors
+from gscpr.geometry import invert_pose, perturb_pose, pose_errors, pose_to_qt
 from gscpr.overlays import query_file_stem
 from gscpr.poses import read_poses, write_poses
 from gscpr.synthetic import write_room_queries
@@ -235,3 +235,132 @@ def test_renders_made_on_the_fly_take_the_query_colour_transform(workdir, tmp_pa
     (r,) = results
     assert r.status.value == "too_few_matches" and torch.all(r.render_rgb == 0.5)  # a grey render has no features
     assert records[name]["render"] == {"from": "on the fly", "color": "grey"}
+
+
+def as_folder(root, fmt: str, gt) -> tuple:
+    """The fixture's query images as a COLMAP, instant-ngp or LLFF folder; returns it and its coarse pose file."""
+    data, coarse = root / f"as_{fmt}", root / "coarse.txt"
+    names = sorted(gt)  # test/r_0.png ...
+    if fmt == "ngp":  # the Blender file plus the image size is an instant-ngp transforms.json
+        d = json.loads((root / "data" / "transforms_test.json").read_text())
+        data.mkdir(exist_ok=True)
+        (data / "transforms.json").write_text(json.dumps({**d, "w": CAM.width, "h": CAM.height}))
+        (data / "test").symlink_to(root / "data" / "test")
+    elif fmt == "colmap":  # written by hand, as small tools do
+        (data / "sparse" / "0").mkdir(parents=True, exist_ok=True)
+        (data / "images").mkdir(exist_ok=True)
+        (data / "images" / "test").symlink_to(root / "data" / "test")
+        (data / "sparse" / "0" / "cameras.txt").write_text("1 PINHOLE 240 180 200 200 120 90\n")
+        lines = []
+        for i, n in enumerate(names, start=1):
+            q, t = pose_to_qt(gt[n])
+            lines += [" ".join(map(str, [i, *q, *t, 1, n])), ""]
+        (data / "sparse" / "0" / "images.txt").write_text("\n".join(lines) + "\n")
+    else:  # LLFF: names are file names, so the coarse poses are renamed
+        data.mkdir(exist_ok=True)
+        (data / "images").symlink_to(root / "data" / "test")
+        rows = []
+        for n in names:
+            c2w = invert_pose(gt[n])
+            llff = np.stack([c2w[:3, 1], c2w[:3, 0], -c2w[:3, 2], c2w[:3, 3], [180, 240, 200.0]], axis=1)
+            rows.append(np.concatenate([llff.reshape(-1), [0.1, 10.0]]))
+        np.save(data / "poses_bounds.npy", np.array(rows))
+        coarse = root / "coarse_llff.txt"
+        write_poses(coarse, {n.removeprefix("test/"): p for n, p in read_poses(root / "coarse.txt").items()})
+    return data, coarse
+
+
+@pytest.mark.parametrize("fmt", ["colmap", "ngp", "llff"])
+@pytest.mark.filterwarnings("ignore:.*images_8/ is absent")  # the LLFF folder has images/ only
+def test_every_image_the_poses_name_is_refined_in_a_holdout_format_folder(workdir, tmp_path, fmt, capsys):
+    """Not only the every-8th hold-out of the training formats: 4 named, 4 refined (the hold-out had 1)."""
+    root, gt, _ = workdir
+    data, coarse = as_folder(root, fmt, gt)
+    split = ["--split", "all"] if fmt == "colmap" else []  # accepted; the same frames as the default here
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(coarse), *split]
+    assert main([*args, "--out", str(tmp_path), "--device", "cpu", "--iterations", "1", "--matcher", "sift"]) == 0
+    assert "refined 4" in capsys.readouterr().out
+    refined = read_poses(tmp_path / "refined_poses.txt")
+    for name, pose in gt.items():
+        rot, trans = pose_errors(refined[name if fmt != "llff" else name.removeprefix("test/")], pose)
+        assert rot < 0.2 and trans < 0.005  # from 2 degrees and 4 cm: each folder's camera read right
+
+
+FISHEYE = Camera(240, 180, 110.0, 110.0, 119.5, 89.5, dist=(0.03, -0.01, 0.002, 0.0), dist_model="fisheye")
+
+
+def write_fisheye_capture(root, scene, poses, transforms: dict) -> list[str]:
+    """Fisheye views of ``scene``: each pixel samples a wide pinhole render along the ray the fisheye model gives
+    it (``cv2.fisheye.undistortPoints``), as a fisheye lens would see the room; an instant-ngp folder."""
+    import cv2
+    import imageio.v3 as iio
+
+    from gscpr.data.images import to_uint8
+    from gscpr.geometry import opencv_w2c_to_opengl_c2w
+    from gscpr.splat import render
+
+    wide = Camera.centered(600, 450, 130.0)  # rays up to 66 degrees from the axis: the fisheye's sides
+    u, v = np.meshgrid(np.arange(FISHEYE.width, dtype=np.float64), np.arange(FISHEYE.height, dtype=np.float64))
+    rays = cv2.fisheye.undistortPoints(np.stack([u, v], -1).reshape(-1, 1, 2), FISHEYE.K, np.array(FISHEYE.dist))
+    map_xy = (rays.reshape(FISHEYE.height, FISHEYE.width, 2) * wide.fx + [wide.cx, wide.cy]).astype(np.float32)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i, pose in enumerate(poses):
+        rgb = render(scene, wide, pose, backend="torch").rgb[0].cpu().numpy()
+        fisheye = cv2.remap(rgb, map_xy, None, cv2.INTER_LINEAR)
+        iio.imwrite(root / "images" / f"{i}.png", to_uint8(fisheye))
+        frames.append({"file_path": f"images/{i}.png", "transform_matrix": opencv_w2c_to_opengl_c2w(pose).tolist()})
+    cx, cy = FISHEYE.continuous_principal_point()
+    (root / "transforms.json").write_text(json.dumps({"fl_x": FISHEYE.fx, "fl_y": FISHEYE.fy, "cx": cx, "cy": cy,
+                                                      "w": FISHEYE.width, "h": FISHEYE.height, **transforms,
+                                                      "frames": frames}))  # fmt: skip
+    return [f"images/{i}.png" for i in range(len(poses))]
+
+
+def test_a_fisheye_capture_refines_end_to_end_and_not_as_a_pinhole(workdir, tmp_path, capsys):
+    from gscpr.splat import load_ply
+    from gscpr.synthetic import pose_inside
+
+    root = workdir[0]
+    rng = np.random.default_rng(3)
+    gt = [pose_inside(rng, 0.5) for _ in range(2)]
+    k = dict(zip(("k1", "k2", "k3", "k4"), FISHEYE.dist, strict=True))
+    names = write_fisheye_capture(tmp_path / "fisheye", load_ply(root / "scene.ply"), gt, {"is_fisheye": True, **k})
+    (tmp_path / "pinhole").mkdir()  # the same images and intrinsics without the fisheye model
+    (tmp_path / "pinhole" / "images").symlink_to(tmp_path / "fisheye" / "images")
+    transforms = json.loads((tmp_path / "fisheye" / "transforms.json").read_text())
+    transforms = {key: v for key, v in transforms.items() if key not in ("is_fisheye", *k)}
+    (tmp_path / "pinhole" / "transforms.json").write_text(json.dumps(transforms))
+    coarse = {
+        n: perturb_pose(p, 2.0, 0.04, frame="world", rng=i) for i, (n, p) in enumerate(zip(names, gt, strict=True))
+    }
+    write_poses(tmp_path / "coarse.txt", coarse)
+    errors = {}
+    for kind in ("fisheye", "pinhole"):
+        out = tmp_path / f"out_{kind}"
+        args = ["refine", "--model", str(root / "scene.ply"), "--data", str(tmp_path / kind), "--poses"]
+        args += [str(tmp_path / "coarse.txt"), "--out", str(out), "--device", "cpu", "--matcher", "sift"]
+        assert main(args) == 0
+        refined = read_poses(out / "refined_poses.txt")
+        errors[kind] = [pose_errors(refined[n], p) for n, p in zip(names, gt, strict=True)]
+    capsys.readouterr()
+    assert all(rot < 0.5 and trans < 0.02 for rot, trans in errors["fisheye"]), errors  # from 2 degrees, 4 cm
+    assert all(rot > 1.5 for rot, _ in errors["pinhole"]), errors  # read as a pinhole, the same images go wrong
+
+
+def test_names_not_in_the_test_split_are_found_in_the_other_splits(workdir, tmp_path, capsys):
+    """A Blender folder whose train split holds two of the images the poses name: all four are refined."""
+    root, gt, _ = workdir
+    d = json.loads((root / "data" / "transforms_test.json").read_text())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "test").symlink_to(root / "data" / "test")
+    for split, frames in (("train", d["frames"][:2]), ("test", d["frames"][2:])):
+        (tmp_path / "data" / f"transforms_{split}.json").write_text(json.dumps({**d, "frames": frames}))
+    args = [*refine_args(root, tmp_path / "data"), "--device", "cpu", "--iterations", "1", "--matcher", "sift"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "refined 4" in captured.out and "no_image 1" in captured.out  # test/r_9.png has no image anywhere
+    assert main([*args, "--split", "test", "--out", str(tmp_path / "test_only")]) == 0
+    captured = capsys.readouterr()
+    assert "refined 2" in captured.out and "3 coarse pose(s) have no image" in captured.err
+    assert "(--split all reads every split)" in captured.err

@@ -189,6 +189,17 @@ def test_align_names_between_estimator_and_ground_truth():
         align_names(["seq-03-frame-000000.color.png", "seq-03/frame-000000.color.png"], gt)
 
 
+def test_align_names_matches_exact_names_first_and_refuses_a_name_that_fits_two_images():
+    gt = ["a/frame-000001.color.jpg", "b/frame-000001.color.jpg"]  # one name under the 12scenes scheme
+    assert align_names(["b/frame-000001.color.jpg", "./a/frame-000001.color.jpg"], gt)[0] == {
+        "b/frame-000001.color.jpg": "b/frame-000001.color.jpg",
+        "./a/frame-000001.color.jpg": "a/frame-000001.color.jpg",
+    }
+    both = "'a/frame-000001.color.jpg' and 'b/frame-000001.color.jpg' under the 12scenes scheme"
+    with pytest.raises(UnknownNameError, match=f"name 'frame-000001.color.jpg' is both reference images {both}"):
+        align_names(["frame-000001.color.jpg"], gt)
+
+
 def test_perturbed_poses_survive_a_file_round_trip(tmp_path):
     poses = random_poses([f"img{i}.png" for i in range(20)], seed=9)
     names = list(poses)

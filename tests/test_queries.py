@@ -1,13 +1,16 @@
 """Queries: the render on disk read with the query, checked against its camera."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
 from gscpr.camera import Camera
-from gscpr.data.frame import DatasetError
+from gscpr.data.frame import DatasetError, Frame
 from gscpr.data.images import load_rgb
-from gscpr.queries import Query, RenderColor, load_query
+from gscpr.poses import UnknownNameError
+from gscpr.queries import Query, RenderColor, build_queries, load_query
 
 CAM = Camera.centered(8, 6, 10.0)
 
@@ -42,3 +45,37 @@ def test_a_query_says_where_its_render_comes_from(tmp_path):
         "color": "ACT weights.tar (legacy channel layout)",
     }
     assert Query("q", tmp_path, CAM, np.eye(4)).render_source() == {"from": "on the fly", "color": None}
+
+
+def frames_named(*names):
+    return [Frame(n, Path("/img") / n.replace("/", "_"), CAM, np.eye(4)) for n in names]
+
+
+def test_names_match_exactly_first_then_by_the_name_scheme():
+    frames = frames_named("seq-03-frame-000000.color.png", "seq-03-frame-000001.color.png")
+    coarse = {"seq-03/frame-000000.color.png": np.eye(4), "./seq-03-frame-000001.color.png": np.eye(4),
+              "seq-04/frame-000000.color.png": np.eye(4)}  # fmt: skip
+    queries, missing = build_queries(frames, coarse)
+    assert [(q.name, q.image_path.name) for q in queries] == [
+        ("seq-03/frame-000000.color.png", "seq-03-frame-000000.color.png"),
+        ("./seq-03-frame-000001.color.png", "seq-03-frame-000001.color.png"),
+    ]
+    assert missing == ["seq-04/frame-000000.color.png"]
+
+
+def test_two_coarse_poses_of_one_image_are_an_error_naming_both():
+    frames = frames_named("seq-03-frame-000000.color.png")
+    coarse = {"seq-03-frame-000000.color.png": np.eye(4), "seq-03/frame-000000.color.png": np.eye(4)}
+    with pytest.raises(UnknownNameError, match="'seq-03-frame-000000.color.png' and 'seq-03/frame-000000.color.png' "
+                       "are both image 'seq-03-frame-000000.color.png'"):  # fmt: skip
+        build_queries(frames, coarse)
+
+
+def test_a_scheme_that_makes_one_name_fit_two_images_is_an_error_naming_both():
+    # Two folders with the same file names: the 12-Scenes scheme (the folder dropped) makes them one name.
+    frames = frames_named("a/frame-000001.color.jpg", "b/frame-000001.color.jpg")
+    queries, _ = build_queries(frames, {"b/frame-000001.color.jpg": np.eye(4)})  # exact: no ambiguity
+    assert [q.image_path.name for q in queries] == ["b_frame-000001.color.jpg"]
+    with pytest.raises(UnknownNameError, match="'frame-000001.color.jpg' is both 'a/frame-000001.color.jpg' and "
+                       "'b/frame-000001.color.jpg' under the 12scenes name scheme"):  # fmt: skip
+        build_queries(frames, {"frame-000001.color.jpg": np.eye(4)})

@@ -1,4 +1,4 @@
-"""Pinhole cameras: intrinsics, resizing and the pixel-centre convention.
+"""Pinhole cameras: intrinsics, resizing, the pixel-centre convention and the lens distortion models.
 
 Pixel convention
 ----------------
@@ -10,6 +10,20 @@ COLMAP, gsplat and the Inria 3DGS rasterizer use the *continuous* convention (to
 at ``(0.5, 0.5)``): ``cx_continuous = cx_index + 0.5``. Convert with :meth:`Camera.from_continuous`
 and :meth:`Camera.continuous_principal_point` rather than by hand. A principal point "at the image
 centre" is ``((W - 1) / 2, (H - 1) / 2)`` here, ``(W / 2, H / 2)`` in the continuous convention.
+
+Distortion models
+-----------------
+``dist_model`` says how ``dist`` bends the rays of the pinhole ``K``; renders are always the pinhole's, so
+query pixels are undistorted to it (:meth:`Camera.undistort_points`, :meth:`Camera.undistort_image`):
+
+* ``"opencv"``: OpenCV's radial-tangential (Brown-Conrady) model, ``dist = (k1, k2, p1, p2[, k3[, k4, k5, k6]])``
+  as ``cv2.undistortPoints`` takes it (COLMAP's SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV); no ``dist``: a
+  pinhole.
+* ``"fisheye"``: OpenCV's fisheye (Kannala-Brandt, equidistant) model, ``dist = (k1, k2, k3, k4)``:
+  ``theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)`` with ``theta`` the ray's angle to
+  the optical axis and ``r = f theta_d`` (``cv2.fisheye``; COLMAP's OPENCV_FISHEYE, RADIAL_FISHEYE,
+  SIMPLE_RADIAL_FISHEYE, FISHEYE; instant-ngp's ``is_fisheye``, nerfstudio's ``OPENCV_FISHEYE``). All-zero
+  coefficients are still a fisheye (equidistant), not a pinhole.
 """
 
 from __future__ import annotations
@@ -19,7 +33,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Camera", "IntrinsicsError"]
+__all__ = ["DIST_MODELS", "Camera", "IntrinsicsError"]
+
+#: Distortion models (see the module docstring) and the numbers of coefficients each takes (as OpenCV does).
+DIST_MODELS: dict[str, tuple[int, ...]] = {"opencv": (0, 4, 5, 8, 12, 14), "fisheye": (4,)}
 
 
 class IntrinsicsError(ValueError):
@@ -28,13 +45,15 @@ class IntrinsicsError(ValueError):
 
 @dataclass(frozen=True)
 class Camera:
-    """A pinhole camera, optionally with OpenCV distortion coefficients.
+    """A pinhole camera, optionally with lens distortion.
 
     Attributes:
         width, height: image size in pixels.
         fx, fy: focal lengths in pixels.
         cx, cy: principal point in the pixel-index convention (see the module docstring).
-        dist: OpenCV distortion coefficients ``(k1, k2, p1, p2[, k3, ...])``; empty for none.
+        dist: distortion coefficients of ``dist_model``: ``(k1, k2, p1, p2[, k3, ...])`` for ``"opencv"`` (empty
+            for none), ``(k1, k2, k3, k4)`` for ``"fisheye"``.
+        dist_model: ``"opencv"`` or ``"fisheye"`` (see the module docstring).
     """
 
     width: int
@@ -44,6 +63,7 @@ class Camera:
     cx: float
     cy: float
     dist: tuple[float, ...] = field(default=())
+    dist_model: str = "opencv"
 
     def __post_init__(self) -> None:
         # Plain Python numbers, whatever came in (numpy scalars print and serialise badly).
@@ -56,6 +76,11 @@ class Camera:
         values = (self.fx, self.fy, self.cx, self.cy, *self.dist)
         if not all(math.isfinite(v) for v in values):
             raise IntrinsicsError(f"camera intrinsics are not finite: {self}")
+        if self.dist_model not in DIST_MODELS:
+            raise IntrinsicsError(f"unknown distortion model {self.dist_model!r}; expected one of {list(DIST_MODELS)}")
+        if len(self.dist) not in DIST_MODELS[self.dist_model]:
+            counts = ", ".join(map(str, DIST_MODELS[self.dist_model]))
+            raise IntrinsicsError(f"{self.dist_model} distortion takes {counts} coefficients, got {len(self.dist)}")
         if self.width <= 0 or self.height <= 0 or int(self.width) != self.width or int(self.height) != self.height:
             raise IntrinsicsError(f"image size must be positive integers, got {self.width}x{self.height}")
         if self.fx <= 0 or self.fy <= 0:
@@ -75,10 +100,18 @@ class Camera:
 
     @classmethod
     def from_continuous(
-        cls, width: int, height: int, fx: float, fy: float, cx: float, cy: float, dist: tuple[float, ...] = ()
+        cls,
+        width: int,
+        height: int,
+        fx: float,
+        fy: float,
+        cx: float,
+        cy: float,
+        dist: tuple[float, ...] = (),
+        dist_model: str = "opencv",
     ) -> Camera:
         """From intrinsics in the continuous convention (COLMAP, instant-ngp, gsplat)."""
-        return cls(int(width), int(height), float(fx), float(fy), float(cx) - 0.5, float(cy) - 0.5, dist)
+        return cls(int(width), int(height), float(fx), float(fy), float(cx) - 0.5, float(cy) - 0.5, dist, dist_model)
 
     @classmethod
     def from_K(cls, K: np.ndarray, width: int, height: int, dist: tuple[float, ...] = ()) -> Camera:
@@ -107,7 +140,8 @@ class Camera:
 
     @property
     def has_distortion(self) -> bool:
-        return any(d != 0.0 for d in self.dist)
+        """Whether the image is not the pinhole's: non-zero coefficients, or any fisheye."""
+        return self.dist_model != "opencv" or any(d != 0.0 for d in self.dist)
 
     def continuous_principal_point(self) -> tuple[float, float]:
         """``(cx, cy)`` in the continuous convention, for gsplat and COLMAP."""
@@ -120,8 +154,12 @@ class Camera:
         return K
 
     def to_dict(self) -> dict:
+        """The fields as plain JSON values; ``dist_model`` only where it is not ``"opencv"`` (so the dicts, and
+        the digests of records made from them, of cameras read before fisheye support stay the same)."""
         d = asdict(self)
         d["dist"] = list(self.dist)
+        if self.dist_model == "opencv":
+            del d["dist_model"]
         return d
 
     # ---------------------------------------------------------------- transforms
@@ -141,7 +179,33 @@ class Camera:
         return replace(self, width=int(width), height=int(height), cx=self.cx - left, cy=self.cy - top)
 
     def without_distortion(self) -> Camera:
-        return replace(self, dist=())
+        """The pinhole of the same ``K`` (what renders are, and what :meth:`undistort_image` maps to)."""
+        return replace(self, dist=(), dist_model="opencv")
+
+    def undistort_points(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels ``[N, 2]`` of this camera's image moved to where the pinhole of the same ``K`` sees the same
+        rays (``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints``, pixel-index convention); float64."""
+        import cv2
+
+        pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
+        if not self.has_distortion or len(pts) == 0:
+            return pts.reshape(-1, 2)
+        if self.dist_model == "fisheye":
+            out = cv2.fisheye.undistortPoints(pts, self.K, np.array(self.dist), P=self.K)
+        else:
+            out = cv2.undistortPoints(pts, self.K, np.array(self.dist), P=self.K)
+        return out.reshape(-1, 2)
+
+    def undistort_image(self, image: np.ndarray) -> np.ndarray:
+        """This camera's image ``[H, W(, C)]`` resampled (bilinear) to the pinhole of the same ``K`` and size
+        (:meth:`without_distortion`); rays outside the image become 0."""
+        import cv2
+
+        if not self.has_distortion:
+            return image
+        if self.dist_model == "fisheye":
+            return cv2.fisheye.undistortImage(image, self.K, np.array(self.dist), Knew=self.K)
+        return cv2.undistort(image, self.K, np.array(self.dist))
 
     # ---------------------------------------------------------------- geometry
     def project(self, points_cam: np.ndarray) -> np.ndarray:

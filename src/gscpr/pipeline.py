@@ -97,7 +97,7 @@ def query_fingerprint(q: Query, options: str, model: str | None, renders_again: 
     render = [file_identity(f) for f in q.render_files] if q.render_files is not None else "on the fly"
     return {
         "coarse pose": digest(q.coarse),
-        "query": digest({"image": str(q.image_path), "camera": asdict(q.camera)}),
+        "query": digest({"image": str(q.image_path), "camera": q.camera.to_dict()}),
         "options": options,
         "model": digest({"model": model, "color": color}) if uses_model else digest(None),
         "render file": digest(render),
@@ -296,7 +296,7 @@ def refine(
     *,
     matcher: str = "xfeat",
     matcher_options: dict | None = None,
-    split: str = "test",
+    split: str | None = None,
     scheme: str = "auto",
     device: str | None = None,
     overlays: int = 0,
@@ -307,15 +307,17 @@ def refine(
     warn: Callable[[str], None] = _warn,
 ) -> RefineRun:
     """Everything ``gscpr refine`` does: read the query set (``data``: any dataset folder gscpr reads, the frames
-    of ``split``) and the coarse poses (``poses``: a w2c pose file), pair them by name (``scheme``), load the
-    scene model (``model``: a path, or a model already loaded) and the matcher, refine every query into ``out``
-    (resumable; under torchrun each rank takes a share) and write the outputs (:func:`write_outputs`).
+    of ``split``; ``"all"``: every frame of every split, see ``gscpr.data.load_dataset``; None: every frame of
+    a hold-out format, the test split of the others and, for names not found there, their other splits) and the
+    coarse poses (``poses``: a w2c pose file), pair them by name (``scheme``), load the scene model (``model``: a
+    path, or a model already loaded) and the matcher, refine every query into ``out`` (resumable; under torchrun
+    each rank takes a share) and write the outputs (:func:`write_outputs`).
 
     ``config`` defaults to the ``recipe`` (default ``gscpr``). ``warn`` receives what is worth a word but does
     not stop the run (skipped pose-file lines, poses with no image). Raises ``DatasetError``, ``PoseFileError``,
     ``UnknownNameError``, the model loaders' format errors or ``MatchError`` for input that cannot be used.
     """
-    from .data import load_dataset
+    from .data import load_dataset, load_other_splits
     from .splat.model import load_scene_model
 
     config = config or get_recipe(recipe or "gscpr")
@@ -327,6 +329,9 @@ def refine(
     frames = load_dataset(data, split)
     coarse = read_poses(poses, on_error=bad_lines.append)
     queries, missing = build_queries(frames, coarse, scheme)
+    if missing and split is None and (others := load_other_splits(data)):  # --poses says what is refined
+        more, missing = build_queries(others, {n: coarse[n] for n in missing}, scheme)
+        queries += more
     quiet = lambda message: None  # noqa: E731  (every rank loads the model; one says what it ignored)
     scene_model = (load_scene_model(model, device, warn=warn if dist.is_main else quiet)
                    if isinstance(model, (str, Path)) else model)  # fmt: skip
@@ -336,7 +341,9 @@ def refine(
         for e in bad_lines:
             warn(f"skipped a malformed coarse pose: {e}")
         if missing:
-            warn(f"{len(missing)} coarse pose(s) have no image in {data} (kept as they are): {', '.join(missing[:5])}")
+            hint = " (--split all reads every split)" if split not in (None, "all") else ""
+            warn(f"{len(missing)} coarse pose(s) have no image in {data}{hint} (kept as they are): "
+                 f"{', '.join(missing[:5])}")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     if dist.is_main:  # what the output depends on; the number of processes is not part of it
         settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
@@ -358,7 +365,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
                         help="scene file (3DGS PLY, compressed PLY, .splat, .spz) or model folder")  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="query dataset folder (any format gscpr reads)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", help="the frames of --data that can be queries: train, test, val or all "
+                        "(default: every frame --poses names, looked up in the test split first)")  # fmt: skip
     parser.add_argument("--poses", type=Path, required=True, help="coarse poses (w2c text file)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--scheme", default="auto", help="image-name scheme matching --poses to --data")

@@ -317,36 +317,44 @@ def align_names(
 ) -> tuple[dict[str, str], list[str]]:
     """Match ``names`` (e.g. an estimator's output) to ``reference`` names (e.g. the ground truth).
 
-    Returns ``(mapping, missing)``: ``mapping[name] = reference_name`` for every name, and the
+    A name is matched to the reference name spelt the same first (a leading ``./`` aside), else under
+    ``scheme``. Returns ``(mapping, missing)``: ``mapping[name] = reference_name`` for every name, and the
     reference names that no name matched. Raises :class:`UnknownNameError` if a name has no
-    counterpart in the reference (listing a few), if two names collide, or, with
-    ``allow_missing=False``, if a reference name is left unmatched.
+    counterpart in the reference (listing a few), if two names are one image, if a name fits two
+    reference images under the scheme, or, with ``allow_missing=False``, if a reference name is left
+    unmatched.
     """
     names, reference = list(names), list(reference)
     if scheme == "auto":
         scheme = guess_name_scheme(reference)
-    ref_by_key: dict[str, str] = {}
+    exact = {r.removeprefix("./"): r for r in reference}
+    ref_by_key: dict[str, list[str]] = {}
     for r in reference:
-        key = canonical_name(r, scheme)
-        if key in ref_by_key:
-            raise UnknownNameError(f"reference names {ref_by_key[key]!r} and {r!r} are the same image under {scheme}")
-        ref_by_key[key] = r
+        try:
+            ref_by_key.setdefault(canonical_name(r, scheme), []).append(r)
+        except UnknownNameError:  # outside the scheme: matched by its exact name only
+            continue
     mapping: dict[str, str] = {}
     unknown: list[str] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}  # reference name -> the name matched to it
     for n in names:
-        try:
-            key = canonical_name(n, scheme)
-        except UnknownNameError:
+        ref = exact.get(n.removeprefix("./"))  # the same name first: a scheme is for names spelt differently
+        if ref is None:
+            try:
+                candidates = ref_by_key.get(canonical_name(n, scheme), [])
+            except UnknownNameError:
+                candidates = []
+            if len(candidates) > 1:
+                raise UnknownNameError(f"name {n!r} is both reference images {candidates[0]!r} and "
+                                       f"{candidates[1]!r} under the {scheme} scheme")  # fmt: skip
+            ref = candidates[0] if candidates else None
+        if ref is None:
             unknown.append(n)
             continue
-        if key not in ref_by_key:
-            unknown.append(n)
-            continue
-        if key in seen:
-            raise UnknownNameError(f"names {seen[key]!r} and {n!r} are the same image under the {scheme} scheme")
-        seen[key] = n
-        mapping[n] = ref_by_key[key]
+        if ref in seen:
+            raise UnknownNameError(f"names {seen[ref]!r} and {n!r} are the same image under the {scheme} scheme")
+        seen[ref] = n
+        mapping[n] = ref
     if unknown:
         examples = ", ".join(repr(u) for u in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""

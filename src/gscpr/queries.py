@@ -63,21 +63,44 @@ def build_queries(
 ) -> tuple[list[Query], list[str]]:
     """Queries for the coarse poses (``{name: w2c}``) whose image is among ``frames``, and the names that are not.
 
-    Names are matched under ``scheme`` (``gscpr.poses``; ``auto`` guesses it from the frames). A query is named
-    ``name_of(coarse_name, frame)`` (default: the coarse pose file's name) and takes the render on disk that
-    ``render_files(coarse_name)`` gives, if any.
+    A name is matched to the frame of exactly that name first (a leading ``./`` aside), else under ``scheme``
+    (``gscpr.poses``; ``auto`` guesses it from the frames). A query is named ``name_of(coarse_name, frame)``
+    (default: the coarse pose file's name) and takes the render on disk that ``render_files(coarse_name)`` gives,
+    if any. Raises :class:`~gscpr.poses.UnknownNameError` naming both where two coarse poses are one image, or
+    where the scheme makes one name fit two images: two queries never silently become one.
     """
     scheme = guess_name_scheme([f.name for f in frames]) if scheme == "auto" else scheme
-    by_key = {canonical_name(f.name, scheme): f for f in frames}
-    queries, missing = [], []
-    for name, pose in coarse.items():
+    exact = {f.name.removeprefix("./"): f for f in frames}
+    by_key: dict[str, list[Frame]] = {}
+    for f in frames:
         try:
-            f = by_key.get(canonical_name(name, scheme))
-        except UnknownNameError:
-            f = None
+            by_key.setdefault(canonical_name(f.name, scheme), []).append(f)
+        except UnknownNameError:  # a frame outside the scheme is matched by its exact name only
+            continue
+    queries, missing = [], []
+    taken: dict[str, str] = {}  # frame name -> the coarse name that took it
+    for name, pose in coarse.items():
+        f = exact.get(name.removeprefix("./"))
+        if f is None:
+            try:
+                candidates = by_key.get(canonical_name(name, scheme), [])
+            except UnknownNameError:
+                candidates = []
+            if len(candidates) > 1:
+                raise UnknownNameError(
+                    f"coarse pose {name!r} is both {candidates[0].name!r} and {candidates[1].name!r} under the "
+                    f"{scheme} name scheme; name the image exactly as the dataset does"
+                )
+            f = candidates[0] if candidates else None
         if f is None:
             missing.append(name)
             continue
+        if f.name in taken:
+            raise UnknownNameError(
+                f"coarse poses {taken[f.name]!r} and {name!r} are both image {f.name!r} (name scheme {scheme}); "
+                "keep one of them"
+            )
+        taken[f.name] = name
         files = render_files(name) if render_files is not None else None
         queries.append(Query(name_of(name, f) if name_of else name, f.image_path, f.camera, pose, f.pose, files))
     return queries, missing

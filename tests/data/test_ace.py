@@ -43,3 +43,31 @@ def test_errors_name_the_file(tmp_path):
     bad.write_text("1 2")
     with pytest.raises(DatasetError, match="one focal length or a 3x3"):
         read_calibration(bad, 64, 48)
+
+
+def test_names_with_several_dots_keep_their_own_calibration_and_pose(tmp_path):
+    names = ["frame.2024.01.01.color.png", "frame.2024.01.02.color.png"]
+    poses = {}
+    for i, (name, focal) in enumerate(zip(names, (500.0, 600.0), strict=True)):
+        base = name.removesuffix(".color.png")  # frame.2024.01.01: what ACE-layout tools write for this name
+        poses |= make_ace_scene(tmp_path, [name], focal=focal, seed=i)  # writes frame.calibration.txt, ...
+        for folder, suffix in (("calibration", ".calibration.txt"), ("poses", ".pose.txt")):
+            (tmp_path / "test" / folder / f"frame{suffix}").rename(tmp_path / "test" / folder / f"{base}{suffix}")
+    frames = read_ace_split(tmp_path)
+    assert [(f.name, f.camera.fx) for f in frames] == [(names[0], 500.0), (names[1], 600.0)]
+    for f in frames:
+        np.testing.assert_allclose(f.pose, poses[f.name], atol=1e-12)
+
+
+def test_one_calibration_file_matched_by_two_images_is_an_error_naming_both(tmp_path):
+    make_ace_scene(tmp_path, ["frame.a.png", "frame.b.png"], focal=500.0)  # both named "frame.*.txt" by the fixture
+    with pytest.raises(
+        DatasetError, match="frame.calibration.txt: the only match for both frame.a.png and frame.b.png"
+    ):
+        read_ace_split(tmp_path)
+
+
+def test_a_broken_first_image_does_not_stop_the_split_from_loading(tmp_path):
+    make_ace_scene(tmp_path, ["a.png", "b.png"], focal=500.0)
+    (tmp_path / "test" / "rgb" / "a.png").write_bytes(b"\x89PNG broken")  # refused when its query is read
+    assert [f.camera.size for f in read_ace_split(tmp_path)] == [(64, 48), (64, 48)]

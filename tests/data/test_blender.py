@@ -66,3 +66,28 @@ def test_real_lego(shared_data):
         cos = axis @ to_origin / np.linalg.norm(to_origin)
         assert np.degrees(np.arccos(min(cos, 1.0))) < 2.0
     assert len(load_blender(root, "train")) == 100
+
+
+def test_each_camera_takes_its_own_images_size(tmp_path):
+    c2w = np.eye(4).tolist()
+    write_transforms(tmp_path, "test", [{"file_path": f"./test/r_{i}", "transform_matrix": c2w} for i in range(2)], 0.5)
+    write_image(tmp_path / "test" / "r_0.png", 80, 60, channels=4)
+    write_image(tmp_path / "test" / "r_1.png", 40, 50, channels=4)  # another size: its own camera, not r_0's
+    cams = [f.camera for f in load_blender(tmp_path, "test")]
+    assert [c.size for c in cams] == [(80, 60), (40, 50)]
+    assert [c.fx for c in cams] == pytest.approx([40 / math.tan(0.25), 20 / math.tan(0.25)])
+    assert (cams[1].cx, cams[1].cy) == (19.5, 24.5)
+    write_transforms(tmp_path, "test", [{"file_path": "./test/r_0", "transform_matrix": c2w}], 4.0)
+    with pytest.raises(DatasetError, match="camera_angle_x must be an angle in \\(0, pi\\) radians, got 4.0"):
+        load_blender(tmp_path, "test")
+
+
+def test_an_unreadable_image_does_not_stop_the_folder_from_loading(tmp_path):
+    c2w = np.eye(4).tolist()
+    write_transforms(tmp_path, "test", [{"file_path": f"./test/r_{i}", "transform_matrix": c2w} for i in range(2)], 0.5)
+    write_image(tmp_path / "test" / "r_1.png", 40, 50, channels=4)
+    (tmp_path / "test" / "r_0.png").write_bytes(b"\x89PNG broken")  # refused when its query is read, not here
+    assert [f.camera.size for f in load_blender(tmp_path, "test")] == [(40, 50), (40, 50)]
+    (tmp_path / "test" / "r_1.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match="r_0.png: cannot read image"):
+        load_blender(tmp_path, "test")

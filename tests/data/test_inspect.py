@@ -29,3 +29,21 @@ def test_inspect_dataset_is_the_python_form(tmp_path):
     summary = inspect_dataset(tmp_path / "pgt_7scenes_chess")
     assert summary.kind == "ace" and len(summary.frames) == 2 and summary.split == "test"
     assert summary.lines()[1] == "  frames: 2 (2 with poses)"
+
+
+def test_inspect_split_all_and_a_fisheye_camera(tmp_path, capsys):
+    import json
+
+    from .fixtures import write_image
+
+    scene = tmp_path / "pgt_7scenes_chess"
+    make_ace_scene(scene, ["seq-03-frame-000000.color.png"], 525.0)
+    make_ace_scene(scene, [f"seq-01-frame-{i:06d}.color.png" for i in range(2)], 525.0, split="train")
+    assert main(["inspect", str(scene), "--split", "all"]) == 0
+    assert "ace dataset, split all\n  frames: 3 (3 with poses)" in capsys.readouterr().out
+    write_image(tmp_path / "ngp" / "a.png", 40, 30)
+    frames = [{"file_path": "a.png", "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}]
+    ngp = {"camera_angle_x": 1.0, "w": 40, "h": 30, "is_fisheye": True, "k1": 0.1, "frames": frames}
+    (tmp_path / "ngp" / "transforms.json").write_text(json.dumps(ngp))
+    assert main(["inspect", str(tmp_path / "ngp"), "--split", "all"]) == 0
+    assert "distortion: fisheye (0.1, 0.0, 0.0, 0.0) (first such frame)" in capsys.readouterr().out

@@ -22,7 +22,35 @@ def test_generated_poses_bounds(tmp_path):
     assert f.camera.size == (75, 50) and f.camera.fx == pytest.approx(62.5) and f.meta["bounds"] == [1.5, 9.0]
     assert [x.name for x in load_llff(tmp_path, split="test", test_every=2)] == ["image000.png", "image002.png"]
     (tmp_path / "images_8" / "image002.png").unlink()
-    with pytest.raises(DatasetError, match="2 images for 3 poses"):
+    with pytest.raises(DatasetError, match=r"no image folder with one image per pose of poses_bounds.npy \(3\); "
+                       r"asked for images_8/; image folders: images_8/ \(2 images\)"):  # fmt: skip
+        load_llff(tmp_path)
+
+
+def write_llff(root, n, folders):
+    m = np.concatenate([np.eye(3)[:, [1, 0, 2]] * [1, 1, -1], [[0.0], [0.0], [0.0]], [[400.0], [600.0], [500.0]]], 1)
+    np.save(root / "poses_bounds.npy", np.concatenate([m.reshape(-1), [1.0, 9.0]])[None].repeat(n, axis=0))
+    for folder, (w, h, count) in folders.items():
+        for i in range(count):
+            write_image(root / folder / f"image{i:03d}.png", w, h)
+
+
+def test_the_resolution_that_exists_is_used_when_images_8_is_absent(tmp_path):
+    write_llff(tmp_path, 2, {"images": (600, 400, 2)})
+    with pytest.warns(UserWarning, match=r"images_8/ is absent; using images/ \(intrinsics scaled to its size\)"):
+        frames = load_llff(tmp_path, split=None)
+    assert frames[0].camera.size == (600, 400) and frames[0].camera.fx == pytest.approx(500.0)
+    write_llff(tmp_path, 2, {"images_4": (150, 100, 2), "images_16": (38, 25, 1)})  # the nearest complete one
+    with pytest.warns(UserWarning, match="using images_4/"):
+        assert load_llff(tmp_path, split=None)[0].camera.fx == pytest.approx(125.0)
+    assert load_llff(tmp_path, split=None, factor=4)[0].camera.size == (150, 100)  # as asked: no warning
+
+
+def test_no_complete_resolution_folder_says_which_exist(tmp_path):
+    write_llff(tmp_path, 3, {"images": (600, 400, 2), "images_4": (150, 100, 1)})
+    (tmp_path / "images_x").mkdir()  # not a resolution folder
+    with pytest.raises(DatasetError, match=r"asked for images_8/; image folders: images/ \(2 images\), "
+                       r"images_4/ \(1 images\)$"):  # fmt: skip
         load_llff(tmp_path)
 
 

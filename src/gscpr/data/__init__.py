@@ -35,6 +35,7 @@ from .traits import FORMAT_TRAITS, FormatTraits, format_traits
 from .twelvescenes import load_12scenes, load_12scenes_original
 
 __all__ = [
+    "ALL",
     "FORMATS",
     "FORMAT_TRAITS",
     "DatasetError",
@@ -54,20 +55,25 @@ __all__ = [
     "load_dataset",
     "load_llff",
     "load_ngp",
+    "load_other_splits",
     "load_rgb",
+    "own_splits",
     "read_ace_split",
 ]
 
 FORMATS = tuple(FORMAT_TRAITS)  # ("ace", "cambridge", "7scenes", "12scenes", "blender", "ngp", "llff", "colmap")
+ALL = "all"  # the split name meaning every frame of every split
 
 
 def detect_format(path: str | Path, split: str = "test") -> str:
-    """The dataset format of a folder (see the module table); raises DatasetError listing what was tried."""
+    """The dataset format of a folder (see the module table); raises DatasetError listing what was tried.
+    ``split`` is the ACE-layout split folder looked for (``"all"``: ``test`` or ``train``)."""
     p = Path(path)
     if not p.is_dir():
         raise DatasetError(f"{p}: no such dataset folder")
-    if (p / split / "rgb").is_dir() and (p / split / "calibration").is_dir():
-        return "cambridge" if p.name.startswith("Cambridge_") else "ace"
+    for s in ("test", "train") if split == ALL else (split,):
+        if (p / s / "rgb").is_dir() and (p / s / "calibration").is_dir():
+            return "cambridge" if p.name.startswith("Cambridge_") else "ace"
     if (p / "TestSplit.txt").is_file() or (p / "TrainSplit.txt").is_file():
         return "7scenes"
     if (p / "info.txt").is_file() and (p / "data").is_dir():
@@ -87,14 +93,55 @@ def detect_format(path: str | Path, split: str = "test") -> str:
     )
 
 
+def own_splits(path: str | Path, fmt: str) -> list[str]:
+    """The splits a folder of a format with its own split (not a hold-out one) has, test first."""
+    p = Path(path)
+    exists = {
+        "ace": lambda s: (p / s / "rgb").is_dir(),
+        "cambridge": lambda s: (p / s / "rgb").is_dir(),
+        "7scenes": lambda s: (p / f"{s.capitalize()}Split.txt").is_file(),
+        "12scenes": lambda s: s != "val",
+        "blender": lambda s: (p / f"transforms_{s}.json").is_file(),
+    }[fmt]
+    return [s for s in ("test", "train", "val") if exists(s)]
+
+
+def load_other_splits(path: str | Path, kind: str = "auto") -> list[Frame]:
+    """The frames ``load_dataset(path, None)`` leaves out: the splits other than ``test`` of a format with its own
+    splits; none for a hold-out format (``None`` reads all of it already)."""
+    fmt = detect_format(path, ALL) if kind == "auto" else kind
+    if format_traits(fmt).holdout_every is not None:
+        return []
+    return [f for s in own_splits(path, fmt) if s != "test" for f in load_dataset(path, s, fmt)]
+
+
 def load_dataset(path: str | Path, split: str | None = "test", kind: str = "auto") -> list[Frame]:
-    """Frames of any supported dataset folder. ``split=None`` means every frame where the format allows it
-    (instant-ngp, LLFF, COLMAP); hold-out formats use every N-th frame as test (``holdout_every``, 8)."""
+    """Frames of any supported dataset folder.
+
+    ``split``: ``"train"`` / ``"test"`` / ``"val"``; hold-out formats (instant-ngp, LLFF, COLMAP) take every N-th
+    frame as test (``holdout_every``, 8). ``None``: every frame of a hold-out format, the test split of the
+    others. ``"all"``: every frame of every split (names unique across splits, or :class:`DatasetError`).
+    """
     fmt = detect_format(path, split or "test") if kind == "auto" else kind
     if fmt not in FORMATS:
         raise DatasetError(f"unknown dataset kind {kind!r}; expected one of {', '.join(FORMATS)} or 'auto'")
+    holdout = format_traits(fmt).holdout_every
+    if split == ALL and holdout is None:
+        splits = own_splits(path, fmt)
+        if not splits:
+            raise DatasetError(f"{path}: no split of this {fmt} dataset found")
+        frames = [f for s in splits for f in load_dataset(path, s, fmt)]
+        first: dict[str, Frame] = {}
+        for f in frames:
+            if f.name in first:
+                other = first[f.name]
+                raise DatasetError(f"{path}: image name {f.name!r} is in split {other.split} ({other.image_path}) "
+                                   f"and {f.split} ({f.image_path}); use --split")  # fmt: skip
+            first[f.name] = f
+        return frames
+    split = None if split == ALL else split
     split_or_test = split or "test"
-    test_every = format_traits(fmt).holdout_every if split else None
+    test_every = holdout if split else None
     loaders = {
         "ace": lambda: read_ace_split(path, split_or_test),
         "cambridge": lambda: load_cambridge(path, split_or_test),

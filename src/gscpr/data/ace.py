@@ -8,9 +8,11 @@
     <root>/{train,test}/calibration/<base>.calibration.txt | <base>.txt
                                                       one focal length in pixels, or a 3x3 K
 
-``<base>`` is the image name up to its first dot (``seq-01-frame-000000`` for
-``seq-01-frame-000000.color.png``, ``seq1_frame00001`` for ``seq1_frame00001.png``). The principal
-point is the image centre unless the calibration file holds a full K.
+``<base>`` is the image name without its extension and, where no file of that base exists, without further
+dot-suffixes, longest first (:func:`companion_bases`): ``seq-01-frame-000000`` for
+``seq-01-frame-000000.color.png``, ``seq1_frame00001`` for ``seq1_frame00001.png``, ``frame.2024.01.01`` for
+``frame.2024.01.01.color.png``. A pose or calibration file claimed by two images is an error naming both. The
+principal point is the image centre unless the calibration file holds a full K.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..geometry import c2w_to_w2c
 from ..poses import PoseFileError, read_matrix_pose
 from .frame import DatasetError, Frame
 
-__all__ = ["IMAGE_EXTENSIONS", "find_companion", "image_size", "read_ace_split", "read_calibration"]
+__all__ = ["IMAGE_EXTENSIONS", "companion_bases", "find_companion", "image_size", "read_ace_split", "read_calibration"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -39,12 +41,20 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise DatasetError(f"{path}: cannot read image ({e})") from None
 
 
-def find_companion(folder: Path, base: str, suffixes: tuple[str, ...]) -> Path | None:
-    """The first ``folder/<base><suffix>`` that exists."""
-    for suffix in suffixes:
-        p = folder / f"{base}{suffix}"
-        if p.is_file():
-            return p
+def companion_bases(name: str) -> list[str]:
+    """The bases an image's pose and calibration files may have, longest first: ``a.b.color.png`` ->
+    ``["a.b.color", "a.b", "a"]``."""
+    parts = name.split(".")[:-1] or [name]
+    return [".".join(parts[:k]) for k in range(len(parts), 0, -1)]
+
+
+def find_companion(folder: Path, base: str | list[str], suffixes: tuple[str, ...]) -> Path | None:
+    """The first ``folder/<base><suffix>`` that exists, over the bases in order, then the suffixes."""
+    for b in [base] if isinstance(base, str) else base:
+        for suffix in suffixes:
+            p = folder / f"{b}{suffix}"
+            if p.is_file():
+                return p
     return None
 
 
@@ -68,6 +78,16 @@ def read_calibration(path: Path, width: int, height: int) -> Camera:
     raise DatasetError(f"{path}: expected one focal length or a 3x3 matrix, got {values.size} numbers")
 
 
+def _first_size(images: list[Path]) -> tuple[int, int]:
+    """The size of the first readable image (a broken one fails as its query, not the whole split)."""
+    for img in images:
+        try:
+            return image_size(img)
+        except DatasetError:
+            continue
+    return image_size(images[0])  # none readable: raises, naming the first
+
+
 def read_ace_split(
     root: str | Path, split: str = "test", *, with_poses: bool = True, image_size_hint: tuple[int, int] | None = None
 ) -> list[Frame]:
@@ -77,8 +97,8 @@ def read_ace_split(
         root: the scene folder, e.g. ``datasets/pgt_7scenes_chess``.
         split: ``"train"`` or ``"test"``.
         with_poses: read ``poses/`` (a missing pose file is an error); if False, poses are ``None``.
-        image_size_hint: ``(width, height)`` of every image; if None, read from the first image's header
-            (the layout stores one resolution per scene).
+        image_size_hint: ``(width, height)`` of every image; if None, read from the first readable image's
+            header (the layout stores one resolution per scene).
     """
     folder = Path(root) / split
     rgb_dir = folder / "rgb"
@@ -87,18 +107,27 @@ def read_ace_split(
     images = sorted(p for p in rgb_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not images:
         raise DatasetError(f"{rgb_dir}: no images")
-    size = image_size_hint or image_size(images[0])
-    frames = []
+    size = image_size_hint or _first_size(images)
+    frames, claimed = [], {}  # companion file -> the image that took it
+
+    def claim(companion: Path, img: Path) -> None:
+        if companion in claimed:
+            raise DatasetError(f"{companion}: the only match for both {claimed[companion].name} and {img.name}; "
+                               "each image needs its own file, named as the image without its extension")  # fmt: skip
+        claimed[companion] = img
+
     for img in images:
-        base = img.name.split(".")[0]
-        calib = find_companion(folder / "calibration", base, (".calibration.txt", ".txt"))
+        bases = companion_bases(img.name)
+        calib = find_companion(folder / "calibration", bases, (".calibration.txt", ".txt"))
         if calib is None:
             raise DatasetError(f"{folder / 'calibration'}: no calibration file for {img.name}")
+        claim(calib, img)
         pose = None
         if with_poses:
-            pose_file = find_companion(folder / "poses", base, (".pose.txt", ".txt"))
+            pose_file = find_companion(folder / "poses", bases, (".pose.txt", ".txt"))
             if pose_file is None:
                 raise DatasetError(f"{folder / 'poses'}: no pose file for {img.name}")
+            claim(pose_file, img)
             try:
                 pose = c2w_to_w2c(read_matrix_pose(pose_file))
             except PoseFileError as e:

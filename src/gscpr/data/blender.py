@@ -37,8 +37,9 @@ def read_transforms(path: Path) -> dict:
 
 
 def resolve_image(root: Path, file_path: str) -> Path | None:
-    """The image a frame's ``file_path`` names, trying ``.png`` when it has no extension; None if absent."""
-    p = root / file_path
+    """The image a frame's ``file_path`` names, trying ``.png`` when it has no extension; None if absent.
+    Backslashes are folder separators (files written on Windows), never part of a name."""
+    p = root / str(file_path).replace("\\", "/")
     for candidate in (p, p.with_name(p.name + ".png")) if not p.suffix else (p,):
         if candidate.is_file():
             return candidate
@@ -48,17 +49,23 @@ def resolve_image(root: Path, file_path: str) -> Path | None:
 def existing_frames(path: Path, data: dict, root: Path) -> tuple[list[tuple[int, dict, Path]], int]:
     """``(index, frame, image path)`` of the listed frames whose image exists, and how many were skipped.
 
-    Skipped frames are reported in a warning; a file none of whose images exist is an error.
+    Skipped frames are reported in a warning; a file none of whose images exist, or two frames of one image, is
+    an error.
     """
-    found, skipped = [], 0
+    found, skipped, first = [], 0, {}
     for i, fr in enumerate(data["frames"]):
-        if "file_path" not in fr or "transform_matrix" not in fr:
+        if not isinstance(fr, dict) or "file_path" not in fr or "transform_matrix" not in fr:
             raise DatasetError(f"{path}: frame {i} lacks file_path or transform_matrix")
         img = resolve_image(root, fr["file_path"])
         if img is None:
             skipped += 1
-        else:
-            found.append((i, fr, img))
+            continue
+        key = img.resolve()
+        if key in first:  # two poses for one image: which is right cannot be told
+            raise DatasetError(f"{path}: frames {first[key]} and {i} are both image {img} "
+                               f"({data['frames'][first[key]]['file_path']!r}, {fr['file_path']!r})")  # fmt: skip
+        first[key] = i
+        found.append((i, fr, img))
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=3)
     if not found:
@@ -73,21 +80,42 @@ def frame_pose(path: Path, index: int, matrix) -> np.ndarray:
         raise DatasetError(f"{path}: frame {index}: bad transform_matrix ({e})") from None
 
 
+def _size_or_none(path: Path) -> tuple[int, int] | None:
+    try:
+        return image_size(path)
+    except DatasetError:
+        return None
+
+
 def load_blender(root: str | Path, split: str = "test") -> list[Frame]:
-    """Frames of ``<root>/transforms_<split>.json``; principal point at the centre, square pixels."""
+    """Frames of ``<root>/<split>``'s ``transforms_<split>.json``; each camera takes its own image's size (the
+    focal from ``camera_angle_x`` and that width), principal point at the centre, square pixels."""
     root = Path(root)
     path = root / f"transforms_{split}.json"
     data = read_transforms(path)
     if "camera_angle_x" not in data:
         raise DatasetError(f"{path}: missing camera_angle_x")
+    try:
+        angle = float(data["camera_angle_x"])
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: camera_angle_x is not a number: {data['camera_angle_x']!r}") from None
+    if not 0 < angle < math.pi:
+        raise DatasetError(f"{path}: camera_angle_x must be an angle in (0, pi) radians, got {angle}")
+    tan_half = math.tan(0.5 * angle)
     found, skipped = existing_frames(path, data, root)
-    size = image_size(found[0][2])
-    focal = 0.5 * size[0] / math.tan(0.5 * float(data["camera_angle_x"]))
-    cam = Camera.centered(size[0], size[1], focal)
-    frames = [
-        Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
-        for i, fr, img in found
-    ]
+    sizes = [_size_or_none(img) for _, _, img in found]
+    readable = [size for size in sizes if size is not None]
+    if not readable:
+        image_size(found[0][2])  # raises, naming the file
+    frames = []
+    for (i, fr, img), size in zip(found, sizes, strict=True):
+        # An unreadable image takes another's size: the query fails when its image is read (one bad query never
+        # stops a run), not the whole folder here.
+        width, height = size or readable[0]
+        cam = Camera.centered(width, height, 0.5 * width / tan_half)
+        frames.append(
+            Frame(img.relative_to(root).as_posix(), img, cam, frame_pose(path, i, fr["transform_matrix"]), split)
+        )
     for f in frames:
         f.meta.update(skipped=skipped, rgba=True)
     return frames

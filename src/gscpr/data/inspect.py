@@ -41,7 +41,8 @@ class DatasetSummary:
             f"  focal: {focals.min():.2f} - {focals.max():.2f} px",
         ]
         if any(f.camera.has_distortion for f in frames):
-            out.append(f"  distortion: {frames[0].camera.dist} (first frame)")
+            cam = next(f.camera for f in frames if f.camera.has_distortion)
+            out.append(f"  distortion: {cam.dist_model} {cam.dist} (first such frame)")
         if posed:
             c = camera_center(np.stack([f.pose for f in posed]))
             out.append(f"  camera centres: min {np.round(c.min(0), 3).tolist()} max {np.round(c.max(0), 3).tolist()}")
@@ -54,7 +55,7 @@ class DatasetSummary:
 
 
 def inspect_dataset(path: str | Path, split: str | None = "test", kind: str = "auto") -> DatasetSummary:
-    """Load a dataset folder as gscpr would (``split=None``: every frame where the format allows it) and
+    """Load a dataset folder as gscpr would (``split``: see :func:`~gscpr.data.load_dataset`) and
     summarise it; raises :class:`DatasetError` for a folder gscpr cannot read or one without frames."""
     path = Path(path)
     with warnings.catch_warnings(record=True) as caught:
@@ -74,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        summary = inspect_dataset(args.path, None if args.split == "all" else args.split, args.kind)
+        summary = inspect_dataset(args.path, args.split, args.kind)
     except DatasetError as e:
         print(f"gscpr inspect: error: {e}", file=sys.stderr)
         return 2

@@ -1,9 +1,17 @@
-"""instant-ngp ``transforms.json``: real captures posed by COLMAP (``colmap2nerf.py``).
+"""instant-ngp / nerfstudio ``transforms.json``: real captures posed by COLMAP (``colmap2nerf.py``,
+``ns-process-data``).
 
-Intrinsics ``fl_x, fl_y, cx, cy, w, h`` and distortion ``k1, k2, p1, p2`` are global, and any frame may
-override them; ``cx, cy`` are in the continuous pixel convention (COLMAP's). Poses are OpenGL
-camera-to-world (rescaled and recentred by colmap2nerf). Frames whose image is missing are skipped and
-counted. ``test_every=N`` holds out every N-th frame (sorted by file name) as the test split.
+Intrinsics ``fl_x, fl_y, cx, cy, w, h`` (or ``camera_angle_x``) and distortion ``k1, k2, k3, k4, p1, p2`` are
+global, and any frame may override them; ``cx, cy`` are in the continuous pixel convention (COLMAP's). The
+camera model is nerfstudio's ``camera_model`` or instant-ngp's ``is_fisheye``:
+
+* ``OPENCV`` / ``PINHOLE`` / ``SIMPLE_PINHOLE`` / absent: OpenCV's ``(k1, k2, p1, p2, k3)`` (``k4`` has no place
+  in it and is refused);
+* ``OPENCV_FISHEYE`` or ``is_fisheye: true``: OpenCV's fisheye ``(k1, k2, k3, k4)`` (``p1, p2`` are refused);
+* anything else (``EQUIRECTANGULAR``, ``FISHEYE624``, ...) is refused.
+
+Poses are OpenGL camera-to-world (rescaled and recentred by colmap2nerf). Frames whose image is missing are
+skipped and counted. ``test_every=N`` holds out every N-th frame (sorted by file name) as the test split.
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from .frame import DatasetError, Frame
 
 __all__ = ["holdout_split", "load_ngp"]
 
-INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "k1", "k2", "p1", "p2", "camera_angle_x", "camera_angle_y")
+INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "k1", "k2", "k3", "k4", "p1", "p2", "camera_angle_x",
+                  "camera_angle_y", "camera_model", "is_fisheye")  # fmt: skip
+#: ``camera_model`` values read, and the distortion model (``gscpr.camera``) each is.
+CAMERA_MODELS = {"OPENCV": "opencv", "PINHOLE": "opencv", "SIMPLE_PINHOLE": "opencv", "OPENCV_FISHEYE": "fisheye"}
 
 
 def holdout_split(items: list, split: str | None, test_every: int | None) -> list:
@@ -35,8 +46,25 @@ def _camera(path: Path, index: int, p: dict) -> Camera:
         fx = float(p["fl_x"]) if "fl_x" in p else 0.5 * w / math.tan(0.5 * float(p["camera_angle_x"]))
         fy = float(p["fl_y"]) if "fl_y" in p else fx
         cx, cy = float(p.get("cx", w / 2)), float(p.get("cy", h / 2))
-        dist = tuple(float(p.get(k, 0.0)) for k in ("k1", "k2", "p1", "p2"))
+        model = str(p.get("camera_model", "OPENCV")).upper()
+        if model not in CAMERA_MODELS:
+            raise DatasetError(f"{path}: frame {index}: camera_model {p['camera_model']!r} is not supported "
+                               f"(supported: {', '.join(CAMERA_MODELS)}; is_fisheye for OpenCV's fisheye)")  # fmt: skip
+        fisheye = CAMERA_MODELS[model] == "fisheye" or bool(p.get("is_fisheye", False))
+        k = {n: float(p.get(n, 0.0)) for n in ("k1", "k2", "k3", "k4", "p1", "p2")}
+        stray = [n for n in (("p1", "p2") if fisheye else ("k4",)) if k[n]]
+        if stray:
+            kind = "fisheye" if fisheye else "non-fisheye (OpenCV)"
+            raise DatasetError(
+                f"{path}: frame {index}: {', '.join(stray)} set for a {kind} camera, which has no such "
+                "coefficient; set camera_model (OPENCV_FISHEYE: k1-k4; OPENCV: k1-k3, p1, p2)"
+            )
+        if fisheye:
+            return Camera.from_continuous(w, h, fx, fy, cx, cy, (k["k1"], k["k2"], k["k3"], k["k4"]), "fisheye")
+        dist = (k["k1"], k["k2"], k["p1"], k["p2"]) + ((k["k3"],) if k["k3"] else ())
         return Camera.from_continuous(w, h, fx, fy, cx, cy, dist if any(dist) else ())
+    except DatasetError:
+        raise
     except KeyError as e:
         raise DatasetError(f"{path}: frame {index}: missing intrinsic {e}") from None
     except (IntrinsicsError, ValueError, TypeError) as e:

@@ -41,7 +41,7 @@ from ..evaluate import evaluate_scene, format_table, write_log
 from ..match import MATCHERS, MatchError, load_matcher
 from ..match.mast3r import DEFAULT_CHECKPOINT
 from ..pipeline import refine_queries, write_outputs
-from ..poses import PoseFileError, read_poses, write_poses
+from ..poses import PoseFileError, UnknownNameError, read_poses, write_poses
 from ..queries import Query, RenderColor, build_queries
 from ..recipes import add_refine_arguments, config_from_args, matcher_options, relative_solver_for
 from ..records import file_identity, poses_from_records, tree_identity
@@ -207,7 +207,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     for scene in scenes:  # every scene's inputs read before any is refined: a missing one stops the run at once
         try:
             scene_queries[scene] = _queries(ds, scene, pe, args.root, args.legacy_focal, args.legacy_one_focal)
-        except (DatasetError, PoseFileError, FileNotFoundError) as e:
+        except (DatasetError, PoseFileError, UnknownNameError, FileNotFoundError) as e:
             print(f"error: {scene}: {e}", file=sys.stderr)
             return 2
     for scene in scenes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import cv2
 import numpy as np
 
 from ..camera import Camera
@@ -13,11 +12,11 @@ __all__ = ["lift_keypoints", "solve_camera", "undistort_keypoints"]
 
 
 def undistort_keypoints(kpts: np.ndarray, camera: Camera) -> np.ndarray:
-    """Query keypoints ``[N, 2]`` moved to where an ideal pinhole with the same K would see them."""
+    """Query keypoints ``[N, 2]`` moved to where an ideal pinhole with the same K would see them (any distortion
+    model of ``gscpr.camera``: :meth:`Camera.undistort_points`)."""
     if not camera.has_distortion or len(kpts) == 0:
         return kpts
-    pts = cv2.undistortPoints(kpts.reshape(-1, 1, 2).astype(np.float64), camera.K, np.array(camera.dist), P=camera.K)
-    return pts.reshape(-1, 2)
+    return camera.undistort_points(kpts)
 
 
 def solve_camera(camera: Camera, principal_point: str = "camera") -> Camera:

@@ -328,9 +328,8 @@ def load_views(frames, max_size: int | None = MAX_SIZE, background=(0.0, 0.0, 0.
             raise DatasetError(
                 f"{f.image_path}: image is {img.shape[1]}x{img.shape[0]}, camera says {cam.width}x{cam.height}"
             )
-        if cam.has_distortion:
-            img = cv2.undistort(img, cam.K, np.asarray(cam.dist))
-            cam = cam.without_distortion()
+        if cam.has_distortion:  # OpenCV or fisheye: the renders are the pinhole's
+            img, cam = cam.undistort_image(img), cam.without_distortion()
         if max_size and max(cam.width, cam.height) > max_size:
             s = max_size / max(cam.width, cam.height)
             w, h = round(cam.width * s), round(cam.height * s)
