@@ -149,8 +149,9 @@ def stage_medians(records: Iterable[dict]) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- fingerprints
 #: The parts of a record's fingerprint, in the order the resume message names them: the coarse w2c pose; the
-#: query image's path and camera; the refinement options (the configuration, the matcher and its options); the
-#: scene model (and the colour transform of renders made on the fly) where the query renders; the render file.
+#: query image (path, size, modification time) and camera; the refinement options (the configuration, the
+#: matcher and its options); the scene model (and the colour transform of renders made on the fly) where the
+#: query renders; the render file.
 FINGERPRINT_PARTS = ("coarse pose", "query", "options", "model", "render file")
 
 
