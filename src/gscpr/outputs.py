@@ -222,7 +222,7 @@ _NO_DEVICE = ("Torch not compiled with CUDA", "No CUDA GPUs are available", "Fou
 def _device_missing(e: BaseException) -> str | None:
     """torch's words when ``e`` says the CUDA device asked for is not there, else None."""
     text = str(e)
-    return text.splitlines()[0] if any(w in text for w in _NO_DEVICE) else None
+    return text.splitlines()[0].split(". ")[0].rstrip(".") if any(w in text for w in _NO_DEVICE) else None
 
 
 def run_command(fn: Callable[[], int | None], prefix: str = "") -> int:
@@ -243,8 +243,7 @@ def run_command(fn: Callable[[], int | None], prefix: str = "") -> int:
         why = _device_missing(e)
         if why is None:
             raise
-        print(f"{prefix}error: --device: the CUDA device is not available ({why}); use --device cpu",
-              file=sys.stderr)  # fmt: skip
+        print(f"{prefix}error: --device: no CUDA device here ({why}); use --device cpu", file=sys.stderr)
         return 2
     finally:
         sys.stderr.flush()
