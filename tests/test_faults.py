@@ -290,6 +290,7 @@ def test_a_fault_is_one_line_and_loses_nothing(fault, scene, tmp_path, monkeypat
         assert len(lines) == 1, lines
         assert lines[0].startswith(f"gscpr {case.argv[0]}: "), lines
         assert all(w in lines[0] for w in case.says), lines
+        assert ".tmp" not in lines[0] and ".gscpr-write-test" not in lines[0]  # the user's file, not ours
     if case.check:
         case.check()
     if case.rerun:
