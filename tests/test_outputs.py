@@ -71,3 +71,16 @@ def test_run_command_makes_one_line_of_os_errors_and_interrupts(tmp_path, capsys
     assert capsys.readouterr().err == "interrupted; nothing written yet, resume with the same command\n"
     with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
         run_command(lambda: 1 / 0)
+
+
+def test_a_file_system_without_locks_runs_and_says_so(tmp_path, monkeypatch, capsys):
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with output_folder(tmp_path / "nfs") as folder:
+        assert folder == tmp_path / "nfs"
+    assert capsys.readouterr().err == (f"warning: {tmp_path / 'nfs'}: cannot be locked (No locks available): two "
+                                       "runs on it would both do the work\n")  # fmt: skip

@@ -174,6 +174,9 @@ def output_folder(
             os.close(fd)
             raise FolderInUseError(errno.EBUSY, f"in use by another gscpr run ({_holder(path)}); wait for it to "
                                    "end or choose another output folder", str(folder)) from None  # fmt: skip
+        except OSError as e:  # a file system without locks (some network and FUSE mounts): run, but say so
+            print(f"warning: {folder}: cannot be locked ({e.strerror}): two runs on it would both do the work",
+                  file=sys.stderr)  # fmt: skip
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}  # fmt: skip
         with naming(path):
