@@ -350,3 +350,36 @@ def test_paper_script_lock_and_ctrl_c(tmp_path, monkeypatch, capsys):
     assert (out / LOCK_FILE).is_file()  # the lock went with the run; the next one takes it
     with output_folder(out):
         pass
+
+
+class InterruptImport:
+    """A meta-path finder that raises KeyboardInterrupt when ``name`` is imported: Ctrl-C while it loads."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == self.name:
+            raise KeyboardInterrupt
+        return None
+
+
+@pytest.mark.parametrize("module", ["gscpr.pipeline", "gscpr.splat.model"])
+def test_ctrl_c_while_a_command_loads_is_one_line(module, scene, tmp_path, monkeypatch, capsys):
+    for name in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [InterruptImport(module), *sys.meta_path])
+    assert main(refine_argv(scene, tmp_path / "out")) == 130
+    assert capsys.readouterr().err == "gscpr refine: interrupted; nothing written yet, resume with the same command\n"
+
+
+def test_ctrl_c_while_a_paper_script_loads_is_one_line(tmp_path, monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.delitem(sys.modules, "gscpr.paper.run", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [InterruptImport("gscpr.paper.run"), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["gs_cpr_7s.py", "--root", str(tmp_path)])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(str(ROOT / "gs_cpr_7s.py"), run_name="__main__")
+    assert info.value.code == 130
+    assert capsys.readouterr().err == "interrupted; nothing written yet, resume with the same command\n"
