@@ -84,3 +84,11 @@ def test_a_file_system_without_locks_runs_and_says_so(tmp_path, monkeypatch, cap
         assert folder == tmp_path / "nfs"
     assert capsys.readouterr().err == (f"warning: {tmp_path / 'nfs'}: cannot be locked (No locks available): two "
                                        "runs on it would both do the work\n")  # fmt: skip
+
+
+def test_a_folder_where_the_file_goes_is_named_not_the_temporary(tmp_path):
+    (tmp_path / "log.json").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        write_json(tmp_path / "log.json", {})
+    assert error_line(info.value) == f"{tmp_path / 'log.json'}: Is a directory"
+    assert [p.name for p in tmp_path.iterdir()] == ["log.json"]

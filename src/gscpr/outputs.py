@@ -75,7 +75,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         with naming(path):
             yield tmp
+        try:
             os.replace(tmp, path)
+        except OSError as e:  # named after the target (a folder in the way, ...), never the temporary
+            raise type(e)(e.errno, e.strerror, str(path)) from None
     except BaseException:  # Ctrl-C too: no temporary file is left behind
         tmp.unlink(missing_ok=True)
         raise
