@@ -8,7 +8,14 @@ See gscpr/paper/run.py for the layout it reads and writes and for the options (-
 
 import sys
 
-from gscpr.paper.run import main
+from gscpr.outputs import run_command
+
+
+def _main() -> int:
+    from gscpr.paper.run import main  # loaded inside the handler: Ctrl-C while torch loads is one line too
+
+    return main("cambridge", relative=False)
+
 
 if __name__ == "__main__":
-    sys.exit(main("cambridge", relative=False))
+    sys.exit(run_command(_main))

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -193,6 +194,16 @@ def test_resume_redoes_exactly_the_records_whose_coarse_pose_or_options_changed(
     assert [json.loads(x)["name"] for x in redone] == ["test/r_2.png"]
     assert main([*args, "--ransac-px", "3"]) == 0  # an option: every record
     assert "resume: 2 of 2 records redone: options changed for 2" in capsys.readouterr().err
+    # A query image or the model file replaced (new size or modification time) redoes what depends on it.
+    args += ["--ransac-px", "3"]
+    image = root / "data" / "test" / "r_1.png"
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
+    assert main(args) == 0
+    assert "resume: 1 of 2 records redone: query changed for 1" in capsys.readouterr().err
+    model = root / "scene.ply"
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
+    assert main(args) == 0
+    assert "resume: 2 of 2 records redone: model changed for 2" in capsys.readouterr().err
 
 
 def test_records_without_a_fingerprint_are_redone_with_a_message(workdir, tmp_path, capsys):

@@ -7,6 +7,8 @@ import argparse
 import importlib
 import sys
 
+from .outputs import run_command
+
 # name -> (module, one-line help). Modules are imported lazily so that `gscpr --help` stays fast.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gscpr.demo", "refine perturbed poses of the embedded mic scene on the CPU (no download, no GPU)"),
@@ -46,18 +48,21 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``gscpr`` with ``argv`` (default: the process's); returns the exit status. OS errors, Ctrl-C and a CUDA
+    device that is not there end in one line on stderr, from any command (:func:`gscpr.outputs.run_command`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    prefix = f"gscpr {argv[0]}: " if argv[:1] and argv[0] in SUBCOMMANDS else "gscpr: "
+    return run_command(lambda: _run(argv), prefix)
+
+
+def _run(argv: list[str]) -> int:
     args = build_parser(argv).parse_args(argv)
     module = importlib.import_module(args._module)
     for mode in map(importlib.import_module, MODES.get(args.command, ())):
         if mode.claims(args):
             module = mode
             break
-    try:
-        return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return int(module.run(args) or 0)
 
 
 if __name__ == "__main__":

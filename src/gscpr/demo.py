@@ -21,6 +21,7 @@ import numpy as np
 
 from .evaluate import within
 from .geometry import camera_center, perturb_pose, pose_errors
+from .outputs import write_text
 
 __all__ = ["demo_scene_dir", "run_demo"]
 
@@ -97,7 +98,7 @@ def run_demo(
             f"overlays, poses and per-query records in {out}/",
         ]
     )
-    (out / "summary.md").write_text(text + "\n", encoding="utf-8")
+    write_text(out / "summary.md", text + "\n")
     return {"before": before, "after": after, "records": records, "text": text}
 
 
@@ -116,7 +117,7 @@ def _fresh_folder(out: Path) -> None:
             raise FileExistsError(f"{out} holds files that no gscpr demo wrote: choose another --out (nothing removed)")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by gscpr demo; the next demo run with this --out replaces this folder\n")
+    write_text(out / MARKER, "written by gscpr demo; the next demo run with this --out replaces this folder\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = run_demo(args.out, args.rot, args.trans, args.seed, args.matcher, args.iterations, args.device)
-    except (MatchError, ValueError, OSError) as e:
+    except (MatchError, ValueError, FileExistsError) as e:  # other OS errors: gscpr.outputs.run_command's line
         print(f"gscpr demo: error: {e}", file=sys.stderr)
         return 2
     print(result["text"])

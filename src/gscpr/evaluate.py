@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import pose_errors
+from .outputs import write_json, write_text
 from .poses import PoseFileError, UnknownNameError, align_names, read_cambridge_split, read_poses
 
 __all__ = [
@@ -221,9 +221,7 @@ def write_log(
             f"Median error {refined.median_t}m and {refined.median_r} degrees.",
             f"Mean error {refined.mean_t}m and {refined.mean_r} degrees.",
         ]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{stamp} - __main__ - INFO - {m}\n" for m in msgs), encoding="utf-8")
+    write_text(path, "".join(f"{stamp} - __main__ - INFO - {m}\n" for m in msgs))
 
 
 # ----------------------------------------------------------------------------- ground truth sources
@@ -291,8 +289,7 @@ def report_results(
             "refined": [asdict(r) for r in refined] if refined else None,
             "refined_average": average_results(refined).summary() if refined else None,
         }
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(payload, indent=1))
+        write_json(json_path, payload)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .data.images import to_uint8
+from .outputs import write_image
 from .refine.types import RefineResult
 
 __all__ = ["draw_overlay", "overlay_image", "query_file_stem"]
@@ -52,5 +53,4 @@ def draw_overlay(
     render_rgb: np.ndarray | torch.Tensor, query_rgb: np.ndarray, r: RefineResult, path: Path, max_lines: int = 300
 ) -> None:
     """:func:`overlay_image` written to ``path`` (JPEG or PNG by its extension)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(overlay_image(render_rgb, query_rgb, r, max_lines), cv2.COLOR_RGB2BGR))
+    write_image(path, cv2.cvtColor(overlay_image(render_rgb, query_rgb, r, max_lines), cv2.COLOR_RGB2BGR))

@@ -34,6 +34,7 @@ from .data.frame import DatasetError
 from .data.images import load_rgb
 from .distributed import Dist, init_distributed, shard
 from .match import MATCHERS, MatchError, load_matcher
+from .outputs import output_folder, write_json, write_text
 from .overlays import draw_overlay, query_file_stem
 from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
 from .queries import Query, build_queries, load_query
@@ -90,14 +91,15 @@ def query_fingerprint(q: Query, options: str, model: str | None, renders_again: 
 
     ``options`` and ``model`` are the run's digests, computed once; the model (with the colour transform of
     renders made on the fly) counts only where this query renders: no render on disk, or ``renders_again``
-    (further iterations, recovery renders). The render file counts by path, size and modification time.
+    (further iterations, recovery renders). The query image and the render file count by path, size and
+    modification time (:func:`gscpr.records.file_identity`): a replaced image redoes its record.
     """
     uses_model = q.render_files is None or renders_again
     color = q.render_color.identity if q.render_color is not None else None
     render = [file_identity(f) for f in q.render_files] if q.render_files is not None else "on the fly"
     return {
         "coarse pose": digest(q.coarse),
-        "query": digest({"image": str(q.image_path), "camera": q.camera.to_dict()}),
+        "query": digest({"image": file_identity(q.image_path) or str(q.image_path), "camera": q.camera.to_dict()}),
         "options": options,
         "model": digest({"model": model, "color": color}) if uses_model else digest(None),
         "render file": digest(render),
@@ -227,8 +229,7 @@ def refine_queries(
             refined = _ordered(pool, refine_one, loaded, ahead=workers)
         for q, r, image in refined:
             rec = {**result_record(q.name, r), "render": q.render_source(), "fingerprint": prints[q.name]}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            log.write(json.dumps(rec) + "\n")  # unbuffered: on disk as soon as the query is done
             done[q.name] = rec
             if drawn < overlays and image is not None and r.render_rgb is not None:
                 draw_overlay(r.render_rgb, image, r, out_dir / "overlays" / f"{query_file_stem(q.name)}.jpg")
@@ -268,7 +269,7 @@ def write_outputs(
         lines.append("median ms per query: " + ", ".join(f"{k} {1000 * v:.1f}" for k, v in medians.items()
                                                           if k != "total"))  # fmt: skip
     text = "\n\n".join(lines)
-    (out / "summary.md").write_text(text + "\n", encoding="utf-8")
+    write_text(out / "summary.md", text + "\n")
     return text
 
 
@@ -326,38 +327,40 @@ def refine(
     bad_lines: list[PoseFileError] = []
     dist = init_distributed(device)  # rank 0 of 1 unless started by torchrun
     device = dist.device(device)
-    frames = load_dataset(data, split)
-    coarse = read_poses(poses, on_error=bad_lines.append)
-    queries, missing = build_queries(frames, coarse, scheme)
-    if missing and split is None and (others := load_other_splits(data)):  # --poses says what is refined
-        more, missing = build_queries(others, {n: coarse[n] for n in missing}, scheme)
-        queries += more
-    quiet = lambda message: None  # noqa: E731  (every rank loads the model; one says what it ignored)
-    scene_model = (load_scene_model(model, device, warn=warn if dist.is_main else quiet)
-                   if isinstance(model, (str, Path)) else model)  # fmt: skip
-    options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
-    match = load_matcher(matcher, device, **options)
-    if dist.is_main:
-        for e in bad_lines:
-            warn(f"skipped a malformed coarse pose: {e}")
-        if missing:
-            hint = " (--split all reads every split)" if split not in (None, "all") else ""
-            warn(f"{len(missing)} coarse pose(s) have no image in {data}{hint} (kept as they are): "
-                 f"{', '.join(missing[:5])}")  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    if dist.is_main:  # what the output depends on; the number of processes is not part of it
-        settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
-                    "data": str(data), "poses": str(poses), "split": split, "scheme": scheme, "matcher": matcher,
-                    "matcher_options": options, "device": requested, "batch_size": batch_size,
-                    "overlays": overlays, "recipe": recipe, "refine": asdict(config)}  # fmt: skip
-        (out / "config.json").write_text(json.dumps(settings, indent=1))
-    model_id = tree_identity(model) if isinstance(model, (str, Path)) else None  # its files' sizes and times
-    records = refine_queries(scene_model, queries, match, config, out, overlays, progress=progress,
-                             batch_size=batch_size, dist=dist, workers=workers, model_id=model_id,
-                             options={"matcher": matcher, "matcher_options": matcher_options or {}},
-                             log=warn)  # fmt: skip
-    summary = write_outputs(out, queries, records, data.name, {n: coarse[n] for n in missing}) if dist.is_main else ""
-    return RefineRun(records, summary, missing, [str(e) for e in bad_lines])
+    # The folder is checked writable and locked before any work (rank 0 holds the lock for the whole job).
+    with output_folder(out, count=lambda: len(load_records(out)), lock=dist.is_main):
+        frames = load_dataset(data, split)
+        coarse = read_poses(poses, on_error=bad_lines.append)
+        queries, missing = build_queries(frames, coarse, scheme)
+        if missing and split is None and (others := load_other_splits(data)):  # --poses says what is refined
+            more, missing = build_queries(others, {n: coarse[n] for n in missing}, scheme)
+            queries += more
+        quiet = lambda message: None  # noqa: E731  (every rank loads the model; one says what it ignored)
+        scene_model = (load_scene_model(model, device, warn=warn if dist.is_main else quiet)
+                       if isinstance(model, (str, Path)) else model)  # fmt: skip
+        options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
+        match = load_matcher(matcher, device, **options)
+        if dist.is_main:
+            for e in bad_lines:
+                warn(f"skipped a malformed coarse pose: {e}")
+            if missing:
+                hint = " (--split all reads every split)" if split not in (None, "all") else ""
+                warn(f"{len(missing)} coarse pose(s) have no image in {data}{hint} (kept as they are): "
+                     f"{', '.join(missing[:5])}")  # fmt: skip
+        if dist.is_main:  # what the output depends on; the number of processes is not part of it
+            settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
+                        "data": str(data), "poses": str(poses), "split": split, "scheme": scheme, "matcher": matcher,
+                        "matcher_options": options, "device": requested, "batch_size": batch_size,
+                        "overlays": overlays, "recipe": recipe, "refine": asdict(config)}  # fmt: skip
+            write_json(out / "config.json", settings)
+        model_id = tree_identity(model) if isinstance(model, (str, Path)) else None  # its files' sizes and times
+        records = refine_queries(scene_model, queries, match, config, out, overlays, progress=progress,
+                                 batch_size=batch_size, dist=dist, workers=workers, model_id=model_id,
+                                 options={"matcher": matcher, "matcher_options": matcher_options or {}},
+                                 log=warn)  # fmt: skip
+        unrefined = {n: coarse[n] for n in missing}
+        summary = write_outputs(out, queries, records, data.name, unrefined) if dist.is_main else ""
+        return RefineRun(records, summary, missing, [str(e) for e in bad_lines])
 
 
 # ----------------------------------------------------------------------------- command line

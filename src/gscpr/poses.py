@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import check_pose, make_pose, pose_to_qt, qt_to_pose, qvec_to_rotmat
+from .outputs import write_text
 
 __all__ = [
     "NAME_SCHEMES",
@@ -199,10 +200,7 @@ def write_poses(
             r_err, t_err, inliers = extras[name]
             cols += [_fmt(r_err), _fmt(t_err), str(int(inliers))]
         lines.append(" ".join(cols))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(line + "\n" for line in lines))  # atomic
 
 
 # ----------------------------------------------------------------------------- 4x4 matrix files
@@ -235,7 +233,7 @@ def write_matrix_pose(path: PathLike, M: np.ndarray) -> None:
     M = np.asarray(M, dtype=np.float64)
     if M.shape != (4, 4):
         raise ValueError(f"expected a 4x4 matrix, got shape {M.shape}")
-    Path(path).write_text("".join(" ".join(_fmt(v) for v in row) + "\n" for row in M), encoding="utf-8")
+    write_text(path, "".join(" ".join(_fmt(v) for v in row) + "\n" for row in M))
 
 
 # ----------------------------------------------------------------------------- Cambridge split files

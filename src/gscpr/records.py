@@ -20,16 +20,17 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from .geometry import pose_to_qt, qt_to_pose
+from .outputs import naming, write_text
 from .refine.types import STAGES, RefineResult
 
 __all__ = [
     "FINGERPRINT_PARTS",
     "MODEL_FILES",
+    "RecordLog",
     "changed_parts",
     "digest",
     "file_identity",
@@ -79,26 +80,51 @@ def merge_records(out_dir: Path, names: list[str]) -> dict[str, dict]:
     that any number of processes, in any order, give the same file), then drop the merged shard files."""
     records, known = load_records(out_dir), set(names)
     order = [n for n in names if n in records] + [n for n in records if n not in known]
-    tmp = out_dir / "results.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(records[n]) + "\n" for n in order), encoding="utf-8")
-    tmp.replace(out_dir / "results.jsonl")  # atomic: a crash here loses nothing
+    write_text(out_dir / "results.jsonl", "".join(json.dumps(records[n]) + "\n" for n in order))  # atomic
     for f in (out_dir / "shards").glob("rank*.jsonl"):
         f.unlink()
     return {n: records[n] for n in order}
 
 
-def open_record_log(path: Path) -> IO[str]:
-    """``path`` opened to append records; a torn last line left by a killed run is ended first, so that the
-    next record starts on a line of its own."""
+class RecordLog:
+    """A ``.jsonl`` file opened to append records: each :meth:`write` is one unbuffered write of whole lines
+    (nothing is left pending to fail again at close; a record cut by a full disk or a kill is a torn last line,
+    which readers skip), and an OS error names the file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with naming(self.path):
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 (closed by close / __exit__)
+
+    def write(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8"))
+        with naming(self.path):
+            while data:
+                data = data[self._file.write(data) :]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> RecordLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_record_log(path: Path) -> RecordLog:
+    """``path`` opened to append records (:class:`RecordLog`); a torn last line left by a killed run is ended
+    first, so that the next record starts on a line of its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file() and path.stat().st_size:
-        with open(path, "rb") as f:
-            f.seek(-1, 2)
-            torn = f.read(1) != b"\n"
-        if torn:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write("\n")
-    return open(path, "a", encoding="utf-8")
+    with naming(path):
+        if path.is_file() and path.stat().st_size:
+            with open(path, "rb") as f:
+                f.seek(-1, 2)
+                torn = f.read(1) != b"\n"
+            if torn:
+                with open(path, "ab") as f:
+                    f.write(b"\n")
+    return RecordLog(path)
 
 
 def poses_from_records(records: dict[str, dict], names: Iterable[str]) -> dict[str, np.ndarray]:
@@ -123,8 +149,9 @@ def stage_medians(records: Iterable[dict]) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- fingerprints
 #: The parts of a record's fingerprint, in the order the resume message names them: the coarse w2c pose; the
-#: query image's path and camera; the refinement options (the configuration, the matcher and its options); the
-#: scene model (and the colour transform of renders made on the fly) where the query renders; the render file.
+#: query image (path, size, modification time) and camera; the refinement options (the configuration, the
+#: matcher and its options); the scene model (and the colour transform of renders made on the fly) where the
+#: query renders; the render file.
 FINGERPRINT_PARTS = ("coarse pose", "query", "options", "model", "render file")
 
 

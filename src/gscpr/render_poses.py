@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from .camera import Camera
 from .data.images import to_uint8
 from .geometry import check_pose
+from .outputs import atomic_path, output_folder, write_image, write_json
 from .poses import PoseFileError, read_poses
 from .splat.render import render
 
@@ -82,14 +84,11 @@ def made_at_other_pose(index: dict[str, np.ndarray], name: str, pose: np.ndarray
 
 
 def _update_pose_index(out_dir: Path, index: dict[str, np.ndarray], poses: dict[str, np.ndarray]) -> None:
-    """Write :data:`POSE_INDEX`: ``index`` (as read at the start) with ``poses`` added (a temporary file, then
-    renamed)."""
+    """Write :data:`POSE_INDEX`: ``index`` (as read at the start) with ``poses`` added (atomically)."""
     if not poses:
         return
     index = {k: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for k, v in {**index, **poses}.items()}
-    tmp = out_dir / f".{POSE_INDEX}.tmp"
-    tmp.write_text(json.dumps(index), encoding="utf-8")
-    tmp.replace(out_dir / POSE_INDEX)
+    write_json(out_dir / POSE_INDEX, index, indent=None)
 
 
 #: JPEG quality of the renders of ``gscpr render`` (the paper mode writes the original's: PIL's default, 75).
@@ -100,11 +99,9 @@ def _write_rgb(path: Path, rgb: np.ndarray, jpeg_quality: int = JPEG_QUALITY) ->
     """Write RGB ``[H, W, 3]`` in [0, 1] as 8 bit, the format from the extension. JPEG at ``jpeg_quality`` with
     libjpeg's standard tables and 4:2:0 chroma: at 75 the bytes of PIL's default ``Image.save`` (what the
     original's ``torchvision.utils.save_image`` writes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = to_uint8(rgb)  # rounding as torchvision's save_image
     params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params):
-        raise OSError(f"{path}: cannot write image")
+    write_image(path, cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params)  # atomic: never a torn image to resume over
 
 
 def render_poses(
@@ -153,6 +150,7 @@ def render_poses(
     # Views of one size render together; the model decides whether it can batch them.
     todo.sort(key=lambda v: v[2].size)
     bar = tqdm(total=len(todo), desc="rendering", unit="view", disable=not progress)
+    flushed = time.monotonic()
     try:  # the index records every view written, also when the run is cut short
         for start in range(0, len(todo), batch):
             chunk = todo[start : start + batch]
@@ -175,11 +173,15 @@ def render_poses(
                         if color_transforms is not None and name in color_transforms:
                             rgb = color_transforms[name](rgb)
                         _write_rgb(out_dir / name, rgb.float().cpu().numpy(), jpeg_quality)
-                        np.save(depth_path(out_dir, name), out.depth[i].float().cpu().numpy())
+                        with atomic_path(depth_path(out_dir, name)) as tmp:
+                            np.save(tmp, out.depth[i].float().cpu().numpy())
                         report.rendered.append(name)
-                    except (OSError, ValueError, RuntimeError) as e:
+                    except (ValueError, RuntimeError) as e:  # an OS error (full disk) stops the run
                         report.failed[name] = str(e)
             bar.update(len(chunk))
+            if time.monotonic() - flushed > 30:  # also a killed (SIGKILL) run's renders are known by their pose
+                _update_pose_index(out_dir, index, {n: poses[n] for n in report.rendered})
+                flushed = time.monotonic()
     finally:
         bar.close()
         _update_pose_index(out_dir, index, {n: poses[n] for n in report.rendered})
@@ -241,23 +243,28 @@ def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args, defau
     bad_lines: list[PoseFileError] = []  # malformed pose lines: reported, the rest is rendered
     try:
         poses, cameras, model_path, out, transforms = inputs(args, bad_lines)
-        model = load_scene_model(model_path, args.device, args.iteration, warn=_warn)
-    except (PoseFileError, PlyFormatError, ScaffoldFormatError, DatasetError, FileNotFoundError, ValueError) as e:
+    except (PoseFileError, DatasetError, FileNotFoundError, ValueError) as e:
         print(f"gscpr render: error: {e}", file=sys.stderr)
         return 2
-    opts = {**RENDER_DEFAULTS, **(defaults or {})}
-    opts.update({k: getattr(args, k) for k in opts if getattr(args, k, None) is not None})
-    jpeg_quality = opts.pop("jpeg_quality")
-    report = render_poses(model, poses, cameras, out, color_transforms=transforms, background=args.background,
-                          backend=args.backend, batch=args.batch, overwrite=args.overwrite,
-                          jpeg_quality=jpeg_quality, render_options=opts)  # fmt: skip
+    # The folder is checked and locked before the model loads; Ctrl-C says how many renders it keeps.
+    with output_folder(out, count=lambda: len(read_pose_index(out)), unit="renders"):
+        try:
+            model = load_scene_model(model_path, args.device, args.iteration, warn=_warn)
+        except (PlyFormatError, ScaffoldFormatError, FileNotFoundError, ValueError) as e:
+            print(f"gscpr render: error: {e}", file=sys.stderr)
+            return 2
+        opts = {**RENDER_DEFAULTS, **(defaults or {})}
+        opts.update({k: getattr(args, k) for k in opts if getattr(args, k, None) is not None})
+        jpeg_quality = opts.pop("jpeg_quality")
+        report = render_poses(model, poses, cameras, out, color_transforms=transforms, background=args.background,
+                              backend=args.backend, batch=args.batch, overwrite=args.overwrite,
+                              jpeg_quality=jpeg_quality, render_options=opts)  # fmt: skip
     for e in bad_lines:
         report.failed[f"{e.path.name}:{e.line}"] = str(e)
     print(f"{out}: rendered {len(report.rendered)}, already there {len(report.skipped)}, failed {len(report.failed)}")
     if report.failed:
         path = Path(out) / "render_failures.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report.failed, indent=1))
+        write_json(path, report.failed)
         for name, why in list(report.failed.items())[:10]:
             print(f"  failed {name}: {why}", file=sys.stderr)
         print(f"  (all failures in {path})", file=sys.stderr)

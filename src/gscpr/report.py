@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import errno
 import html
 import json
 import sys
@@ -21,6 +22,7 @@ import numpy as np
 
 from .bench.tables import failures_text
 from .bench.thumbnails import thumb_stem
+from .outputs import check_writable, write_text
 
 __all__ = ["cdf_svg", "load_results", "write_report"]
 
@@ -179,6 +181,9 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     results = load_results(root)
     root = Path(root)
     out = Path(out) if out else (root.parent if root.is_file() else root) / "report.html"
+    if out.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder: give the HTML file's name", str(out))
+    check_writable(out.parent)  # before the page is built
     body = ["<h1>gscpr: pose refinement accuracy</h1>",
             '<p class="note">Each thumbnail: query | render at the coarse pose | render at the refined pose; below, '
             "render (left) and query (right) with the matches (green: refined, red: kept coarse). Success: rotation "
@@ -195,7 +200,7 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         body.append("<h3>Successes</h3>" + _thumbs(folder, r, "ok"))
     page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gscpr bench report</title>'
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
-    out.write_text(page, encoding="utf-8")
+    write_text(out, page)
     return out
 
 

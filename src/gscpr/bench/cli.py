@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = bench(args.data, args.out, args.model, cfg=cfg, train_steps=args.train_steps, scene=args.scene,
                        device=args.device)  # fmt: skip
-    except (DatasetError, MatchError, ValueError, OSError) as e:
+    except (DatasetError, MatchError, ValueError) as e:  # OS errors: gscpr.outputs.run_command's one line
         print(f"gscpr bench: error: {e}", file=sys.stderr)
         return 2
     print(format_tables(result))

@@ -4,7 +4,6 @@ frames) and :func:`summarize` (one run's figures). See :mod:`gscpr.bench` for th
 from __future__ import annotations
 
 import datetime
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import torch
 
 from ..evaluate import within
 from ..geometry import pose_errors
+from ..outputs import output_folder, write_json, write_text
 from ..records import stage_medians, status_counts
 from .protocols import PROTOCOLS, perturb_frames
 from .scene_scale import ABSOLUTE, FINE, SUCCESS, scene_distance
@@ -78,17 +78,18 @@ def bench(
     from ..splat.model import load_scene_model
 
     data, out, device = Path(data), Path(out), device or default_device()
-    fmt = detect_format(data, "test")
-    frames = load_dataset(data, "test", fmt)
-    if model is not None:
-        scene_model, model_path = load_scene_model(model, device), model
-    else:
-        scene_model, model_path = train_or_load(data, out, train_steps, device)
-    result = bench_scene(scene_model, frames, fmt, out, cfg, scene or data.name, device,
-                         format_traits(fmt).background, load_matcher, progress)  # fmt: skip
-    result["model"] = str(model_path)
-    (out / "bench.json").write_text(json.dumps(result, indent=1))
-    return result
+    with output_folder(out, unit="runs", count=lambda: len(list(out.glob("runs/*/*/refined_poses.txt")))):
+        fmt = detect_format(data, "test")
+        frames = load_dataset(data, "test", fmt)
+        if model is not None:
+            scene_model, model_path = load_scene_model(model, device), model
+        else:
+            scene_model, model_path = train_or_load(data, out, train_steps, device)
+        result = bench_scene(scene_model, frames, fmt, out, cfg, scene or data.name, device,
+                             format_traits(fmt).background, load_matcher, progress)  # fmt: skip
+        result["model"] = str(model_path)
+        write_json(out / "bench.json", result)
+        return result
 
 
 def bench_scene(
@@ -177,8 +178,8 @@ def bench_scene(
                                      for n, r, b, a, z in zip(names, recs, before, after, noise, strict=True)],
                        }  # fmt: skip
                 result["runs"].append(run)
-                (out / "bench.json").write_text(json.dumps(result, indent=1))
-    (out / "bench.md").write_text(format_tables(result), encoding="utf-8")
+                write_json(out / "bench.json", result)
+    write_text(out / "bench.md", format_tables(result))
     return result
 
 

@@ -12,6 +12,7 @@ import torch
 from ..data.images import to_uint8
 from ..evaluate import within
 from ..geometry import pose_errors
+from ..outputs import write_image
 from .scene_scale import SUCCESS
 
 __all__ = ["ThumbnailKeeper", "thumb_stem", "thumbnail"]
@@ -64,6 +65,5 @@ class ThumbnailKeeper:
         over = overlay_image(
             r.render_rgb if r.render_rgb is not None else renders[0], image, r, max_lines=80, label=False
         )
-        self.out.mkdir(parents=True, exist_ok=True)
         jpg = cv2.cvtColor(thumbnail(image, renders[0], renders[1], over), cv2.COLOR_RGB2BGR)
-        cv2.imwrite(str(self.out / f"{thumb_stem(kind, q.name)}.jpg"), jpg, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        write_image(self.out / f"{thumb_stem(kind, q.name)}.jpg", jpg, [cv2.IMWRITE_JPEG_QUALITY, 85])

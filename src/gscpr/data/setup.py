@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..geometry import invert_pose
+from ..outputs import output_folder, write_image
 from ..poses import PoseFileError, read_cambridge_split, read_matrix_pose, read_pose_file, write_matrix_pose
 from .cambridge import read_nvm_cameras
 from .download import DownloadError, download, extract_zip
@@ -270,7 +271,7 @@ def setup_cambridge(
                 flat = name.replace("/", "_")
                 stem = flat.rsplit(".", 1)[0]
                 rgb = _mkparent(target / split / "rgb" / flat)
-                cv2.imwrite(str(rgb), cv2.resize(image, (new_w, new_h)))
+                write_image(rgb, cv2.resize(image, (new_w, new_h)))
                 _write_focal(target / split / "calibration" / f"{stem}.txt", cameras[name][0] * new_w / w)
                 write_matrix_pose(_mkparent(target / split / "poses" / f"{stem}.txt"), invert_pose(w2c))
             if skipped:
@@ -346,12 +347,15 @@ def setup_dataset(
     :class:`DatasetError` or ``PoseFileError``."""
     check_options(dataset, poses, pgt_dir)
     kw = {"scenes": scenes} if scenes else {}
-    if dataset == "7scenes":
-        return setup_7scenes(out, poses, pgt_dir, base_url=base_url or SEVEN_URL, copy=copy, progress=progress, **kw)
-    if dataset == "12scenes":
-        return setup_12scenes(out, poses, pgt_dir, base_url=base_url or TWELVE_URL, copy=copy, progress=progress,
-                              **kw)  # fmt: skip
-    return setup_cambridge(out, base_url=base_url or CAMBRIDGE_URL, progress=progress, **kw)
+    # Checked writable and locked before any download; Ctrl-C says how many scene folders are complete.
+    with output_folder(out, count=lambda: len(list(Path(out).glob("*/.complete"))), unit="prepared scene folders"):
+        if dataset == "7scenes":
+            return setup_7scenes(out, poses, pgt_dir, base_url=base_url or SEVEN_URL, copy=copy, progress=progress,
+                                 **kw)  # fmt: skip
+        if dataset == "12scenes":
+            return setup_12scenes(out, poses, pgt_dir, base_url=base_url or TWELVE_URL, copy=copy,
+                                  progress=progress, **kw)  # fmt: skip
+        return setup_cambridge(out, base_url=base_url or CAMBRIDGE_URL, progress=progress, **kw)
 
 
 def run(args: argparse.Namespace) -> int:

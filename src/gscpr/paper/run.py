@@ -27,7 +27,6 @@ rerun redoes the queries whose coarse pose, options, model, ACT weights or rende
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -40,11 +39,12 @@ from ..distributed import init_distributed
 from ..evaluate import evaluate_scene, format_table, write_log
 from ..match import MATCHERS, MatchError, load_matcher
 from ..match.mast3r import DEFAULT_CHECKPOINT
+from ..outputs import output_folder, run_command, write_json
 from ..pipeline import refine_queries, write_outputs
 from ..poses import PoseFileError, UnknownNameError, read_poses, write_poses
 from ..queries import Query, RenderColor, build_queries
 from ..recipes import add_refine_arguments, config_from_args, matcher_options, relative_solver_for
-from ..records import file_identity, poses_from_records, tree_identity
+from ..records import file_identity, load_records, poses_from_records, tree_identity
 from ..refine import RefineConfig
 from ..render_poses import POSE_INDEX, made_at_other_pose, read_pose_index
 from .datasets import (
@@ -182,7 +182,12 @@ def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_p
 
 def main(dataset: str, relative: bool = False, argv: list[str] | None = None) -> int:
     """The command line of ``gs_cpr_<dataset>[_rel].py`` (``dataset``: a ``gscpr.paper.DATASETS`` key); returns
-    the exit status: 0, or 2 when the matcher cannot load or a scene's inputs cannot be read."""
+    the exit status: 0, 2 when the matcher cannot load, a scene's inputs cannot be read or the output folder
+    cannot be written (or another run holds it), 130 on Ctrl-C (:func:`gscpr.outputs.run_command`)."""
+    return run_command(lambda: _main(dataset, relative, argv))
+
+
+def _main(dataset: str, relative: bool, argv: list[str] | None) -> int:
     args = _parser(dataset, relative).parse_args(argv)
     ds = get_dataset(dataset)
     if ds.name != "cambridge" and (args.legacy_focal or args.legacy_one_focal):
@@ -194,6 +199,16 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
     out_dir = results_dir(args.root / "outputs", ds.name, pe, relative=relative)  # never the absolute run's
     cfg = refine_config(args, ds, relative)
     dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
+    # The output folder is checked writable and locked (by rank 0, for the whole job) before any work.
+    records = lambda: sum(len(load_records(records_dir(out_dir, s))) for s in scenes)  # noqa: E731
+    with output_folder(out_dir, count=records, lock=dist.is_main):
+        return _refine_scenes(args, ds, dataset, relative, scenes, out_dir, cfg, dist)
+
+
+def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes: list[str], out_dir: Path,
+                   cfg: RefineConfig, dist) -> int:  # fmt: skip
+    """Refine ``scenes`` into ``out_dir`` (held by the caller) and write the original's outputs; the exit status."""
+    pe = args.pose_estimator
     device = dist.device(args.device)
     try:
         given = {"checkpoint": args.matcher_checkpoint} if args.matcher == "mast3r" else {}
@@ -230,7 +245,7 @@ def main(dataset: str, relative: bool = False, argv: list[str] | None = None) ->
                     "matcher": args.matcher, "matcher_options": {k: str(v) for k, v in options.items()},
                     "recipe": args.recipe, "refine": asdict(cfg),
                     "model": str(model_path) if model is not None else None}  # fmt: skip
-        (rec_dir / "config.json").write_text(json.dumps(settings, indent=1))
+        write_json(rec_dir / "config.json", settings)
         poses = poses_from_records(records, [q.name for q in queries])
         write_poses(refined_file(out_dir, pe, scene), {**poses, **unmatched})
         gt = {q.name: q.gt for q in queries if q.gt is not None}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..outputs import atomic_path
 from .ply import PlyFormatError, read_scene_ply, warn_default
 from .render import ViewGaussians
 
@@ -187,6 +188,5 @@ def save_ply(path: str | Path, gaussians: Gaussians) -> None:
     vertex = np.empty(n, dtype=[(name, "f4") for name in names])
     for i, name in enumerate(names):
         vertex[name] = data[:, i]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    PlyData([PlyElement.describe(vertex, "vertex")]).write(str(path))
+    with atomic_path(path) as tmp:
+        PlyData([PlyElement.describe(vertex, "vertex")]).write(str(tmp))

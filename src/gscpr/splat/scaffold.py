@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..outputs import atomic_path, write_text
 from .render import ViewGaussians
 
 __all__ = [
@@ -269,7 +270,7 @@ def write_cfg_args(path: Path, cfg: ScaffoldConfig) -> None:
     ``cfg.extra`` entry (kept from a released file) in name order."""
     values = {**CFG_ARGS_FIELDS, **cfg.extra, **{k: getattr(cfg, k) for k in ScaffoldConfig.KEYS}}
     order = [*CFG_ARGS_FIELDS, *sorted(k for k in values if k not in CFG_ARGS_FIELDS)]
-    path.write_text("Namespace(" + ", ".join(f"{k}={values[k]!r}" for k in order) + ")", encoding="utf-8")
+    write_text(path, "Namespace(" + ", ".join(f"{k}={values[k]!r}" for k in order) + ")")
 
 
 def _latest_iteration(model_dir: Path) -> int:
@@ -390,7 +391,8 @@ def save_scaffold(model: ScaffoldModel, model_dir: str | Path, iteration: int) -
     vertex = np.empty(m, dtype=[(n, "f4") for n in _ply_names(cfg)])
     for i, n in enumerate(_ply_names(cfg)):
         vertex[n] = data[:, i]
-    PlyData([PlyElement.describe(vertex, "vertex")]).write(str(it_dir / "point_cloud.ply"))
+    with atomic_path(it_dir / "point_cloud.ply") as tmp:
+        PlyData([PlyElement.describe(vertex, "vertex")]).write(str(tmp))
     widths = cfg.mlp_widths()
     for module, file, example in (
         # Zeros, not random examples: tracing must not draw from the generator a training run is using.
@@ -406,7 +408,8 @@ def save_scaffold(model: ScaffoldModel, model_dir: str | Path, iteration: int) -
         with warnings.catch_warnings():  # TorchScript is deprecated, but it is the released format
             warnings.simplefilter("ignore", FutureWarning)
             traced = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.trace(module, example)
-            traced.save(str(it_dir / file))
+            with atomic_path(it_dir / file) as tmp:
+                traced.save(str(tmp))
     return it_dir
 
 

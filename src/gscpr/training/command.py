@@ -20,6 +20,7 @@ import torch
 from ..data import detect_format, format_traits, load_colmap_points, load_dataset
 from ..data.colmap import find_sparse_model
 from ..data.frame import DatasetError
+from ..outputs import output_folder
 from ..splat.act import ACT_FILE
 from .gaussians import STRATEGIES, TrainConfig, Trainer
 from .loop import MAX_SIZE, RunConfig, load_masks, load_views
@@ -161,80 +162,82 @@ def train(
     if warmup and resume:
         raise ValueError("a warm-up run (two passes) cannot resume; train it again with overwrite")
     data, out = Path(data), Path(out_dir)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    fmt = detect_format(data, "train")
-    traits = format_traits(fmt)
-    background = tuple(background) if background else traits.background
-    if all_views and traits.holdout_every:
-        train_frames, test_frames = load_dataset(data, None, fmt), []
-    else:
-        train_frames = load_dataset(data, "train", fmt)
-        try:
-            test_frames = load_dataset(data, "test", fmt)
-        except DatasetError:
-            test_frames = []
-    init = None
-    if traits.has_sfm_points:
-        try:
-            xyz, rgb = load_colmap_points(find_sparse_model(data))
-            init = (xyz, rgb / 255.0)
-        except DatasetError:
-            init = None  # LLFF without its sparse model: random points
-    common = dict(iterations=iterations, background=background, eval_steps=tuple(eval_steps),
-                  save_steps=(*save_steps, iterations), seed=seed)  # fmt: skip
-    if init_points is not None:
-        common["init_points"] = init_points
-    if scaffold:
-        cfg = ScaffoldTrainConfig(**common, voxel_size=voxel_size, update_init_factor=update_init_factor,
-                                  appearance_dim=appearance_dim, update_until=update_until, colour=colour,
-                                  ratio=ratio, lod=lod)  # fmt: skip
-    else:
-        cfg = TrainConfig(**common, strategy=strategy, sh_degree=sh_degree, refine_stop=refine_stop,
-                          cap_max=cap_max)  # fmt: skip
-    say = print if verbose else lambda *a, **k: None
-    if found := existing_model(out):
-        can_resume = resume and any(n.startswith("ckpt_") for n in found)
-        if not (overwrite or can_resume):
-            hint = "; --resume continues it" if any(n.startswith("ckpt_") for n in found) else ""
-            raise ModelExistsError(f"{out} already holds a model ({', '.join(found[:3])}); pass --overwrite "
-                                   f"(overwrite=True) to replace it{hint}")  # fmt: skip
-        if overwrite:
-            say(f"replacing the model in {out} (--overwrite)")
-            _remove_model(out)
-    train_views = load_views(train_frames, max_size, background, progress=verbose)
-    test_views = load_views(test_frames, max_size, background, progress=verbose)
-    mask_list = load_masks(masks, train_views) if masks else None
-    if torch.device(device).type == "cpu":
-        say("training on the CPU: reference rasterizer" + ("" if scaffold else ", no densification")
-            + " (slow; use a GPU for real scenes)")  # fmt: skip
-    # What the original's train.py records besides the model options: its -s (absolute), -m, and --eval.
-    cfg_args = {"source_path": str(data.resolve()), "model_path": str(out), "eval": bool(test_views)}
-
-    def trainer_from(points: tuple[np.ndarray, np.ndarray] | None) -> Trainer | ScaffoldTrainer:
+    # The model folder is checked writable and locked before anything is read or replaced.
+    with output_folder(out, count=lambda: len(list(out.glob("ckpt_*.pt"))), unit="checkpoints"):
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        fmt = detect_format(data, "train")
+        traits = format_traits(fmt)
+        background = tuple(background) if background else traits.background
+        if all_views and traits.holdout_every:
+            train_frames, test_frames = load_dataset(data, None, fmt), []
+        else:
+            train_frames = load_dataset(data, "train", fmt)
+            try:
+                test_frames = load_dataset(data, "test", fmt)
+            except DatasetError:
+                test_frames = []
+        init = None
+        if traits.has_sfm_points:
+            try:
+                xyz, rgb = load_colmap_points(find_sparse_model(data))
+                init = (xyz, rgb / 255.0)
+            except DatasetError:
+                init = None  # LLFF without its sparse model: random points
+        common = dict(iterations=iterations, background=background, eval_steps=tuple(eval_steps),
+                      save_steps=(*save_steps, iterations), seed=seed)  # fmt: skip
+        if init_points is not None:
+            common["init_points"] = init_points
         if scaffold:
-            return ScaffoldTrainer(cfg, train_views, out, points, device, mask_list, cfg_args=cfg_args)
-        return Trainer(cfg, train_views, out, points, device)
+            cfg = ScaffoldTrainConfig(**common, voxel_size=voxel_size, update_init_factor=update_init_factor,
+                                      appearance_dim=appearance_dim, update_until=update_until, colour=colour,
+                                      ratio=ratio, lod=lod)  # fmt: skip
+        else:
+            cfg = TrainConfig(**common, strategy=strategy, sh_degree=sh_degree, refine_stop=refine_stop,
+                              cap_max=cap_max)  # fmt: skip
+        say = print if verbose else lambda *a, **k: None
+        if found := existing_model(out):
+            can_resume = resume and any(n.startswith("ckpt_") for n in found)
+            if not (overwrite or can_resume):
+                hint = "; --resume continues it" if any(n.startswith("ckpt_") for n in found) else ""
+                raise ModelExistsError(f"{out} already holds a model ({', '.join(found[:3])}); pass --overwrite "
+                                       f"(overwrite=True) to replace it{hint}")  # fmt: skip
+            if overwrite:
+                say(f"replacing the model in {out} (--overwrite)")
+                _remove_model(out)
+        train_views = load_views(train_frames, max_size, background, progress=verbose)
+        test_views = load_views(test_frames, max_size, background, progress=verbose)
+        mask_list = load_masks(masks, train_views) if masks else None
+        if torch.device(device).type == "cpu":
+            say("training on the CPU: reference rasterizer" + ("" if scaffold else ", no densification")
+                + " (slow; use a GPU for real scenes)")  # fmt: skip
+        # What the original's train.py records besides the model options: its -s (absolute), -m, and --eval.
+        cfg_args = {"source_path": str(data.resolve()), "model_path": str(out), "eval": bool(test_views)}
 
-    if warmup:
-        say(f"warm-up pass: {iterations} steps, then training again into {out} (the original's --warmup)")
-        warm = trainer_from(init)
-        warm.train(test_views, progress=verbose)
-        if init is None:  # the original's Blender reader restarts from the warm-up model's anchors
-            anchors = warm.model.anchors.detach().cpu().numpy()
-            init, restart = (anchors, np.zeros_like(anchors)), f"the warm-up's {len(anchors)} anchors"
-        else:  # its COLMAP reader ignores the warm-up model
-            restart = "the SfM points again, as the original does"
-        del warm
-        say(f"second pass from {restart}")
-    trainer = trainer_from(init)
-    if resume and trainer.resume():
-        say(f"resuming {out} at step {trainer.step}")
-    size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in trainer.model_size().items())
-    say(f"{fmt} scene: {len(train_views)} training and {len(test_views)} test views, {size} at the start"
-        f" ({'SfM points' if init is not None else 'random'})")  # fmt: skip
-    evals = trainer.train(test_views, progress=verbose)
-    ply = out / "point_cloud" / f"iteration_{trainer.step}" / "point_cloud.ply"
-    return TrainResult(out, ply, trainer.step, evals, fmt)
+        def trainer_from(points: tuple[np.ndarray, np.ndarray] | None) -> Trainer | ScaffoldTrainer:
+            if scaffold:
+                return ScaffoldTrainer(cfg, train_views, out, points, device, mask_list, cfg_args=cfg_args)
+            return Trainer(cfg, train_views, out, points, device)
+
+        if warmup:
+            say(f"warm-up pass: {iterations} steps, then training again into {out} (the original's --warmup)")
+            warm = trainer_from(init)
+            warm.train(test_views, progress=verbose)
+            if init is None:  # the original's Blender reader restarts from the warm-up model's anchors
+                anchors = warm.model.anchors.detach().cpu().numpy()
+                init, restart = (anchors, np.zeros_like(anchors)), f"the warm-up's {len(anchors)} anchors"
+            else:  # its COLMAP reader ignores the warm-up model
+                restart = "the SfM points again, as the original does"
+            del warm
+            say(f"second pass from {restart}")
+        trainer = trainer_from(init)
+        if resume and trainer.resume():
+            say(f"resuming {out} at step {trainer.step}")
+        size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in trainer.model_size().items())
+        say(f"{fmt} scene: {len(train_views)} training and {len(test_views)} test views, {size} at the start"
+            f" ({'SfM points' if init is not None else 'random'})")  # fmt: skip
+        evals = trainer.train(test_views, progress=verbose)
+        ply = out / "point_cloud" / f"iteration_{trainer.step}" / "point_cloud.ply"
+        return TrainResult(out, ply, trainer.step, evals, fmt)
 
 
 # ----------------------------------------------------------------------------- command line

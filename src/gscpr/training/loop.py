@@ -13,7 +13,6 @@ PSNR, model size, seconds) and ``eval.csv`` (test PSNR / SSIM at the eval steps)
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from torch import Tensor
 from ..camera import Camera
 from ..data.frame import DatasetError
 from ..data.images import load_rgb, to_uint8
+from ..outputs import atomic_path, naming, write_json
 from ..splat.render import resolve_backend
 
 __all__ = [
@@ -222,12 +222,12 @@ class TrainLoop:
         from tqdm import tqdm
 
         cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        write_json(self.out / "config.json", asdict(cfg))
         evals = []
         until = min(until or cfg.iterations, cfg.iterations)
         bar = tqdm(total=cfg.iterations, initial=self.step, desc="training", unit="step", disable=not progress)
-        with open(self.out / "train_log.csv", "a", newline="") as f:
+        log_path = self.out / "train_log.csv"  # a full disk names it
+        with naming(log_path), open(log_path, "a", newline="") as f:
             log = csv.writer(f)
             if f.tell() == 0:
                 log.writerow(["step", "loss", "l1", "psnr", *self.model_size(), *self.log_extra(0), "seconds"])
@@ -260,9 +260,10 @@ class TrainLoop:
         """``ckpt_<step>.pt``: the subclass's ``state`` with the step, time, config and random generators."""
         path = self.out / f"ckpt_{self.step}.pt"
         cuda_rng = torch.cuda.get_rng_state() if self.device.type == "cuda" else None
-        torch.save({**state, "step": self.step, "seconds": self.seconds, "config": asdict(self.cfg),
-                    "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng},
-                   path)  # fmt: skip
+        with atomic_path(path) as tmp:  # a killed save never leaves a torn checkpoint for --resume to take
+            torch.save({**state, "step": self.step, "seconds": self.seconds, "config": asdict(self.cfg),
+                        "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": cuda_rng}, tmp)  # fmt: skip
         return path
 
     def read_checkpoint(self, path: str | Path | None = None) -> dict | None:
@@ -296,7 +297,7 @@ class TrainLoop:
         path = self.out / "eval.csv"
         new = not path.is_file()
         self.out.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", newline="") as f:
+        with naming(path), open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row))
             if new:
                 w.writeheader()

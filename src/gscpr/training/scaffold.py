@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..outputs import atomic_path
 from ..splat.act import ACT_FILE, ACTModule, apply_act, luminance_histogram
 from ..splat.render import rasterize_gaussians
 from ..splat.scaffold import ScaffoldConfig, ScaffoldModel, save_scaffold, viewmat_camera_center
@@ -296,9 +297,10 @@ class ScaffoldTrainer(TrainLoop):
         trained ACT."""
         it_dir = save_scaffold(self.model, self.out, self.step)
         if self.colour is not None:
-            torch.save(self.colour.state_dict(), it_dir / f"{self.cfg.colour}.pt")
-            if self.cfg.colour == "act":
-                torch.save(self.colour.state_dict(), self.out / ACT_FILE)
+            paths = [it_dir / f"{self.cfg.colour}.pt", *([self.out / ACT_FILE] if self.cfg.colour == "act" else [])]
+            for path in paths:
+                with atomic_path(path) as tmp:
+                    torch.save(self.colour.state_dict(), tmp)
         self.write_checkpoint({
             "voxel_size": self.voxel_size,
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
