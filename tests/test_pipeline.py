@@ -57,19 +57,24 @@ def test_refine_command_end_to_end_and_resume(workdir, capsys):
 
 
 def test_a_corrupt_query_is_recorded_and_the_run_goes_on(workdir, tmp_path, capsys):
-    root, _, _ = workdir
+    root, _, coarse = workdir
     import shutil
 
     data = tmp_path / "data"
     shutil.copytree(root / "data", data)
     (data / "test" / "r_1.png").write_bytes(b"\x89PNG broken")
+    (data / "test" / "r_2.png").write_bytes(b"")
     out = tmp_path / "out"
     args = refine_args(root, data)
     assert main([*args, "--out", str(out), "--device", "cpu", "--matcher", "sift"]) == 0
     records = {json.loads(x)["name"]: json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()}
     assert records["test/r_1.png"]["status"] == "bad_input"
-    assert "r_1.png" in records["test/r_1.png"]["message"]
-    assert sum(r["status"] == "refined" for r in records.values()) == 3
+    bad = data / "test" / "r_1.png"
+    assert records["test/r_1.png"]["message"] == f"{bad}: not an image (11 bytes in no image format Pillow reads)"
+    assert records["test/r_2.png"]["message"] == f"{data / 'test' / 'r_2.png'}: not an image (empty file)"
+    assert sum(r["status"] == "refined" for r in records.values()) == 2
+    kept = read_poses(out / "refined_poses.txt")["test/r_2.png"]
+    np.testing.assert_allclose(kept, coarse["test/r_2.png"], atol=1e-12)  # its coarse pose kept
 
 
 def test_bad_arguments_exit_2(workdir, tmp_path, capsys):
@@ -235,3 +240,47 @@ def test_renders_made_on_the_fly_take_the_query_colour_transform(workdir, tmp_pa
     (r,) = results
     assert r.status.value == "too_few_matches" and torch.all(r.render_rgb == 0.5)  # a grey render has no features
     assert records[name]["render"] == {"from": "on the fly", "color": "grey"}
+
+
+@pytest.mark.parametrize("background", [(0.0, 0.0, 0.0), (0.0, 1.0, 0.0)])
+def test_transparent_query_pixels_take_the_render_background(tmp_path, background):
+    """An RGBA query (an object on transparency, as NeRF-synthetic images are) is composited on the background the
+    renders are made on (``--background``, the recipe's black by default), so that query and render agree."""
+    import torch
+    from PIL import Image
+
+    from gscpr.geometry import make_pose
+    from gscpr.match import load_matcher
+    from gscpr.pipeline import refine_queries
+    from gscpr.queries import Query
+    from gscpr.refine import RefineConfig
+    from gscpr.splat import render
+    from gscpr.synthetic import textured_room
+
+    room = textured_room()
+    corner = (room.means[:, 2] < -1.99) | (room.means[:, 0] < -1.99)  # two textured 4 x 4 squares at right angles
+    wall = room.subset(torch.nonzero(corner).squeeze(1))
+    centre, target = np.array([3.0, -0.5, 4.5]), np.array([-2.0, 0.0, -2.0])
+    z = (target - centre) / np.linalg.norm(target - centre)  # looking into the corner, the world's +y up
+    y = np.array([0.0, -1.0, 0.0]) - z * -z[1]
+    y /= np.linalg.norm(y)
+    R = np.stack([np.cross(y, z), y, z])
+    gt = make_pose(R, -R @ centre)
+    out = render(wall, CAM, gt, background=(0.0, 0.0, 0.0))
+    rgb, alpha = out.rgb[0].numpy(), out.alpha[0].numpy()
+    straight = np.where(alpha[..., None] > 1e-3, rgb / np.maximum(alpha[..., None], 1e-3), 1.0)  # white where clear
+    rgba = np.concatenate([straight, alpha[..., None]], axis=2)
+    Image.fromarray((np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8), "RGBA").save(tmp_path / "q.png")
+    assert alpha[0, 0] == 0 and alpha[CAM.height // 2, CAM.width // 2] > 0.9  # the square, transparency around it
+
+    q = Query("q.png", tmp_path / "q.png", CAM, perturb_pose(gt, 1.0, 0.03, frame="world", rng=0), gt)
+    seen = []
+    cfg = RefineConfig(background=background, ransac_px=1.0)
+    records = refine_queries(wall, [q], load_matcher("sift", "cpu"), cfg, tmp_path / "out", progress=False,
+                             on_result=lambda q, r, image: seen.append((r, image)))  # fmt: skip
+    ((r, image),) = seen
+    np.testing.assert_array_equal(image[0, 0], background)  # a transparent pixel: the render's background
+    np.testing.assert_allclose(image, out.rgb[0].numpy() + (1 - alpha[..., None]) * background, atol=1 / 255)
+    assert records["q.png"]["status"] == "refined"
+    rot, trans = pose_errors(r.pose, gt)
+    assert rot < 0.1 and trans < 0.005

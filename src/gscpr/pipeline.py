@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -134,14 +135,16 @@ def refine_queries(
     turns on the device while the others lift and solve. With ``batch_size > 1`` (absolute refinement,
     rendering on the fly) queries of one image size are refined ``batch_size`` at a time by
     :func:`~gscpr.refine.refine_batch`: one render call and one feature-extraction call per batch, the rest of
-    each query in the worker threads. ``on_result(query, result, image)`` is called for each query refined now
+    each query in the worker threads. ``load_image(path) -> [H, W, 3]`` reads query images (and renders on disk);
+    by default :func:`~gscpr.data.images.load_rgb` composites transparent pixels on ``cfg.background``, the
+    background the renders are made on, so that query and render agree. ``on_result(query, result, image)`` is called for each query refined now
     (``image`` None where it could not be read).
 
     Under torchrun (``dist``, :mod:`gscpr.distributed`) each rank refines its share of what is left into
     ``shards/rank<r>.jsonl`` and rank 0 merges the records into ``results.jsonl`` when all are done. Returns
     every record by name (on rank 0, all of them).
     """
-    load_image = load_image or load_rgb
+    load_image = load_image or partial(load_rgb, background=cfg.background)  # the renders' background
     dist = dist or Dist()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
