@@ -137,8 +137,8 @@ def refine_queries(
     :func:`~gscpr.refine.refine_batch`: one render call and one feature-extraction call per batch, the rest of
     each query in the worker threads. ``load_image(path) -> [H, W, 3]`` reads query images (and renders on disk);
     by default :func:`~gscpr.data.images.load_rgb` composites transparent pixels on ``cfg.background``, the
-    background the renders are made on, so that query and render agree. ``on_result(query, result, image)`` is called for each query refined now
-    (``image`` None where it could not be read).
+    background the renders are made on, so that query and render agree. ``on_result(query, result, image)`` is
+    called for each query refined now (``image`` None where it could not be read).
 
     Under torchrun (``dist``, :mod:`gscpr.distributed`) each rank refines its share of what is left into
     ``shards/rank<r>.jsonl`` and rank 0 merges the records into ``results.jsonl`` when all are done. Returns
