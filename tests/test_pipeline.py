@@ -5,7 +5,7 @@ import pytest
 
 from gscpr.camera import Camera
 from gscpr.cli import main
-from gscpr.geometry import perturb_pose, pose_errors
+from gscpr.geometry import perturb_pose, pose_errors, pose_to_qt
 from gscpr.overlays import query_file_stem
 from gscpr.poses import read_poses, write_poses
 from gscpr.synthetic import write_room_queries
@@ -72,6 +72,8 @@ def test_a_corrupt_query_is_recorded_and_the_run_goes_on(workdir, tmp_path, caps
     bad = data / "test" / "r_1.png"
     assert records["test/r_1.png"]["message"] == f"{bad}: not an image (11 bytes in no image format Pillow reads)"
     assert records["test/r_2.png"]["message"] == f"{data / 'test' / 'r_2.png'}: not an image (empty file)"
+    summary = (out / "summary.md").read_text()
+    assert f"bad input, coarse pose kept (2):\n- test/r_1.png: {bad}: not an image" in summary
     assert sum(r["status"] == "refined" for r in records.values()) == 2
     kept = read_poses(out / "refined_poses.txt")["test/r_2.png"]
     np.testing.assert_allclose(kept, coarse["test/r_2.png"], atol=1e-12)  # its coarse pose kept
@@ -284,3 +286,39 @@ def test_transparent_query_pixels_take_the_render_background(tmp_path, backgroun
     assert records["q.png"]["status"] == "refined"
     rot, trans = pose_errors(r.pose, gt)
     assert rot < 0.1 and trans < 0.005
+
+
+def test_pose_file_faults_are_counted_in_the_outputs_and_no_good_line_is_lost(workdir, tmp_path, capsys):
+    """A pose file from the wild: a byte-order mark, a stray value on the first line, a malformed line, a pose with
+    no image; and an image with no pose. Every good line is refined; the rest is counted in summary.md and
+    inputs.json and named on stderr."""
+    root, _, coarse = workdir
+
+    def line(name, extra=""):
+        q, t = pose_to_qt(coarse[name])
+        return " ".join([name, *(repr(float(v)) for v in [*q, *t])]) + extra + "\n"
+
+    poses = tmp_path / "coarse.txt"
+    text = line("test/r_0.png", " 525") + line("test/r_1.png") + "test/r_2.png 1 0 0\n" + line("test/r_9.png")
+    poses.write_bytes(text.encode("utf-8-sig"))
+    out = tmp_path / "out"
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data"), "--poses", str(poses)]
+    assert main([*args, "--out", str(out), "--device", "cpu", "--matcher", "sift"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped a malformed coarse pose: {poses}:3: 3 number(s) after the name 'test/r_2.png'" in err
+    assert f"{poses}: lines of several formats" in err
+    assert "2 image(s) of" in err and "test/r_2.png, test/r_3.png" in err
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["name"] for r in records] == ["test/r_0.png", "test/r_1.png"]  # the line after the stray value too
+    assert set(read_poses(out / "refined_poses.txt")) == {"test/r_0.png", "test/r_1.png", "test/r_9.png"}
+    assert (out / "refined_poses.txt").read_bytes().startswith(b"test/r_0.png ")  # no byte-order mark
+    summary = (out / "summary.md").read_text()
+    assert (f"coarse poses: 3 read from {poses}; 1 line(s) skipped, 1 pose(s) with no image (kept as they are), "
+            "2 image(s) with no pose (not refined)") in summary  # fmt: skip
+    assert f"skipped lines:\n- {poses}:3: 3 number(s)" in summary
+    assert "images with no pose:\n- test/r_2.png\n- test/r_3.png" in summary
+    inputs = json.loads((out / "inputs.json").read_text())
+    assert inputs["poses_read"] == 3 and inputs["skipped_lines"]["count"] == 1
+    assert inputs["poses_without_image"] == {"count": 1, "names": ["test/r_9.png"]}
+    assert inputs["images_without_pose"] == {"count": 2, "names": ["test/r_2.png", "test/r_3.png"]}
+    assert len(inputs["notes"]) == 1 and "1 pgt (line 1)" in inputs["notes"][0]
