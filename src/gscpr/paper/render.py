@@ -81,7 +81,8 @@ def setup(
     ds.check_scene(args.scene)
     ds.check_estimator(args.estimator)
     coarse_dir = args.coarse_dir or args.root / "coarse_poses"
-    poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append)
+    poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append,
+                       warn=lambda message: print(f"warning: {message}", file=sys.stderr))  # fmt: skip
     # Written under the original render script's names (Cambridge: seqN/frameM.png whatever the estimator).
     poses = {ds.render_names(n)[0]: p for n, p in poses.items()}
     model_path = args.model or model_dir(args.root, ds.name, args.scene)
