@@ -150,3 +150,14 @@ def test_integers_beyond_sixteen_bits_and_nan_are_refused(tmp_path):
     nan = save(tmp_path, Image.fromarray(np.array([[0.5, np.nan]], np.float32)), "nan.tif")
     with pytest.raises(DatasetError, match="NaN or infinite"):
         load_rgb(nan)
+
+
+def test_an_unreadable_image_says_why(tmp_path, monkeypatch):
+    path = save(tmp_path, Image.new("RGB", (2, 2)), "locked.png")
+
+    def denied(self, *args, **kwargs):  # as a chmod 0 file gives any user but root
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "open", denied)
+    with pytest.raises(DatasetError, match=f"^{path}: cannot open \\(Permission denied\\)$"):
+        load_rgb(path)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,10 +34,11 @@ __all__ = ["load_rgb", "to_uint8"]
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
-def _open(path: Path) -> Image.Image:
-    """The decoded image; raises DatasetError in one line for what is not an image or cannot be decoded."""
+def _open(f: BinaryIO, path: Path) -> Image.Image:
+    """The decoded image of the open file ``f``; raises DatasetError in one line for what is not an image or
+    cannot be decoded."""
     try:
-        im = Image.open(path)
+        im = Image.open(f)
     except UnidentifiedImageError:
         size = path.stat().st_size
         why = "empty file" if size == 0 else f"{size} bytes in no image format Pillow reads"
@@ -90,14 +92,19 @@ def load_rgb(path: str | Path, background: Sequence[float] = (1.0, 1.0, 1.0)) ->
     docstring); transparent pixels are composited on ``background`` (RGB in [0, 1]; pass the render's, so that
     query and render agree).
 
-    Raises :class:`~gscpr.data.DatasetError` in one line naming the file: ``no such image``, ``not an image``
+    Raises :class:`~gscpr.data.DatasetError` in one line naming the file: ``no such image``, ``cannot open``
+    (permissions), ``not an image``
     (empty, or no format Pillow reads), ``damaged image`` (a truncated or corrupt file), or a mode with no
     meaning as a photo (32-bit integers beyond 16 bits, floats with NaN).
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such image")
-    with _open(path) as im:
+    try:
+        f = path.open("rb")
+    except OSError as e:  # permissions, a file gone since
+        raise DatasetError(f"{path}: cannot open ({e.strerror or e})") from None
+    with f, _open(f, path) as im:
         img = _to_array(im, path)
     if img.shape[2] == 4:
         alpha = img[..., 3:]
