@@ -77,6 +77,7 @@ def test_reads_the_formats_of_each_estimator(tmp_path):
         ("a 1 0 0 0 0 0 0 1 2\n", "9 number\\(s\\) after the name 'a'", 1),
         ("a 1 0 0 0 x 0 0\n", "not a number: 'x'", 1),
         ("a,1,0,0,0,x,0,0\n", "not a number", 1),
+        (",1,0,0,0,0,0,0\n", "no image name", 1),
         ("hello world\n", "0 number\\(s\\) after the name 'hello world'", 1),
         ("a 1 0 0 0 0 0 0 -5\n", "focal length must be positive", 1),
         ("a 1 0 0 0 0 0 0 0.1 0.2 3.5\n", "inlier count is not an integer", 1),

@@ -48,6 +48,7 @@ __all__ = [
     "read_matrix_pose",
     "read_pose_file",
     "read_poses",
+    "split_pose_line",
     "write_matrix_pose",
     "write_poses",
 ]
@@ -138,6 +139,8 @@ def split_pose_line(line: str) -> tuple[str, list[str]]:
 
 def _parse_line(path: PathLike, line: str, lineno: int, fmt: str) -> PoseEntry:
     name, numbers = split_pose_line(line)
+    if not name:
+        raise PoseFileError(path, "no image name before the numbers", lineno)
     count = len(numbers)
     if fmt == "auto":
         if count not in FORMAT_OF_COUNT:

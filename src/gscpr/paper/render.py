@@ -110,13 +110,28 @@ def setup(
             )
     weights = _act_weights(args, ds, model_path)
     if weights is not None:
-        from ..data.images import load_rgb
-
         act = weights.load(args.device)
         if not queries:
             raise ValueError("--act needs the query images: it is for Cambridge scenes")
-        transforms = {n: act.transform_for(load_rgb(p), weights.legacy_layout) for n, p in queries.items()}
+        transforms = {n: _act_transform(act, p, weights.legacy_layout) for n, p in queries.items()}
     return poses, cameras, model_path, out, transforms
+
+
+def _act_transform(act, image_path: Path, legacy_layout: bool) -> Callable:
+    """The ACT colour transform chosen by a query image; for an image that cannot be read, one that fails with
+    the image's message, so that its view is reported as failed and the others are rendered."""
+    from ..data.frame import DatasetError
+    from ..data.images import load_rgb
+
+    try:
+        return act.transform_for(load_rgb(image_path), legacy_layout)
+    except DatasetError as e:
+        message = f"no ACT colour transform: {e}"
+
+    def unusable(rgb):
+        raise DatasetError(message)
+
+    return unusable
 
 
 def _act_weights(args: argparse.Namespace, ds, model_path: Path) -> ActWeights | None:
