@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from gscpr.data import DatasetError, load_rgb
-from gscpr.data.images import to_uint8
+from gscpr.data.images import image_size, to_uint8
 
 GREEN = (0.0, 1.0, 0.0)
 
@@ -161,3 +161,14 @@ def test_an_unreadable_image_says_why(tmp_path, monkeypatch):
     monkeypatch.setattr(type(path), "open", denied)
     with pytest.raises(DatasetError, match=f"^{path}: cannot open \\(Permission denied\\)$"):
         load_rgb(path)
+
+
+def test_image_size_reads_the_header_and_says_what_is_not_an_image(tmp_path):
+    path = save(tmp_path, Image.fromarray(np.random.default_rng(0).integers(0, 255, (54, 96, 3), np.uint8)), "a.png")
+    path.write_bytes(path.read_bytes()[:5000])  # pixels cut: the size is still known
+    assert image_size(path) == (96, 54)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match=f"^{tmp_path / 'empty.png'}: not an image \\(empty file\\)$"):
+        image_size(tmp_path / "empty.png")
+    with pytest.raises(DatasetError, match="no such image"):
+        image_size(tmp_path / "nope.png")

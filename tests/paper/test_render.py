@@ -184,20 +184,24 @@ def test_12scenes_renders_are_the_originals_jpeg_75_and_rasterizer(tmp_path, mon
     assert not np.array_equal(np.load(out / names[0].replace(".jpg", ".npy")), near)
 
 
-def test_a_query_image_that_is_not_an_image_fails_only_its_view(tmp_path, capsys):
-    """ACT needs each query image: one that is not an image fails its own view (reported, in
-    render_failures.json) and the other views are rendered."""
+def test_a_damaged_query_image_fails_only_its_view(tmp_path, capsys):
+    """ACT needs each query image: one cut short (its header read, its pixels not) fails its own view (reported,
+    in render_failures.json) and the other views are rendered."""
+    from PIL import Image
+
     names = ["seq1_frame00001.png", "seq2_frame00003.png"]
     info = make_paper_root(tmp_path, "cambridge", "ShopFacade", "dfnet", [n.replace("_", "/", 1) for n in names])
     gt = {n: info["gt"][n.replace("_", "/", 1)] for n in names}
     root = make_cambridge_queries(tmp_path / "datasets", "ShopFacade", names, gt)
     write_released_act(tmp_path / "030000.tar")
-    (root / "seq2" / "frame00003.png").write_bytes(b"")
+    bad = root / "seq2" / "frame00003.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (54, 96, 3), np.uint8)).save(bad)
+    bad.write_bytes(bad.read_bytes()[:5000])  # an interrupted copy
     args = ["render", "--dataset", "cambridge", "--scene", "ShopFacade", "--estimator", "dfnet", "--root",
             str(tmp_path), "--act", str(tmp_path / "030000.tar"), "--device", "cpu", "--backend", "torch"]  # fmt: skip
     assert main(args) == 1  # some view failed
     out = render_dir(tmp_path, "cambridge", "ShopFacade", "dfnet")
     assert (out / "seq1" / "frame00001.png").is_file() and not (out / "seq2" / "frame00003.png").exists()
     failures = json.loads((out / "render_failures.json").read_text())
-    assert failures == {"seq2/frame00003.png": f"no ACT colour transform: {root / 'seq2' / 'frame00003.png'}: "
-                        "not an image (empty file)"}  # fmt: skip
+    assert failures == {"seq2/frame00003.png": f"no ACT colour transform: {bad}: damaged image, cannot be decoded "
+                        "(image file is truncated)"}  # fmt: skip

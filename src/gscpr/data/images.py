@@ -20,39 +20,57 @@ files (GIF, TIFF pages, phones' MPO) give their first frame.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .frame import DatasetError
 
-__all__ = ["load_rgb", "to_uint8"]
+__all__ = ["image_size", "load_rgb", "to_uint8"]
 
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
-def _open(f: BinaryIO, path: Path) -> Image.Image:
-    """The decoded image of the open file ``f``; raises DatasetError in one line for what is not an image or
-    cannot be decoded."""
+@contextmanager
+def _open(path: Path, decode: bool = True) -> Iterator[Image.Image]:
+    """The image at ``path``, decoded (or its header only); DatasetError in one line naming the file for what is
+    missing, cannot be opened, is not an image or cannot be decoded."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such image")
     try:
-        im = Image.open(f)
-    except UnidentifiedImageError:
-        size = path.stat().st_size
-        why = "empty file" if size == 0 else f"{size} bytes in no image format Pillow reads"
-        raise DatasetError(f"{path}: not an image ({why})") from None
-    except Image.DecompressionBombError as e:
-        raise DatasetError(f"{path}: image too large to read ({e})") from None
-    except (OSError, ValueError, SyntaxError) as e:  # a format recognised, its header cut or corrupt
-        raise DatasetError(f"{path}: damaged image, cannot be read ({e})") from None
-    try:
-        im.load()
-    except (OSError, ValueError, SyntaxError, EOFError) as e:  # Pillow's decoders raise these for damaged data
-        im.close()
-        raise DatasetError(f"{path}: damaged image, cannot be decoded ({e})") from None
-    return im
+        f = path.open("rb")
+    except OSError as e:  # permissions, a file gone since
+        raise DatasetError(f"{path}: cannot open ({e.strerror or e})") from None
+    with f:
+        try:
+            im = Image.open(f)
+        except UnidentifiedImageError:
+            size = path.stat().st_size
+            why = "empty file" if size == 0 else f"{size} bytes in no image format Pillow reads"
+            raise DatasetError(f"{path}: not an image ({why})") from None
+        except Image.DecompressionBombError as e:
+            raise DatasetError(f"{path}: image too large to read ({e})") from None
+        except (OSError, ValueError, SyntaxError) as e:  # a format recognised, its header cut or corrupt
+            raise DatasetError(f"{path}: damaged image, cannot be read ({e})") from None
+        with im:
+            if decode:
+                try:
+                    im.load()
+                except (OSError, ValueError, SyntaxError, EOFError) as e:  # Pillow's decoders' errors for bad data
+                    raise DatasetError(f"{path}: damaged image, cannot be decoded ({e})") from None
+            yield im
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file, from its header only (nothing decoded). Raises
+    :class:`~gscpr.data.DatasetError` as :func:`load_rgb` does (``no such image``, ``cannot open``, ``not an
+    image``, ``damaged image``)."""
+    path = Path(path)
+    with _open(path, decode=False) as im:
+        return im.size
 
 
 def _has_transparency(im: Image.Image) -> bool:
@@ -93,18 +111,11 @@ def load_rgb(path: str | Path, background: Sequence[float] = (1.0, 1.0, 1.0)) ->
     query and render agree).
 
     Raises :class:`~gscpr.data.DatasetError` in one line naming the file: ``no such image``, ``cannot open``
-    (permissions), ``not an image``
-    (empty, or no format Pillow reads), ``damaged image`` (a truncated or corrupt file), or a mode with no
-    meaning as a photo (32-bit integers beyond 16 bits, floats with NaN).
+    (permissions), ``not an image`` (empty, or no format Pillow reads), ``damaged image`` (a truncated or corrupt
+    file), or a mode with no meaning as a photo (32-bit integers beyond 16 bits, floats with NaN).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such image")
-    try:
-        f = path.open("rb")
-    except OSError as e:  # permissions, a file gone since
-        raise DatasetError(f"{path}: cannot open ({e.strerror or e})") from None
-    with f, _open(f, path) as im:
+    with _open(path) as im:
         img = _to_array(im, path)
     if img.shape[2] == 4:
         alpha = img[..., 3:]
