@@ -357,3 +357,12 @@ def test_matrix_and_split_files_that_are_not_text_say_so(tmp_path):
         read_matrix_pose(path)
     with pytest.raises(PoseFileError, match=r"pose.txt: not UTF-8 text"):
         read_cambridge_split(path)
+
+
+def test_a_file_of_only_bad_lines_says_so(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("a;1;0;0;0;0;0;0\nb;1;0;0;0;0;0;0\n")  # semicolons: not a separator pose files use
+    bad = []
+    with pytest.raises(PoseFileError, match=r"p.txt: no poses in file \(every line malformed: 2\)"):
+        read_pose_file(path, on_error=bad.append)
+    assert [e.line for e in bad] == [1, 2] and "0 number(s) after the name 'a;1;0;0;0;0;0;0'" in str(bad[0])

@@ -242,7 +242,7 @@ def read_pose_file(
     entries: dict[str, PoseEntry] = {}
     first_line: dict[str, int] = {}  # NFC name -> line
     formats: dict[int, list[int]] = {}  # count of numbers -> lines
-    seen_content = False
+    seen_content, skipped = False, 0
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
@@ -260,12 +260,13 @@ def read_pose_file(
             if on_error is None:
                 raise
             on_error(e)
+            skipped += 1
             continue
         first_line[key] = lineno
         entries[entry.name] = entry
         formats.setdefault(_count(entry), []).append(lineno)
     if not entries:
-        raise PoseFileError(path, "no poses in file")
+        raise PoseFileError(path, "no poses in file" + (f" (every line malformed: {skipped})" if skipped else ""))
     if len(formats) > 1:
         main = max(formats, key=lambda n: len(formats[n]))
         others = "; ".join(f"{len(ls)} {FORMAT_OF_COUNT[n]} (line {', '.join(map(str, ls[:3]))}"
