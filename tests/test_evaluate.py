@@ -153,6 +153,6 @@ def test_cli_errors_exit_2_with_a_message(tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_text("seq-01-frame-000000.color.png 1 0 0 0 0 0\n")
     assert main(["eval", "--poses", str(bad), "--gt", str(tmp_path / "gt.txt")]) == 2
-    assert f"{bad}:1: 7 columns" in capsys.readouterr().err
+    assert f"{bad}:1: 6 number(s) after the name" in capsys.readouterr().err
     assert main(["eval", "--poses", str(tmp_path / "none.txt"), "--gt", str(tmp_path / "gt.txt")]) == 2
     assert "no such pose file" in capsys.readouterr().err

@@ -58,19 +58,26 @@ def test_refine_command_end_to_end_and_resume(workdir, capsys):
 
 
 def test_a_corrupt_query_is_recorded_and_the_run_goes_on(workdir, tmp_path, capsys):
-    root, _, _ = workdir
+    root, _, coarse = workdir
     import shutil
 
     data = tmp_path / "data"
     shutil.copytree(root / "data", data)
     (data / "test" / "r_1.png").write_bytes(b"\x89PNG broken")
+    (data / "test" / "r_2.png").write_bytes(b"")
     out = tmp_path / "out"
     args = refine_args(root, data)
     assert main([*args, "--out", str(out), "--device", "cpu", "--matcher", "sift"]) == 0
     records = {json.loads(x)["name"]: json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()}
     assert records["test/r_1.png"]["status"] == "bad_input"
-    assert "r_1.png" in records["test/r_1.png"]["message"]
-    assert sum(r["status"] == "refined" for r in records.values()) == 3
+    bad = data / "test" / "r_1.png"
+    assert records["test/r_1.png"]["message"] == f"{bad}: not an image (11 bytes in no image format Pillow reads)"
+    assert records["test/r_2.png"]["message"] == f"{data / 'test' / 'r_2.png'}: not an image (empty file)"
+    summary = (out / "summary.md").read_text()
+    assert f"bad input, coarse pose kept (2):\n- test/r_1.png: {bad}: not an image" in summary
+    assert sum(r["status"] == "refined" for r in records.values()) == 2
+    kept = read_poses(out / "refined_poses.txt")["test/r_2.png"]
+    np.testing.assert_allclose(kept, coarse["test/r_2.png"], atol=1e-12)  # its coarse pose kept
 
 
 def test_bad_arguments_exit_2(workdir, tmp_path, capsys):
@@ -183,7 +190,7 @@ def test_resume_redoes_exactly_the_records_whose_coarse_pose_or_options_changed(
     assert json.loads(first[0])["render"] == {"from": "on the fly", "color": None}
     capsys.readouterr()
     assert main(args) == 0  # unchanged: nothing redone, nothing said
-    assert lines() == first and "resume" not in capsys.readouterr().err
+    assert lines() == first and "resume:" not in capsys.readouterr().err  # (the folder name holds "resume")
     moved = perturb_pose(coarse["test/r_2.png"], 1.0, 0.01, frame="world", rng=9)
     write_poses(poses, {**coarse, "test/r_2.png": moved})
     assert main(args) == 0
@@ -375,3 +382,83 @@ def test_names_not_in_the_test_split_are_found_in_the_other_splits(workdir, tmp_
     captured = capsys.readouterr()
     assert "refined 2" in captured.out and "3 coarse pose(s) have no image" in captured.err
     assert "(--split all reads every split)" in captured.err
+
+
+@pytest.mark.parametrize("background", [(0.0, 0.0, 0.0), (0.0, 1.0, 0.0)])
+def test_transparent_query_pixels_take_the_render_background(tmp_path, background):
+    """An RGBA query (an object on transparency, as NeRF-synthetic images are) is composited on the background the
+    renders are made on (``--background``, the recipe's black by default), so that query and render agree."""
+    import torch
+    from PIL import Image
+
+    from gscpr.geometry import make_pose
+    from gscpr.match import load_matcher
+    from gscpr.pipeline import refine_queries
+    from gscpr.queries import Query
+    from gscpr.refine import RefineConfig
+    from gscpr.splat import render
+    from gscpr.synthetic import textured_room
+
+    room = textured_room()
+    corner = (room.means[:, 2] < -1.99) | (room.means[:, 0] < -1.99)  # two textured 4 x 4 squares at right angles
+    wall = room.subset(torch.nonzero(corner).squeeze(1))
+    centre, target = np.array([3.0, -0.5, 4.5]), np.array([-2.0, 0.0, -2.0])
+    z = (target - centre) / np.linalg.norm(target - centre)  # looking into the corner, the world's +y up
+    y = np.array([0.0, -1.0, 0.0]) - z * -z[1]
+    y /= np.linalg.norm(y)
+    R = np.stack([np.cross(y, z), y, z])
+    gt = make_pose(R, -R @ centre)
+    out = render(wall, CAM, gt, background=(0.0, 0.0, 0.0))
+    rgb, alpha = out.rgb[0].numpy(), out.alpha[0].numpy()
+    straight = np.where(alpha[..., None] > 1e-3, rgb / np.maximum(alpha[..., None], 1e-3), 1.0)  # white where clear
+    rgba = np.concatenate([straight, alpha[..., None]], axis=2)
+    Image.fromarray((np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8), "RGBA").save(tmp_path / "q.png")
+    assert alpha[0, 0] == 0 and alpha[CAM.height // 2, CAM.width // 2] > 0.9  # the square, transparency around it
+
+    q = Query("q.png", tmp_path / "q.png", CAM, perturb_pose(gt, 1.0, 0.03, frame="world", rng=0), gt)
+    seen = []
+    cfg = RefineConfig(background=background, ransac_px=1.0)
+    records = refine_queries(wall, [q], load_matcher("sift", "cpu"), cfg, tmp_path / "out", progress=False,
+                             on_result=lambda q, r, image: seen.append((r, image)))  # fmt: skip
+    ((r, image),) = seen
+    np.testing.assert_array_equal(image[0, 0], background)  # a transparent pixel: the render's background
+    np.testing.assert_allclose(image, out.rgb[0].numpy() + (1 - alpha[..., None]) * background, atol=1 / 255)
+    assert records["q.png"]["status"] == "refined"
+    rot, trans = pose_errors(r.pose, gt)
+    assert rot < 0.1 and trans < 0.005
+
+
+def test_pose_file_faults_are_counted_in_the_outputs_and_no_good_line_is_lost(workdir, tmp_path, capsys):
+    """A pose file from the wild: a byte-order mark, a stray value on the first line, a malformed line, a pose with
+    no image; and an image with no pose. Every good line is refined; the rest is counted in summary.md and
+    inputs.json and named on stderr."""
+    root, _, coarse = workdir
+
+    def line(name, extra=""):
+        q, t = pose_to_qt(coarse[name])
+        return " ".join([name, *(repr(float(v)) for v in [*q, *t])]) + extra + "\n"
+
+    poses = tmp_path / "coarse.txt"
+    text = line("test/r_0.png", " 525") + line("test/r_1.png") + "test/r_2.png 1 0 0\n" + line("test/r_9.png")
+    poses.write_bytes(text.encode("utf-8-sig"))
+    out = tmp_path / "out"
+    args = ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data"), "--poses", str(poses)]
+    assert main([*args, "--out", str(out), "--device", "cpu", "--matcher", "sift"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped a malformed coarse pose: {poses}:3: 3 number(s) after the name 'test/r_2.png'" in err
+    assert f"{poses}: lines of several formats" in err
+    assert "2 image(s) of" in err and "test/r_2.png, test/r_3.png" in err
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["name"] for r in records] == ["test/r_0.png", "test/r_1.png"]  # the line after the stray value too
+    assert set(read_poses(out / "refined_poses.txt")) == {"test/r_0.png", "test/r_1.png", "test/r_9.png"}
+    assert (out / "refined_poses.txt").read_bytes().startswith(b"test/r_0.png ")  # no byte-order mark
+    summary = (out / "summary.md").read_text()
+    assert (f"coarse poses: 3 read from {poses}; 1 line(s) skipped, 1 pose(s) with no image (kept as they are), "
+            "2 image(s) with no pose (not refined)") in summary  # fmt: skip
+    assert f"skipped lines:\n- {poses}:3: 3 number(s)" in summary
+    assert "images with no pose:\n- test/r_2.png\n- test/r_3.png" in summary
+    inputs = json.loads((out / "inputs.json").read_text())
+    assert inputs["poses_read"] == 3 and inputs["skipped_lines"]["count"] == 1
+    assert inputs["poses_without_image"] == {"count": 1, "names": ["test/r_9.png"]}
+    assert inputs["images_without_pose"] == {"count": 2, "names": ["test/r_2.png", "test/r_3.png"]}
+    assert len(inputs["notes"]) == 1 and "1 pgt (line 1)" in inputs["notes"][0]

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from gscpr.geometry import camera_center, invert_pose, make_pose, perturb_pose, pose_errors, pose_to_qt, qvec_to_rotmat
+from gscpr.geometry import (
+    camera_center,
+    invert_pose,
+    make_pose,
+    perturb_pose,
+    pose_errors,
+    pose_to_qt,
+    qt_to_pose,
+    qvec_to_rotmat,
+)
 from gscpr.poses import (
     PoseFileError,
     UnknownNameError,
@@ -59,12 +68,17 @@ def test_reads_the_formats_of_each_estimator(tmp_path):
 @pytest.mark.parametrize(
     "content,match,line",
     [
-        ("a 1 0 0 0 0 0 0\nb 1 0 0 0 0 0\n", "7 columns, expected 8", 2),
+        ("a 1 0 0 0 0 0 0\nb 1 0 0 0 0 0\n", "6 number\\(s\\) after the name 'b'; expected", 2),
         ("a 1 0 0 0 0 0 0\nb 1 0 0 0 x 0 0\n", "not a number", 2),
         ("a 1 0 0 0 0 0 nan\n", "NaN or infinite", 1),
         ("a 0 0 0 0 0 0 0\n", "zero length", 1),
         ("a 1 0 0 0 0 0 0\na 1 0 0 0 1 0 0\n", "duplicate image name 'a' \\(first on line 1\\)", 2),
-        ("a 1 0 0 0 0 0\n", "expected 8 .* 9 .* or 11", 1),
+        ("a 1 0 0 0 0 0\n", "expected a name and 7 numbers .*, 8 .* or 10", 1),
+        ("a 1 0 0 0 0 0 0 1 2\n", "9 number\\(s\\) after the name 'a'", 1),
+        ("a 1 0 0 0 x 0 0\n", "not a number: 'x'", 1),
+        ("a,1,0,0,0,x,0,0\n", "not a number", 1),
+        (",1,0,0,0,0,0,0\n", "no image name", 1),
+        ("hello world\n", "0 number\\(s\\) after the name 'hello world'", 1),
         ("a 1 0 0 0 0 0 0 -5\n", "focal length must be positive", 1),
         ("a 1 0 0 0 0 0 0 0.1 0.2 3.5\n", "inlier count is not an integer", 1),
         ("\n# only a comment\n", "no poses", None),
@@ -86,9 +100,10 @@ def test_missing_pose_file(tmp_path):
         read_pose_file(tmp_path / "nope.txt")
 
 
-def test_write_refuses_names_with_spaces_and_bad_poses(tmp_path):
-    with pytest.raises(ValueError, match="whitespace"):
-        write_poses(tmp_path / "x.txt", {"a b.png": np.eye(4)})
+def test_write_refuses_names_that_would_not_read_back_and_bad_poses(tmp_path):
+    for name in ["a\tb.png", " a.png", "a.png ", "a  b.png", "scan 3", "#a.png", "", "a\nb.png"]:
+        with pytest.raises(ValueError, match="would not read back"):
+            write_poses(tmp_path / "x.txt", {"ok.png": np.eye(4), name: np.eye(4)})
     bad = np.eye(4)
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="not finite"):
@@ -209,3 +224,156 @@ def test_perturbed_poses_survive_a_file_round_trip(tmp_path):
     rot, trans = pose_errors(np.stack([back[n] for n in names]), np.stack([poses[n] for n in names]))
     np.testing.assert_allclose(rot, 2.0, atol=1e-9)
     np.testing.assert_allclose(trans, 0.02, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- files from the wild
+Q = "0.9820641008254225 0.18407972157001495 -0.03398619964718819 0.022576341405510902"
+T = "-0.027805496007204056 0.4756828248500824 0.947198212146759"
+POSE = qt_to_pose([float(v) for v in Q.split()], [float(v) for v in T.split()])
+
+
+def read_reporting(path, fmt="auto"):
+    """``(entries, bad lines as text, warnings)`` of a pose file read with every problem reported."""
+    bad, said = [], []
+    entries = read_pose_file(path, fmt, on_error=lambda e: bad.append(str(e)), warn=said.append)
+    return entries, bad, said
+
+
+def test_a_stray_value_on_the_first_line_changes_nothing_for_the_other_lines(tmp_path):
+    path = tmp_path / "coarse.txt"
+    path.write_text(f"a.png {Q} {T} 5\n" + "".join(f"{n}.png {Q} {T}\n" for n in "bcd"))
+    entries, bad, said = read_reporting(path)
+    assert list(entries) == ["a.png", "b.png", "c.png", "d.png"] and bad == []
+    for e in entries.values():
+        np.testing.assert_allclose(e.pose, POSE, atol=1e-15)
+    assert entries["a.png"].focal == 5.0 and entries["b.png"].focal is None
+    assert said == [f"{path}: lines of several formats, each read as its count of numbers says: 3 qt; 1 pgt (line 1)"]
+
+
+def test_a_bad_line_is_reported_and_the_good_lines_after_it_are_read(tmp_path):
+    path = tmp_path / "coarse.txt"
+    path.write_text(f"a.png {Q} {T}\nb.png {Q} {T} 5 6\nc.png {Q}\nd.png {Q} {T}\ne.png {Q} {T}\n")
+    entries, bad, _ = read_reporting(path)
+    assert list(entries) == ["a.png", "d.png", "e.png"]
+    assert bad == [
+        f"{path}:2: 9 number(s) after the name 'b.png'; expected a name and 7 numbers (qw qx qy qz tx ty tz), "
+        "8 (... f) or 10 (... r_err t_err inliers)",
+        f"{path}:3: 4 number(s) after the name 'c.png'; expected a name and 7 numbers (qw qx qy qz tx ty tz), "
+        "8 (... f) or 10 (... r_err t_err inliers)",
+    ]
+    with pytest.raises(PoseFileError, match=r"coarse.txt:2: 9 number"):
+        read_pose_file(path)  # without on_error the first bad line stops the read
+
+
+def test_a_required_format_is_checked_on_every_line(tmp_path):
+    path = tmp_path / "pgt.txt"
+    path.write_text(f"a.png {Q} {T} 525\nb.png {Q} {T}\n")
+    entries, bad, _ = read_reporting(path, fmt="pgt")
+    assert list(entries) == ["a.png"]
+    assert bad == [f"{path}:2: 7 number(s) after the name 'b.png', expected 8 (pgt format)"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(f"a.png {Q} {T}\r\nb.png {Q} {T}\r\n".encode("utf-8-sig"))
+    entries = read_poses(path)
+    assert list(entries) == ["a.png", "b.png"]
+    write_poses(tmp_path / "out.txt", entries)
+    assert (tmp_path / "out.txt").read_bytes().startswith(b"a.png ")
+
+
+def test_utf16_with_a_byte_order_mark_as_windows_notepad_saves(tmp_path):
+    path = tmp_path / "utf16.txt"
+    path.write_bytes(f"é.png {Q} {T}\r\n".encode("utf-16"))
+    assert list(read_poses(path)) == ["é.png"]
+    path.write_bytes(f"é.png {Q} {T}\r\n".encode("utf-16-le"))  # no byte-order mark: NUL bytes everywhere
+    with pytest.raises(PoseFileError, match="not a text file"):
+        read_poses(path)
+
+
+def test_a_line_that_is_not_utf8_is_read_as_windows_1252_and_said(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes(f"caf\xe9.png {Q} {T}\n".encode("cp1252") + f"ü.png {Q} {T}\n".encode())
+    entries, bad, said = read_reporting(path)
+    assert list(entries) == ["café.png", "ü.png"] and bad == []  # the UTF-8 line is not harmed
+    assert said == [f"{path}: line(s) 1 not UTF-8; read as Windows-1252 (Latin-1)"]
+    with pytest.warns(UserWarning, match="not UTF-8"):  # said by default too
+        read_poses(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"a b.png,{Q.replace(' ', ',')},{T.replace(' ', ',')}\n",
+        f"a b.png, {Q.replace(' ', ', ')}, {T.replace(' ', ', ')}\n",
+        f'"a b.png",{Q.replace(" ", ",")},{T.replace(" ", ",")}\n',
+        f"name,qw,qx,qy,qz,tx,ty,tz\na b.png,{Q.replace(' ', ',')},{T.replace(' ', ',')}\n",  # a spreadsheet's header
+        f"name qw qx qy qz tx ty tz\na b.png {Q} {T}\n",
+        f"a b.png\t{Q.replace(' ', chr(9))}\t{T.replace(' ', chr(9))}\n",
+    ],
+)
+def test_comma_separated_files_and_names_with_spaces(tmp_path, text):
+    path = tmp_path / "poses.csv"
+    path.write_text(text)
+    entries, bad, said = read_reporting(path)
+    assert list(entries) == ["a b.png"] and bad == [] and said == []
+    np.testing.assert_allclose(entries["a b.png"].pose, POSE, atol=1e-15)
+
+
+def test_a_name_with_a_comma_in_a_whitespace_file(tmp_path):
+    path = tmp_path / "poses.txt"
+    path.write_text(f"a,b.png {Q} {T}\n")
+    assert list(read_poses(path)) == ["a,b.png"]
+
+
+@pytest.mark.parametrize("fmt", ["qt", "pgt", "ace"])
+def test_names_with_spaces_round_trip_in_every_format(tmp_path, fmt):
+    poses = random_poses(["night shots/IMG 0001.JPG", "b.png", "0001"])
+    focal = dict.fromkeys(poses, 500.0)
+    extras = dict.fromkeys(poses, (0.5, 0.01, 100))
+    write_poses(tmp_path / "p.txt", poses, fmt, focal, extras)
+    entries = read_pose_file(tmp_path / "p.txt")
+    assert list(entries) == list(poses)
+    for n, T_ in poses.items():
+        np.testing.assert_allclose(entries[n].pose, T_, atol=1e-15)
+
+
+def test_decomposed_unicode_names_match_composed_ones(tmp_path):
+    nfd, nfc = "seq1/cafe\u0301.png", "seq1/caf\u00e9.png"
+    assert canonical_name(nfd, "exact") == canonical_name(nfc, "exact") == nfc
+    mapping, missing = align_names([nfd], [nfc, "seq1/other.png"])
+    assert mapping == {nfd: nfc} and missing == ["seq1/other.png"]
+    path = tmp_path / "p.txt"
+    path.write_text(f"{nfc} {Q} {T}\n{nfd} {Q} {T}\n")
+    with pytest.raises(PoseFileError, match=r"p.txt:2: duplicate image name .* \(first on line 1\)"):
+        read_poses(path)
+
+
+def test_decomposed_names_pair_with_their_images(tmp_path):
+    from gscpr.camera import Camera
+    from gscpr.data.frame import Frame
+    from gscpr.queries import build_queries
+
+    cam = Camera.centered(8, 6, 10.0)
+    frames = [Frame("caf\u00e9.png", tmp_path / "caf\u00e9.png", cam, np.eye(4))]  # composed on disk (Linux)
+    queries, missing = build_queries(frames, {"cafe\u0301.png": POSE})  # decomposed in the file (macOS)
+    assert [q.name for q in queries] == ["cafe\u0301.png"] and missing == []  # the file's spelling is kept
+    assert queries[0].image_path == tmp_path / "caf\u00e9.png"
+
+
+def test_matrix_and_split_files_that_are_not_text_say_so(tmp_path):
+    path = tmp_path / "frame-000000.pose.txt"
+    path.write_bytes(b"\xff\xd8\xff\xe0 not text")
+    with pytest.raises(PoseFileError, match=r"pose.txt: not UTF-8 text \(byte 0xff at offset 0\)"):
+        read_matrix_pose(path)
+    with pytest.raises(PoseFileError, match=r"pose.txt: not UTF-8 text"):
+        read_cambridge_split(path)
+
+
+def test_a_file_of_only_bad_lines_says_so(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("a;1;0;0;0;0;0;0\nb;1;0;0;0;0;0;0\n")  # semicolons: not a separator pose files use
+    bad = []
+    with pytest.raises(PoseFileError, match=r"p.txt: no poses in file \(every line malformed: 2\)"):
+        read_pose_file(path, on_error=bad.append)
+    assert [e.line for e in bad] == [1, 2] and "0 number(s) after the name 'a;1;0;0;0;0;0;0'" in str(bad[0])

@@ -3,13 +3,15 @@
     gscpr refine --model scene.ply --data datasets/pgt_7scenes_chess --poses coarse.txt --out outputs/chess
 
 Python: :func:`refine` does everything the command does; :func:`refine_queries` refines a list of
-:class:`~gscpr.queries.Query` with a model and matcher already loaded (the paper's scripts and ``gscpr bench``
-use it). Writes under ``out``: ``refined_poses.txt`` (``name qw qx qy qz tx ty tz``, w2c; failed queries keep
-their coarse pose), ``results.jsonl`` (:mod:`gscpr.records`), ``config.json`` (everything needed to rerun),
-``summary.md`` (before/after table when ground truth is known) and optional ``overlays/``. A query that fails
-is recorded and the run goes on; rerunning the same command skips the queries already recorded, and redoes
-those whose coarse pose, image, options, model or render file changed since (each record's fingerprint,
-:mod:`gscpr.records`).
+:class:`~gscpr.queries.Query` with a model and matcher already loaded (the paper's scripts and ``gscpr bench`` use
+it). Writes under ``out``: ``refined_poses.txt`` (``name qw qx qy qz tx ty tz``, w2c; failed queries keep their coarse
+pose), ``results.jsonl`` (:mod:`gscpr.records`), ``config.json`` (everything needed to rerun), ``summary.md``
+(statuses; the queries whose image could not be used, and why; the pose-file lines skipped, the poses with no image
+and the images with no pose, counted and the first few named; a before/after table when ground truth is known),
+``inputs.json`` (those input counts and names in full, :class:`PoseInputs`) and optional ``overlays/``. A query that
+fails (an image that is not one, a damaged file) is recorded and the run goes on; rerunning the same command skips the
+queries already recorded, and redoes those whose coarse pose, image, options, model or render file changed since (each
+record's fingerprint, :mod:`gscpr.records`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -56,7 +59,7 @@ from .records import (
 )
 from .refine import RefineConfig, Refiner, RefineResult, Status, refine_batch
 
-__all__ = ["RefineRun", "query_fingerprint", "refine", "refine_queries", "write_outputs"]
+__all__ = ["PoseInputs", "RefineRun", "query_fingerprint", "refine", "refine_queries", "write_outputs"]
 
 
 def _ordered(pool: ThreadPoolExecutor | None, fn: Callable, items: Iterable, ahead: int) -> Iterator:
@@ -136,14 +139,16 @@ def refine_queries(
     turns on the device while the others lift and solve. With ``batch_size > 1`` (absolute refinement,
     rendering on the fly) queries of one image size are refined ``batch_size`` at a time by
     :func:`~gscpr.refine.refine_batch`: one render call and one feature-extraction call per batch, the rest of
-    each query in the worker threads. ``on_result(query, result, image)`` is called for each query refined now
-    (``image`` None where it could not be read).
+    each query in the worker threads. ``load_image(path) -> [H, W, 3]`` reads query images (and renders on disk);
+    by default :func:`~gscpr.data.images.load_rgb` composites transparent pixels on ``cfg.background``, the
+    background the renders are made on, so that query and render agree. ``on_result(query, result, image)`` is
+    called for each query refined now (``image`` None where it could not be read).
 
     Under torchrun (``dist``, :mod:`gscpr.distributed`) each rank refines its share of what is left into
     ``shards/rank<r>.jsonl`` and rank 0 merges the records into ``results.jsonl`` when all are done. Returns
     every record by name (on rank 0, all of them).
     """
-    load_image = load_image or load_rgb
+    load_image = load_image or partial(load_rgb, background=cfg.background)  # the renders' background
     dist = dist or Dist()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -245,11 +250,17 @@ def refine_queries(
 
 
 def write_outputs(
-    out: Path, queries: list[Query], records: dict[str, dict], title: str, unrefined: dict | None = None
+    out: Path,
+    queries: list[Query],
+    records: dict[str, dict],
+    title: str,
+    unrefined: dict | None = None,
+    inputs: PoseInputs | None = None,
 ) -> str:
     """Write ``refined_poses.txt`` (``unrefined`` poses, of names without an image, pass through) and
-    ``summary.md`` (statuses, before/after table where ground truth is known, median stage times); return the
-    summary's text."""
+    ``summary.md`` (statuses, the queries that could not be used and why, what was read of the inputs, before/after
+    table where ground truth is known, median stage times); with ``inputs``, also ``inputs.json``
+    (:meth:`PoseInputs.as_json`). Returns the summary's text."""
     names = [q.name for q in queries]
     refined = poses_from_records(records, names)
     write_poses(out / "refined_poses.txt", {**refined, **(unrefined or {})})
@@ -257,6 +268,13 @@ def write_outputs(
     if unrefined:
         statuses["no_image"] = len(unrefined)
     lines = [f"{len(names)} queries: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))]
+    bad = [n for n in names if records[n]["status"] == Status.BAD_INPUT.value]
+    if bad:  # one line each: the image or render file and what is wrong with it
+        lines.append(f"bad input, coarse pose kept ({len(bad)}):\n" + _listing([f"{n}: {records[n]['message']}"
+                                                                              for n in bad]))  # fmt: skip
+    if inputs is not None:
+        lines.extend(inputs.summary_lines())
+        write_text(out / "inputs.json", json.dumps(inputs.as_json(), indent=1) + "\n")
     gt = {q.name: q.gt for q in queries if q.gt is not None}
     if gt:
         from .evaluate import evaluate_scene, format_table
@@ -273,15 +291,64 @@ def write_outputs(
     return text
 
 
+def _listing(items: list[str], limit: int = 10) -> str:
+    """A markdown list of the first ``limit`` items and how many more there are."""
+    more = [f"- ... and {len(items) - limit} more"] if len(items) > limit else []
+    return "\n".join([f"- {item}" for item in items[:limit]] + more)
+
+
+@dataclass
+class PoseInputs:
+    """What was read of a coarse pose file and paired with a query set: the file, how many poses were read, the
+    lines skipped (``file:line: problem``), what was said about the file (encoding, mixed formats), the poses
+    whose image is not in the query set (kept as they are) and the query set's images that have no pose (not
+    refined)."""
+
+    poses_file: str
+    read: int
+    skipped_lines: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    poses_without_image: list[str] = field(default_factory=list)
+    images_without_pose: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        """Everything, with the counts: ``{"poses_file", "poses_read", "skipped_lines": {"count", "lines"},
+        "notes", "poses_without_image": {"count", "names"}, "images_without_pose": {"count", "names"}}``."""
+        return {"poses_file": self.poses_file, "poses_read": self.read,
+                "skipped_lines": {"count": len(self.skipped_lines), "lines": self.skipped_lines},
+                "notes": self.notes,
+                "poses_without_image": {"count": len(self.poses_without_image), "names": self.poses_without_image},
+                "images_without_pose": {"count": len(self.images_without_pose),
+                                        "names": self.images_without_pose}}  # fmt: skip
+
+    def summary_lines(self) -> list[str]:
+        """The paragraphs of ``summary.md``: the counts, and the first few of each."""
+        counts = [
+            f"{len(self.skipped_lines)} line(s) skipped",
+            f"{len(self.poses_without_image)} pose(s) with no image (kept as they are)",
+            f"{len(self.images_without_pose)} image(s) with no pose (not refined)",
+        ]
+        lines = [f"coarse poses: {self.read} read from {self.poses_file}; " + ", ".join(counts)]  # fmt: skip
+        for title, items in (("skipped lines", self.skipped_lines), ("said of the pose file", self.notes),
+                             ("poses with no image", self.poses_without_image),
+                             ("images with no pose", self.images_without_pose)):  # fmt: skip
+            if items:
+                lines.append(f"{title}:\n{_listing(items)}")
+        return lines
+
+
 @dataclass
 class RefineRun:
     """What :func:`refine` did: every record by name, the summary's text (empty on ranks other than 0), the coarse
-    poses with no image in the dataset (kept as they are) and the pose-file lines that were skipped."""
+    poses with no image in the dataset (kept as they are), the pose-file lines that were skipped and the images
+    of the query set with no pose (not refined); ``inputs`` holds them all (``inputs.json``)."""
 
     records: dict[str, dict]
     summary: str
     missing: list[str] = field(default_factory=list)
     skipped_lines: list[str] = field(default_factory=list)
+    images_without_pose: list[str] = field(default_factory=list)
+    inputs: PoseInputs | None = None
 
 
 def _warn(message: str) -> None:
@@ -330,23 +397,33 @@ def refine(
     # The folder is checked writable and locked before any work (rank 0 holds the lock for the whole job).
     with output_folder(out, count=lambda: len(load_records(out)), lock=dist.is_main):
         frames = load_dataset(data, split)
-        coarse = read_poses(poses, on_error=bad_lines.append)
+        notes: list[str] = []
+        coarse = read_poses(poses, on_error=bad_lines.append, warn=notes.append)
         queries, missing = build_queries(frames, coarse, scheme)
         if missing and split is None and (others := load_other_splits(data)):  # --poses says what is refined
             more, missing = build_queries(others, {n: coarse[n] for n in missing}, scheme)
             queries += more
+        paired = {q.image_path for q in queries}
+        inputs = PoseInputs(str(poses), len(coarse), [str(e) for e in bad_lines], notes, missing,
+                            [f.name for f in frames if f.image_path not in paired])  # fmt: skip
         quiet = lambda message: None  # noqa: E731  (every rank loads the model; one says what it ignored)
         scene_model = (load_scene_model(model, device, warn=warn if dist.is_main else quiet)
                        if isinstance(model, (str, Path)) else model)  # fmt: skip
         options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
         match = load_matcher(matcher, device, **options)
         if dist.is_main:
+            for note in notes:
+                warn(note)
             for e in bad_lines:
                 warn(f"skipped a malformed coarse pose: {e}")
             if missing:
                 hint = " (--split all reads every split)" if split not in (None, "all") else ""
                 warn(f"{len(missing)} coarse pose(s) have no image in {data}{hint} (kept as they are): "
                      f"{', '.join(missing[:5])}")  # fmt: skip
+            if inputs.images_without_pose:
+                unposed = inputs.images_without_pose
+                warn(f"{len(unposed)} image(s) of {data} have no pose in {poses} (not refined): "
+                     f"{', '.join(unposed[:5])}")  # fmt: skip
         if dist.is_main:  # what the output depends on; the number of processes is not part of it
             settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
                         "data": str(data), "poses": str(poses), "split": split, "scheme": scheme, "matcher": matcher,
@@ -358,9 +435,9 @@ def refine(
                                  batch_size=batch_size, dist=dist, workers=workers, model_id=model_id,
                                  options={"matcher": matcher, "matcher_options": matcher_options or {}},
                                  log=warn)  # fmt: skip
-        unrefined = {n: coarse[n] for n in missing}
-        summary = write_outputs(out, queries, records, data.name, unrefined) if dist.is_main else ""
-        return RefineRun(records, summary, missing, [str(e) for e in bad_lines])
+        summary = (write_outputs(out, queries, records, data.name, {n: coarse[n] for n in missing}, inputs)
+                   if dist.is_main else "")  # fmt: skip
+        return RefineRun(records, summary, missing, inputs.skipped_lines, inputs.images_without_pose, inputs)
 
 
 # ----------------------------------------------------------------------------- command line

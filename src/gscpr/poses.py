@@ -1,6 +1,7 @@
 """Pose files: every format GS-CPR reads or writes, and the image-name schemes that tie them together.
 
-Text formats (one image per line, whitespace separated, poses world-to-camera, quaternion w first):
+Text formats (one image per line, poses world-to-camera, quaternion w first; each line's format is the one its
+count of numbers gives, fields separated by whitespace or commas, a name may hold spaces: :func:`read_pose_file`):
 
 ========  ====================================================  ===============================
 format    columns                                               written by
@@ -14,13 +15,19 @@ Also: 4x4 matrix files (``*.pose.txt`` of 7-/12-Scenes, camera-to-world; ACE-lay
 the Cambridge Landmarks split files (``dataset_{train,test}.txt``: camera centre + w2c quaternion).
 
 Every reader raises :class:`PoseFileError` naming the file and line of anything malformed.
+
+Image names are matched in Unicode NFC form under a naming scheme (:func:`canonical_name`).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import math
 import os
 import re
+import unicodedata
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +49,7 @@ __all__ = [
     "read_matrix_pose",
     "read_pose_file",
     "read_poses",
+    "split_pose_line",
     "write_matrix_pose",
     "write_poses",
 ]
@@ -92,76 +100,196 @@ def _parse_floats(tokens: list[str], path: PathLike, lineno: int) -> list[float]
     return values
 
 
-def _parse_line(path: PathLike, tokens: list[str], lineno: int, ncols: int | None) -> PoseEntry:
-    if ncols is None and len(tokens) not in FORMAT_COLUMNS.values():
-        raise PoseFileError(
-            path,
-            f"{len(tokens)} columns; expected 8 (name q t), 9 (name q t f) or 11 (name q t r_err t_err inliers)",
-            lineno,
-        )
-    if ncols is not None and len(tokens) != ncols:
-        raise PoseFileError(path, f"{len(tokens)} columns, expected {ncols} like the lines before", lineno)
-    values = _parse_floats(tokens[1:], path, lineno)
+#: The formats by their count of numbers after the name.
+FORMAT_OF_COUNT = {n - 1: fmt for fmt, n in FORMAT_COLUMNS.items()}
+_EXPECTED = "expected a name and 7 numbers (qw qx qy qz tx ty tz), 8 (... f) or 10 (... r_err t_err inliers)"
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def split_pose_line(line: str) -> tuple[str, list[str]]:
+    """``(name, numbers)`` of a pose-file line: comma separated (CSV, quotes allowed) when the commas give 8 or
+    more fields, else whitespace separated with the name everything before the last run of numbers (so a name
+    may hold spaces, and a line of numbers only is a numeric name and its numbers). ``("", [])`` for a blank
+    line. The numbers are returned as text, unchecked.
+
+    >>> split_pose_line("my photo.jpg 1 0 0 0 0.5 0 2")
+    ('my photo.jpg', ['1', '0', '0', '0', '0.5', '0', '2'])
+    >>> split_pose_line('"a.jpg", 1, 0, 0, 0, 0.5, 0, 2')
+    ('a.jpg', ['1', '0', '0', '0', '0.5', '0', '2'])
+    """
+    line = line.strip()
+    if "," in line:
+        fields = [f.strip() for f in next(csv.reader([line], skipinitialspace=True))]
+        if len(fields) >= 8:
+            return fields[0], fields[1:]
+    tokens = line.split()
+    if not tokens:
+        return "", []
+    first = len(tokens)
+    while first > 1 and _is_number(tokens[first - 1]):
+        first -= 1
+    return " ".join(tokens[:first]), tokens[first:]
+
+
+def _parse_line(path: PathLike, line: str, lineno: int, fmt: str) -> PoseEntry:
+    name, numbers = split_pose_line(line)
+    if not name:
+        raise PoseFileError(path, "no image name before the numbers", lineno)
+    count = len(numbers)
+    if fmt == "auto":
+        if count not in FORMAT_OF_COUNT:
+            # A word among the numbers ("1 0 x 0") ends the run of numbers early: name it rather than count.
+            words = name.split()
+            if any(_is_number(w) for w in words[1:]):  # numbers in the name: a word among the numbers
+                raise PoseFileError(path, f"not a number: {words[-1]!r} (name {words[0]!r})", lineno)
+            raise PoseFileError(path, f"{count} number(s) after the name {name!r}; {_EXPECTED}", lineno)
+        fmt = FORMAT_OF_COUNT[count]
+    elif count != FORMAT_COLUMNS[fmt] - 1:
+        want = FORMAT_COLUMNS[fmt] - 1
+        raise PoseFileError(path, f"{count} number(s) after the name {name!r}, expected {want} ({fmt} format)", lineno)
+    values = _parse_floats(numbers, path, lineno)
     q, t = np.array(values[:4]), np.array(values[4:7])
     if np.linalg.norm(q) < 1e-8:
         raise PoseFileError(path, "quaternion has zero length", lineno)
-    entry = PoseEntry(tokens[0], qt_to_pose(q, t), line=lineno)
-    if len(tokens) == 9:
+    entry = PoseEntry(name, qt_to_pose(q, t), line=lineno)
+    if fmt == "pgt":
         entry.focal = values[7]
         if entry.focal <= 0:
             raise PoseFileError(path, f"focal length must be positive, got {entry.focal}", lineno)
-    elif len(tokens) == 11:
+    elif fmt == "ace":
         entry.r_err, entry.t_err = values[7], values[8]
         if values[9] != int(values[9]):
-            raise PoseFileError(path, f"inlier count is not an integer: {tokens[10]}", lineno)
+            raise PoseFileError(path, f"inlier count is not an integer: {numbers[9]}", lineno)
         entry.inliers = int(values[9])
     return entry
 
 
-def read_pose_file(
-    path: PathLike, fmt: str = "auto", on_error: Callable[[PoseFileError], None] | None = None
-) -> dict[str, PoseEntry]:
-    """Read a text pose file (``qt``, ``pgt`` or ``ace`` format, or ``auto`` from the column count).
+def _decode_lines(path: Path, warn: Callable[[str], None]) -> list[str]:
+    """The file's lines as text: UTF-8 (a byte-order mark dropped), UTF-16 with its byte-order mark, and lines
+    that are not UTF-8 decoded as Windows-1252 (Latin-1 where that has no character), which ``warn`` is told."""
+    data = path.read_bytes()
+    if b"\0" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise PoseFileError(path, "not a text file (NUL bytes: binary, or UTF-16 without a byte-order mark)")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16").splitlines()
+        except UnicodeDecodeError as e:
+            raise PoseFileError(path, f"not UTF-16 text despite its byte-order mark ({e.reason})") from None
+    lines, fallback = [], []
+    for lineno, raw in enumerate(data.removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                lines.append(raw.decode("cp1252"))
+            except UnicodeDecodeError:
+                lines.append(raw.decode("latin-1"))
+            fallback.append(lineno)
+    if fallback:
+        where = ", ".join(map(str, fallback[:5])) + (f" and {len(fallback) - 5} more" if len(fallback) > 5 else "")
+        warn(f"{path}: line(s) {where} not UTF-8; read as Windows-1252 (Latin-1)")
+    return lines
 
-    Returns entries keyed by image name, in file order. Empty lines and lines starting with ``#`` are
-    skipped. Raises :class:`PoseFileError` for a missing file, a wrong column count, a non-number,
-    NaN/inf, a zero quaternion or a duplicate name; with ``on_error``, a bad line is passed to it and
-    skipped instead, so that one bad pose does not stop a run over thousands.
+
+_HEADER_FIELDS = {"qw", "qx", "qy", "qz", "tx", "ty", "tz"}
+
+
+def _is_header(line: str) -> bool:
+    """A column header on the first line (``name,qw,qx,qy,qz,tx,ty,tz`` as a spreadsheet writes it): no
+    numbers, and fields naming the quaternion or translation."""
+    fields = [f.strip("[]()\"' ").lower() for f in re.split(r"[\s,;]+", line.strip())]
+    return not any(map(_is_number, fields)) and len(set(fields) & _HEADER_FIELDS) >= 3
+
+
+def read_pose_file(
+    path: PathLike,
+    fmt: str = "auto",
+    on_error: Callable[[PoseFileError], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, PoseEntry]:
+    """Read a text pose file (``qt``, ``pgt`` or ``ace`` format; ``auto``: each line by its count of numbers).
+
+    Returns entries keyed by image name, in file order. Each line is read on its own: its format is the one its
+    count of numbers after the name gives (7 ``qt``, 8 ``pgt``, 10 ``ace``), so a stray value on one line never
+    changes how the others are read; ``fmt`` other than ``auto`` requires that format on every line. Fields are
+    separated by whitespace or by commas (CSV, :func:`split_pose_line`); a name may contain spaces (it is
+    everything before the numbers). Empty lines, lines starting with ``#`` and a column header on the first
+    line are skipped. Text is UTF-8 (a byte-order mark dropped) or UTF-16 with its byte-order mark; a line that
+    is not UTF-8 is read as Windows-1252 and ``warn`` is told (default: :func:`warnings.warn`), as it is of a
+    file that mixes formats. Names are compared in Unicode NFC form, as :func:`canonical_name` matches them.
+
+    Raises :class:`PoseFileError` for a missing or unreadable file, a wrong count of numbers, a non-number,
+    NaN/inf, a zero quaternion, a non-positive focal, a non-integer inlier count or a duplicate name; with
+    ``on_error``, a bad line is passed to it and skipped instead, so that one bad pose does not stop a run over
+    thousands. A file with no pose at all is an error either way.
     """
     path = Path(path)
+    warn = warn or (lambda message: warnings.warn(message, stacklevel=2))
     if fmt != "auto" and fmt not in FORMAT_COLUMNS:
         raise ValueError(f"unknown pose format {fmt!r}; expected one of {sorted(FORMAT_COLUMNS)} or 'auto'")
     if not path.is_file():
         raise PoseFileError(path, "no such pose file")
+    try:
+        lines = _decode_lines(path, warn)
+    except OSError as e:
+        raise PoseFileError(path, f"cannot read ({e.strerror or e})") from None
     entries: dict[str, PoseEntry] = {}
-    ncols = FORMAT_COLUMNS.get(fmt)
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            tokens = raw.split()
-            if not tokens or tokens[0].startswith("#"):
+    first_line: dict[str, int] = {}  # NFC name -> line
+    formats: dict[int, list[int]] = {}  # count of numbers -> lines
+    seen_content, skipped = False, 0
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        if not seen_content:
+            seen_content = True
+            if _is_header(raw):
                 continue
-            try:
-                entry = _parse_line(path, tokens, lineno, ncols)
-                if entry.name in entries:
-                    first = entries[entry.name].line
-                    raise PoseFileError(path, f"duplicate image name {entry.name!r} (first on line {first})", lineno)
-            except PoseFileError as e:
-                if on_error is None:
-                    raise
-                on_error(e)
-                continue
-            ncols = ncols or len(tokens)
-            entries[entry.name] = entry
+        try:
+            entry = _parse_line(path, raw, lineno, fmt)
+            key = unicodedata.normalize("NFC", entry.name)
+            if key in first_line:
+                raise PoseFileError(path, f"duplicate image name {entry.name!r} (first on line {first_line[key]})",
+                                    lineno)  # fmt: skip
+        except PoseFileError as e:
+            if on_error is None:
+                raise
+            on_error(e)
+            skipped += 1
+            continue
+        first_line[key] = lineno
+        entries[entry.name] = entry
+        formats.setdefault(_count(entry), []).append(lineno)
     if not entries:
-        raise PoseFileError(path, "no poses in file")
+        raise PoseFileError(path, "no poses in file" + (f" (every line malformed: {skipped})" if skipped else ""))
+    if len(formats) > 1:
+        main = max(formats, key=lambda n: len(formats[n]))
+        others = "; ".join(f"{len(ls)} {FORMAT_OF_COUNT[n]} (line {', '.join(map(str, ls[:3]))}"
+                           f"{' ...' if len(ls) > 3 else ''})" for n, ls in formats.items() if n != main)  # fmt: skip
+        warn(f"{path}: lines of several formats, each read as its count of numbers says: "
+             f"{len(formats[main])} {FORMAT_OF_COUNT[main]}; {others}")  # fmt: skip
     return entries
 
 
+def _count(entry: PoseEntry) -> int:
+    """How many numbers the entry's line had (its format)."""
+    return 10 if entry.inliers is not None else 8 if entry.focal is not None else 7
+
+
 def read_poses(
-    path: PathLike, fmt: str = "auto", on_error: Callable[[PoseFileError], None] | None = None
+    path: PathLike,
+    fmt: str = "auto",
+    on_error: Callable[[PoseFileError], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Read a text pose file into ``{name: w2c 4x4}``; see :func:`read_pose_file`."""
-    return {name: e.pose for name, e in read_pose_file(path, fmt, on_error).items()}
+    return {name: e.pose for name, e in read_pose_file(path, fmt, on_error, warn).items()}
 
 
 def _fmt(v: float) -> str:
@@ -175,7 +303,9 @@ def write_poses(
     focal: Mapping[str, float] | None = None,
     extras: Mapping[str, tuple[float, float, int]] | None = None,
 ) -> None:
-    """Write ``{name: w2c 4x4}`` as a text pose file, ``qw >= 0``, full double precision.
+    """Write ``{name: w2c 4x4}`` as a text pose file, ``qw >= 0``, full double precision, space separated. A name
+    may hold single spaces (:func:`read_pose_file` reads it back); a name that would not read back is refused
+    with ``ValueError`` before anything is written.
 
     ``fmt="pgt"`` needs ``focal``; ``fmt="ace"`` needs ``extras`` ``{name: (r_err, t_err, inliers)}``.
     The file is written to a temporary name and renamed, so a crash never leaves half a file.
@@ -185,8 +315,10 @@ def write_poses(
     path = Path(path)
     lines = []
     for name, T in poses.items():
-        if any(c.isspace() for c in name) or not name:
-            raise ValueError(f"image name {name!r} is empty or contains whitespace; pose files are space separated")
+        if not name or name.startswith("#") or split_pose_line(f"{name} 1 0 0 0 0 0 0")[0] != name:
+            raise ValueError(f"image name {name!r} would not read back from a pose file: empty, a leading '#', a "
+                             "tab or line break, leading, trailing or repeated spaces, or a number after its last "
+                             "space")  # fmt: skip
         T = check_pose(T, what=f"pose of {name!r}")
         q, t = pose_to_qt(T)
         cols = [name, *map(_fmt, q), *map(_fmt, t)]
@@ -204,6 +336,16 @@ def write_poses(
 
 
 # ----------------------------------------------------------------------------- 4x4 matrix files
+def _read_text(path: Path) -> str:
+    """A dataset's own text file as UTF-8 (a byte-order mark dropped); PoseFileError if it is not text."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise PoseFileError(path, f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
+    except OSError as e:
+        raise PoseFileError(path, f"cannot read ({e.strerror or e})") from None
+
+
 def read_matrix_pose(path: PathLike) -> np.ndarray:
     """Read a 4x4 rigid transform stored as 4 rows of 4 numbers (7-/12-Scenes ``*.pose.txt``).
 
@@ -213,7 +355,7 @@ def read_matrix_pose(path: PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise PoseFileError(path, "no such pose file")
-    rows = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [line.split() for line in _read_text(path).splitlines() if line.strip()]
     if len(rows) != 4 or any(len(r) != 4 for r in rows):
         shape = "x".join(str(n) for n in (len(rows), max((len(r) for r in rows), default=0)))
         raise PoseFileError(path, f"expected 4 rows of 4 numbers, got {shape}")
@@ -247,7 +389,7 @@ def read_cambridge_split(path: PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise PoseFileError(path, "no such split file")
     poses: dict[str, np.ndarray] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(path).splitlines()
     if len(lines) < 3:
         raise PoseFileError(path, "expected 3 header lines before the poses")
     for lineno, raw in enumerate(lines[3:], start=4):
@@ -282,13 +424,15 @@ NAME_SCHEMES = (*_SCHEME_PATTERNS, "exact")
 
 
 def canonical_name(name: str, scheme: str) -> str:
-    """The canonical spelling of an image name under a naming scheme.
+    """The canonical spelling of an image name under a naming scheme, in Unicode NFC form (so that a name
+    decomposed as macOS writes file names matches the same name composed).
 
     >>> canonical_name("seq-03/frame-000000.color.png", "7scenes")
     'seq-03-frame-000000.color.png'
     >>> canonical_name("seq1/frame00001.png", "cambridge")
     'seq1_frame00001.png'
     """
+    name = unicodedata.normalize("NFC", name)  # macOS writes file names decomposed (NFD)
     name = name[2:] if name.startswith("./") else name
     if scheme == "exact":
         return name

@@ -223,7 +223,7 @@ def inputs_from_args(args: argparse.Namespace, bad_lines: list) -> tuple:
     if not (args.model and args.poses and args.intrinsics and args.out):
         raise ValueError("give --dataset/--scene/--estimator, or --model, --poses, --intrinsics and --out")
     fx, fy, cx, cy, w, h = (float(v) for v in args.intrinsics.split(","))
-    poses = read_poses(args.poses, on_error=bad_lines.append)
+    poses = read_poses(args.poses, on_error=bad_lines.append, warn=_warn)
     return poses, Camera(int(w), int(h), fx, fy, cx, cy), args.model, args.out, None
 
 

@@ -1,5 +1,7 @@
 """gscpr render on the paper's datasets (--dataset): the original's layout, intrinsics, ACT and render scripts."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -180,3 +182,26 @@ def test_12scenes_renders_are_the_originals_jpeg_75_and_rasterizer(tmp_path, mon
     Image.fromarray(np.asarray(Image.open(out / names[0]).convert("RGB"))).save(q95, format="JPEG", quality=95)
     assert Image.open(out / names[0]).quantization == Image.open(q95).quantization
     assert not np.array_equal(np.load(out / names[0].replace(".jpg", ".npy")), near)
+
+
+def test_a_damaged_query_image_fails_only_its_view(tmp_path, capsys):
+    """ACT needs each query image: one cut short (its header read, its pixels not) fails its own view (reported,
+    in render_failures.json) and the other views are rendered."""
+    from PIL import Image
+
+    names = ["seq1_frame00001.png", "seq2_frame00003.png"]
+    info = make_paper_root(tmp_path, "cambridge", "ShopFacade", "dfnet", [n.replace("_", "/", 1) for n in names])
+    gt = {n: info["gt"][n.replace("_", "/", 1)] for n in names}
+    root = make_cambridge_queries(tmp_path / "datasets", "ShopFacade", names, gt)
+    write_released_act(tmp_path / "030000.tar")
+    bad = root / "seq2" / "frame00003.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (54, 96, 3), np.uint8)).save(bad)
+    bad.write_bytes(bad.read_bytes()[:5000])  # an interrupted copy
+    args = ["render", "--dataset", "cambridge", "--scene", "ShopFacade", "--estimator", "dfnet", "--root",
+            str(tmp_path), "--act", str(tmp_path / "030000.tar"), "--device", "cpu", "--backend", "torch"]  # fmt: skip
+    assert main(args) == 1  # some view failed
+    out = render_dir(tmp_path, "cambridge", "ShopFacade", "dfnet")
+    assert (out / "seq1" / "frame00001.png").is_file() and not (out / "seq2" / "frame00003.png").exists()
+    failures = json.loads((out / "render_failures.json").read_text())
+    assert failures == {"seq2/frame00003.png": f"no ACT colour transform: {bad}: damaged image, cannot be decoded "
+                        "(image file is truncated)"}  # fmt: skip

@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..camera import Camera
 from ..geometry import c2w_to_w2c
 from ..poses import PoseFileError, read_matrix_pose
+from . import images
 from .frame import DatasetError, Frame
 
 __all__ = ["IMAGE_EXTENSIONS", "companion_bases", "find_companion", "image_size", "read_ace_split", "read_calibration"]
@@ -33,12 +33,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file, reading only its header."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{path}: cannot read image ({e})") from None
+    """``(width, height)`` of an image file, reading only its header (:func:`gscpr.data.images.image_size`)."""
+    return images.image_size(path)
 
 
 def companion_bases(name: str) -> list[str]:

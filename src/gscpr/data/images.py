@@ -1,38 +1,122 @@
-"""Reading images as float RGB, compositing transparent ones on a background."""
+"""Reading images as float RGB, compositing transparent ones on a background.
+
+Images are opened with Pillow and every mode it opens is converted by its meaning (Pillow's modes,
+https://pillow.readthedocs.io/en/stable/handbook/concepts.html#modes):
+
+- ``RGB``, ``RGBX``, ``YCbCr``, ``LAB``, ``HSV``: colour, converted to RGB.
+- ``RGBA``, ``RGBa``: colour composited on the background by its alpha (premultiplied colour un-multiplied).
+- ``L``, ``1``: grey, repeated to three channels. ``LA``, ``La``: grey with alpha, composited.
+- ``P``, ``PA``: palette colours looked up; transparent entries composited on the background.
+- ``CMYK``: Pillow's ``R = (255 - C)(255 - K) / 255`` (an embedded ICC profile is not applied; Adobe's inverted
+  CMYK JPEGs are un-inverted by Pillow's decoder).
+- ``I;16`` (16-bit grey): divided by 65535. ``I`` (32-bit integer grey, how older Pillow opens 16-bit PNGs):
+  divided by 65535, refused with values outside [0, 65535].
+- ``F`` (32-bit float grey): taken as [0, 1] and clipped, refused with NaN or infinity.
+
+A single transparent colour (PNG ``tRNS`` on an ``L`` or ``RGB`` image) counts as alpha. The pixels are read as
+stored: the EXIF orientation is not applied, since a dataset's intrinsics describe the stored pixels. Multi-frame
+files (GIF, TIFF pages, phones' MPO) give their first frame.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .frame import DatasetError
 
-__all__ = ["load_rgb", "to_uint8"]
+__all__ = ["image_size", "load_rgb", "to_uint8"]
+
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
-def load_rgb(path: str | Path, background: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
-    """An image as ``float32 [H, W, 3]`` in [0, 1]; RGBA images are composited on ``background``.
-
-    Grey images are repeated to three channels; 16-bit images are scaled by 65535.
-    """
-    path = Path(path)
+@contextmanager
+def _open(path: Path, decode: bool = True) -> Iterator[Image.Image]:
+    """The image at ``path``, decoded (or its header only); DatasetError in one line naming the file for what is
+    missing, cannot be opened, is not an image or cannot be decoded."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such image")
     try:
-        img = iio.imread(path)
-    except Exception as e:  # imageio raises many types for truncated or foreign files
-        raise DatasetError(f"{path}: cannot read image ({e})") from None
-    scale = 65535.0 if img.dtype == np.uint16 else 255.0 if img.dtype == np.uint8 else 1.0
-    img = img.astype(np.float32) / scale
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
-        raise DatasetError(f"{path}: unsupported image shape {img.shape}")
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
+        f = path.open("rb")
+    except OSError as e:  # permissions, a file gone since
+        raise DatasetError(f"{path}: cannot open ({e.strerror or e})") from None
+    with f:
+        try:
+            im = Image.open(f)
+        except UnidentifiedImageError:
+            size = path.stat().st_size
+            why = "empty file" if size == 0 else f"{size} bytes in no image format Pillow reads"
+            raise DatasetError(f"{path}: not an image ({why})") from None
+        except Image.DecompressionBombError as e:
+            raise DatasetError(f"{path}: image too large to read ({e})") from None
+        except (OSError, ValueError, SyntaxError) as e:  # a format recognised, its header cut or corrupt
+            raise DatasetError(f"{path}: damaged image, cannot be read ({e})") from None
+        with im:
+            if decode:
+                try:
+                    im.load()
+                except (OSError, ValueError, SyntaxError, EOFError) as e:  # Pillow's decoders' errors for bad data
+                    raise DatasetError(f"{path}: damaged image, cannot be decoded ({e})") from None
+            yield im
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file, from its header only (nothing decoded). Raises
+    :class:`~gscpr.data.DatasetError` as :func:`load_rgb` does (``no such image``, ``cannot open``, ``not an
+    image``, ``damaged image``)."""
+    path = Path(path)
+    with _open(path, decode=False) as im:
+        return im.size
+
+
+def _has_transparency(im: Image.Image) -> bool:
+    """A transparent colour (PNG ``tRNS``, GIF) or a palette with alpha."""
+    return "transparency" in im.info or (im.mode == "P" and im.palette is not None and im.palette.mode == "RGBA")
+
+
+def _to_array(im: Image.Image, path: Path) -> np.ndarray:
+    """``float32 [H, W, 3]`` (opaque) or ``[H, W, 4]`` (with alpha), in [0, 1]."""
+    mode = im.mode
+    if mode.startswith("I;16"):
+        return np.asarray(im).astype(np.float32)[..., None].repeat(3, axis=2) / 65535.0
+    if mode == "I":
+        a = np.asarray(im)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise DatasetError(f"{path}: 32-bit integer image with values in [{a.min()}, {a.max()}], not 16-bit")
+        return a.astype(np.float32)[..., None].repeat(3, axis=2) / 65535.0
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise DatasetError(f"{path}: floating-point image with NaN or infinite values")
+        return np.clip(a, 0.0, 1.0)[..., None].repeat(3, axis=2)
+    if mode == "La":
+        im = im.convert("LA")  # un-premultiplied; Pillow converts La to nothing else
+    if im.mode in _ALPHA_MODES or _has_transparency(im):
+        im = im.convert("RGBA")  # palette and single-colour transparency become alpha; premultiplied is undone
+    elif mode != "RGB":  # CMYK, YCbCr, LAB, HSV, palette, grey, bilevel
+        try:
+            im = im.convert("RGB")
+        except ValueError as e:
+            raise DatasetError(f"{path}: image mode {mode} cannot be converted to RGB ({e})") from None
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def load_rgb(path: str | Path, background: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """An image as ``float32 [H, W, 3]`` in [0, 1], every Pillow mode converted by its meaning (see the module
+    docstring); transparent pixels are composited on ``background`` (RGB in [0, 1]; pass the render's, so that
+    query and render agree).
+
+    Raises :class:`~gscpr.data.DatasetError` in one line naming the file: ``no such image``, ``cannot open``
+    (permissions), ``not an image`` (empty, or no format Pillow reads), ``damaged image`` (a truncated or corrupt
+    file), or a mode with no meaning as a photo (32-bit integers beyond 16 bits, floats with NaN).
+    """
+    path = Path(path)
+    with _open(path) as im:
+        img = _to_array(im, path)
     if img.shape[2] == 4:
         alpha = img[..., 3:]
         img = img[..., :3] * alpha + np.asarray(background, dtype=np.float32) * (1.0 - alpha)

@@ -81,7 +81,8 @@ def setup(
     ds.check_scene(args.scene)
     ds.check_estimator(args.estimator)
     coarse_dir = args.coarse_dir or args.root / "coarse_poses"
-    poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append)
+    poses = read_poses(ds.coarse_pose_file(coarse_dir, args.estimator, args.scene), on_error=bad_lines.append,
+                       warn=lambda message: print(f"warning: {message}", file=sys.stderr))  # fmt: skip
     # Written under the original render script's names (Cambridge: seqN/frameM.png whatever the estimator).
     poses = {ds.render_names(n)[0]: p for n, p in poses.items()}
     model_path = args.model or model_dir(args.root, ds.name, args.scene)
@@ -109,13 +110,28 @@ def setup(
             )
     weights = _act_weights(args, ds, model_path)
     if weights is not None:
-        from ..data.images import load_rgb
-
         act = weights.load(args.device)
         if not queries:
             raise ValueError("--act needs the query images: it is for Cambridge scenes")
-        transforms = {n: act.transform_for(load_rgb(p), weights.legacy_layout) for n, p in queries.items()}
+        transforms = {n: _act_transform(act, p, weights.legacy_layout) for n, p in queries.items()}
     return poses, cameras, model_path, out, transforms
+
+
+def _act_transform(act, image_path: Path, legacy_layout: bool) -> Callable:
+    """The ACT colour transform chosen by a query image; for an image that cannot be read, one that fails with
+    the image's message, so that its view is reported as failed and the others are rendered."""
+    from ..data.frame import DatasetError
+    from ..data.images import load_rgb
+
+    try:
+        return act.transform_for(load_rgb(image_path), legacy_layout)
+    except DatasetError as e:
+        message = f"no ACT colour transform: {e}"
+
+    def unusable(rgb):
+        raise DatasetError(message)
+
+    return unusable
 
 
 def _act_weights(args: argparse.Namespace, ds, model_path: Path) -> ActWeights | None:
