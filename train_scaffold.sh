@@ -62,9 +62,17 @@ scenes_of() {
         12scenes) echo apt1_kitchen apt1_living apt2_bed apt2_kitchen apt2_living apt2_luke office1_gates362 \
             office1_gates381 office1_lounge office1_manolis office2_5a office2_5b ;;
         cambridge) echo KingsCollege ShopFacade OldHospital StMarysChurch ;;
-        *) echo "train_scaffold.sh: unknown dataset $1" >&2; exit 2 ;;
     esac
 }
+# Every dataset is checked before any training (scenes_of runs in a subshell, where exit would not stop the script).
+if [ -z "$data" ]; then
+    for dataset in $datasets; do
+        case $dataset in
+            7scenes|12scenes|cambridge) ;;
+            *) echo "train_scaffold.sh: unknown dataset $dataset (7scenes, 12scenes or cambridge)" >&2; exit 2 ;;
+        esac
+    done
+fi
 # The scenes to train, as the original's data values: <dataset>/scene_<scene> (relative to ACT_Scaffold_GS/data).
 todo=()
 if [ -n "$data" ]; then

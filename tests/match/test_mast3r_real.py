@@ -3,7 +3,6 @@ of a small configuration generated at test time (tests/conftest.py): loading by 
 Hugging Face cache, the messages for what is missing, the original's resize and keypoint mapping, the
 nearest neighbours against mast3r's own, bf16 autocast and the pairwise pointmaps."""
 
-import json
 import sys
 
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 from gscpr.match import MatchError, load_matcher
 from gscpr.match.mast3r import (
     DEFAULT_CHECKPOINT,
+    TINY_ARCHITECTURE,
     check_dependencies,
     map_keypoints,
     mast3r_input,
@@ -130,34 +130,90 @@ def test_pairwise_outputs_for_gs_cpr_rel(small_matcher, monkeypatch):
 
 
 def write_hf_snapshot(cache, repo: str, checkpoint) -> None:
-    """A Hugging Face hub cache holding ``repo`` as ``huggingface-cli download`` leaves it (config.json and the
-    weights under snapshots/<commit>/, refs/main naming the commit), from a released-format checkpoint."""
+    """A Hugging Face hub cache holding ``repo`` as ``huggingface-cli download`` leaves it (snapshots/<commit>/,
+    refs/main naming the commit), the snapshot written as the released repositories were: by the hub mixin's
+    ``save_pretrained`` of the network built from its constructor string (config.json from the constructor's
+    arguments; model.safetensors without the tensors that alias others)."""
     import mast3r.model
 
     ckpt = torch.load(checkpoint, weights_only=False)
-    kwargs = eval(ckpt["args"].model.replace("AsymmetricMASt3R(", "dict("), vars(mast3r.model))
+    net = eval(ckpt["args"].model, vars(mast3r.model))  # the released constructor, ManyAR_PatchEmbed and all
+    net.load_state_dict(ckpt["model"])
     commit = "0123456789abcdef0123456789abcdef01234567"
     base = cache / f"models--{repo.replace('/', '--')}"
     snap = base / "snapshots" / commit
-    snap.mkdir(parents=True)
-    (base / "refs").mkdir()
+    (base / "refs").mkdir(parents=True)
     (base / "refs" / "main").write_text(commit)
-    (snap / "config.json").write_text(json.dumps(kwargs))
-    torch.save(ckpt["model"], snap / "pytorch_model.bin")
+    net.save_pretrained(snap)
 
 
 def test_checkpoint_by_name_from_the_local_hf_cache(tiny_mast3r, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
     cache = tmp_path / "hf" / "hub"
     write_hf_snapshot(cache, DEFAULT_CHECKPOINT, tiny_mast3r)
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    assert resolve_checkpoint(DEFAULT_CHECKPOINT).parents[1] == cache / (
-        "models--" + DEFAULT_CHECKPOINT.replace("/", "--")
-    )
-    m = load_matcher("mast3r", "cpu", max_size=128)  # the default checkpoint is the original's model name
+    snapshot = resolve_checkpoint(DEFAULT_CHECKPOINT)
+    assert snapshot.parents[1] == cache / ("models--" + DEFAULT_CHECKPOINT.replace("/", "--"))
     released = torch.load(tiny_mast3r, weights_only=False)["model"]
+    aliases = set(released) - set(load_file(snapshot / "model.safetensors"))
+    assert len(aliases) == 8 and all(".dpt.scratch.layer_rn." in k for k in aliases)  # as save_pretrained writes
+    m = load_matcher("mast3r", "cpu", max_size=128)  # the default checkpoint is the original's model name
     loaded = m.model.state_dict()
     assert set(loaded) == set(released) and all(torch.equal(loaded[k], released[k]) for k in released)
+    assert type(m.model.patch_embed).__name__ == "ManyAR_PatchEmbed"  # built from config.json, as from_pretrained
+
+
+def write_pth(path, model: dict, args) -> str:
+    import argparse
+
+    ckpt = {"model": model} if args is None else {"model": model, "args": argparse.Namespace(model=args)}
+    torch.save(ckpt, path)
+    return str(path)
+
+
+def test_a_pth_without_the_aliases_loads(tiny_mast3r, tmp_path):
+    ckpt = torch.load(tiny_mast3r, weights_only=False)
+    state = {k: v for k, v in ckpt["model"].items() if ".dpt.scratch.layer_rn." not in k}
+    assert len(state) == len(ckpt["model"]) - 8
+    m = load_matcher("mast3r", "cpu", checkpoint=write_pth(tmp_path / "a.pth", state, ckpt["args"].model))
+    loaded = m.model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in ckpt["model"].items())  # the aliases share the loaded tensors
+
+
+def test_a_pth_with_missing_or_foreign_tensors_is_refused_in_one_line(tiny_mast3r, tmp_path):
+    ckpt = torch.load(tiny_mast3r, weights_only=False)
+    keys = sorted(k for k in ckpt["model"] if ".dpt.scratch.layer_rn." not in k)
+    half = {k: ckpt["model"][k] for k in keys[::2]}
+    path = write_pth(tmp_path / "half.pth", half, ckpt["args"].model)
+    with pytest.raises(MatchError) as e:
+        load_matcher("mast3r", "cpu", checkpoint=path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: ")
+    import re
+
+    count, named = re.search(r"lacks (\d+) of the network's \d+ tensors \((.*), \.\.\.\)", msg).groups()
+    assert int(count) >= len(keys) - len(half)  # (with the aliases of what is missing)
+    assert all(k in ckpt["model"] and k not in half for k in named.split(", "))  # names a few missing tensors
+    foreign = dict(ckpt["model"], extra_head=torch.zeros(3))
+    path = write_pth(tmp_path / "foreign.pth", foreign, ckpt["args"].model)
+    with pytest.raises(MatchError, match=rf"^{path}: .*has 1 tensors the network does not \(extra_head\)"):
+        load_matcher("mast3r", "cpu", checkpoint=path)
+
+
+def test_a_pth_that_is_not_a_mast3r_checkpoint_says_why(tiny_mast3r, tmp_path):
+    state = torch.load(tiny_mast3r, weights_only=False)["model"]
+    path = write_pth(tmp_path / "noargs.pth", state, None)
+    with pytest.raises(MatchError, match=rf"^{path}: not a MASt3R checkpoint \(no 'args' entry: "):
+        load_matcher("mast3r", "cpu", checkpoint=path)
+    bad = TINY_ARCHITECTURE.replace("img_size=(512, 512)", "img_size=(500, 500)")  # mast3r asserts, saying nothing
+    path = write_pth(tmp_path / "badargs.pth", state, bad)
+    with pytest.raises(MatchError) as e:
+        load_matcher("mast3r", "cpu", checkpoint=path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: args.model does not build a MASt3R network (AssertionError")
+    assert "img_size=(500, 500)" in msg
 
 
 def test_missing_checkpoint_says_what_and_how_in_one_line(mast3r_code, tmp_path, monkeypatch):

@@ -205,3 +205,56 @@ def test_a_damaged_query_image_fails_only_its_view(tmp_path, capsys):
     failures = json.loads((out / "render_failures.json").read_text())
     assert failures == {"seq2/frame00003.png": f"no ACT colour transform: {bad}: damaged image, cannot be decoded "
                         "(image file is truncated)"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "count", "first", "last"),
+    [
+        ("script_render_pred_7s.sh", 4 * 7, "ace/chess", "glace/stairs"),
+        ("script_render_pred_12s.sh", 3 * 12, "ace/apt1_kitchen", "glace/office2_5b"),
+        ("script_render_pred_cam.sh", 3 * 4, "dfnet/KingsCollege", "glace/StMarysChurch"),
+    ],
+)
+def test_render_scripts_exit_non_zero_when_any_scene_failed(tmp_path, script, count, first, last):
+    """Every scene is tried; the exit status is the worst scene's, not the last one's; one summary line."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    fail = {first: 2, "marepo/" + first.split("/")[1]: 1}  # the first scene: bad input; another: a crash
+
+    def run(failing: dict) -> subprocess.CompletedProcess:
+        cases = "".join(f'    "{k}") echo "error: {k}" >&2; exit {v} ;;\n' for k, v in failing.items())
+        (bin_dir / "gscpr").write_text(f'#!/bin/bash\necho "$@" >> {log}\ncase "$7/$5" in\n{cases}esac\n')
+        (bin_dir / "gscpr").chmod(0o755)
+        log.unlink(missing_ok=True)
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+        return subprocess.run(["bash", str(repo / script)], env=env, cwd=tmp_path, capture_output=True, text=True)
+
+    done = run(fail)
+    calls = log.read_text().splitlines()
+    assert len(calls) == count and calls[-1].split()[-1] == last.split("/")[0]  # the last scene ran (and passed)
+    failed = [k for k in fail if any(f"--scene {k.split('/')[1]} --estimator {k.split('/')[0]}" in c for c in calls)]
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr.splitlines()[-1] == f"{script}: {len(failed)} of {count} scene renders failed: {' '.join(failed)}"
+    )
+    done = run({})
+    assert done.returncode == 0 and done.stderr == ""
+    done = run({last: 1})
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"error: {last}",
+        f"{script}: 1 of {count} scene renders failed: {last}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "scene"), [("7scenes", "chess"), ("12scenes", "apt1_kitchen"), ("cambridge", "ShopFacade")]
+)
+def test_a_missing_pose_file_is_one_line_per_scene(tmp_path, capsys, dataset, scene):
+    assert main(["render", "--dataset", dataset, "--scene", scene, "--estimator", "ace", "--root", str(tmp_path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("gscpr render: error: ") and line.endswith(": no such pose file") and scene in line

@@ -84,7 +84,7 @@ def test_gs_cpr_7s_test_all_writes_the_original_outputs(root, two_scenes, capsys
         assert "After refine Accuracy:" in log and "\t1cm/1deg: 100.0%" in log.split("After refine Accuracy:")[1]
     assert "| chess | 2 |" in capsys.readouterr().out
     config = json.loads((out / "refine_predictions" / SCENES[0] / "config.json").read_text())
-    assert (config["script"], config["matcher"], config["recipe"]) == ("gs_cpr_7scenes", "xfeat", "paper")
+    assert (config["script"], config["matcher"], config["recipe"]) == ("gs_cpr_7s.py", "xfeat", "paper")
     assert config["refine"]["solver"] == "poselib" and config["refine"]["iterations"] == 3  # what made the results
 
 
@@ -153,6 +153,7 @@ def test_paper_solver_uses_renders_on_disk_and_the_relative_variant(root, two_sc
     assert (pred / "dfnet_refinew2c_mast3r_chess.txt").read_bytes() == absolute
     rel_pred = work / "outputs" / "7scenes" / "GS_CPR_rel_dfnet_results" / "refine_predictions"
     rel = read_poses(rel_pred / "dfnet_refinew2c_mast3r_chess.txt")
+    assert json.loads((rel_pred / "chess" / "config.json").read_text())["script"] == "gs_cpr_7s_rel.py"
     for name in NAMES:
         assert pose_errors(rel[name], gt[name])[0] < pose_errors(coarse[name.replace("-frame", "/frame")], gt[name])[0]
     # A second pass needs a render at the refined pose, which only the model can make: said, not silent.
@@ -296,3 +297,18 @@ def test_unreadable_act_weights_stop_with_one_line_naming_the_file(cambridge, ca
     assert main("cambridge", argv=[*argv, "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: ShopFacade: {bad}: cannot read the checkpoint")
+
+
+def test_the_script_recorded_is_the_file_that_runs():
+    from pathlib import Path
+
+    from gscpr.paper.run import SCRIPTS, script_name
+
+    repo = Path(__file__).resolve().parents[2]
+    assert set(SCRIPTS) == set(paper.DATASETS)
+    for dataset in paper.DATASETS:
+        name = script_name(dataset)
+        assert (repo / name).is_file() and f'main("{dataset}", relative=False)' in (repo / name).read_text()
+    for dataset in ("7scenes", "cambridge"):
+        name = script_name(dataset, relative=True)
+        assert (repo / name).is_file() and f'main("{dataset}", relative=True)' in (repo / name).read_text()

@@ -105,3 +105,18 @@ def test_original_options_on_a_real_run_and_no_overwrite_without_the_flag(tmp_pa
     assert (model / "cfg_args").read_text() == before
     forced = run_script(tmp_path, "--datasets", "7scenes", "--scenes", "chess", "--overwrite", *fast)
     assert forced.returncode == 0 and "replacing the model in" in forced.stdout
+
+
+@pytest.mark.parametrize("datasets", ["foo", "7scenes foo", "cambridge 7Scenes"])
+def test_an_unknown_dataset_stops_before_any_training(tmp_path, datasets):
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    (bin_dir / "gscpr").write_text(f'#!/bin/bash\necho "$*" >> {log}\n')
+    (bin_dir / "gscpr").chmod(0o755)
+    for args in (["--datasets", datasets], ["--datasets", datasets, "--scenes", "chess"]):
+        done = run_script(tmp_path, *args, gscpr_bin=bin_dir)
+        bad = datasets.split()[-1]
+        assert done.returncode == 2 and not log.exists(), (done.stdout, done.stderr)
+        assert done.stderr.strip() == f"train_scaffold.sh: unknown dataset {bad} (7scenes, 12scenes or cambridge)"
+    act = run_script(tmp_path, "--datasets", datasets, gscpr_bin=bin_dir, script="train_scaffold_act.sh")
+    assert act.returncode == 2 and not log.exists()

@@ -164,34 +164,98 @@ def resolve_checkpoint(checkpoint: str | Path) -> Path:
 
 
 def load_mast3r_model(checkpoint: str | Path):
-    """The ``AsymmetricMASt3R`` network of :func:`resolve_checkpoint`'s answer, on the CPU, in eval mode."""
+    """The ``AsymmetricMASt3R`` network of :func:`resolve_checkpoint`'s answer, on the CPU, in eval mode.
+
+    A ``.pth`` is built as mast3r's ``load_model`` builds it (``args.model`` evaluated, with ``PatchEmbedDust3R``
+    and ``landscape_only=False``); a folder as ``PyTorchModelHubMixin.from_pretrained`` builds it
+    (``AsymmetricMASt3R(**config.json)``, then safetensors' ``load_model(strict=False)``, which restores tensors
+    ``save_pretrained`` left out as aliases of others). Unlike both, weights that lack a tensor of the network (an
+    alias of a loaded one excepted) or carry a foreign one are refused: :class:`MatchError`, one line."""
     check_dependencies()
     path = resolve_checkpoint(checkpoint)
-    from mast3r.model import AsymmetricMASt3R, load_model
+    import mast3r.model
 
     try:
         if path.is_file():
-            return load_model(str(path), device="cpu", verbose=False).eval()
+            return _load_pth(path, mast3r.model).eval()
         config = json.loads((path / "config.json").read_text())
-        net = AsymmetricMASt3R(**config)
+        net = mast3r.model.AsymmetricMASt3R(**config)
         if (path / "model.safetensors").is_file():
+            weights = path / "model.safetensors"
             if not _importable("safetensors"):
-                raise MatchError(f"{path / 'model.safetensors'} needs the safetensors package: {INSTALL_HINT}")
-            from safetensors.torch import load_file
+                raise MatchError(f"{weights} needs the safetensors package: {INSTALL_HINT}")
+            from safetensors.torch import load_model
 
-            state = load_file(str(path / "model.safetensors"))
+            missing, unexpected = load_model(net, str(weights), strict=False)
         else:
-            state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-        missing = net.load_state_dict(state, strict=False).missing_keys
-        if missing:
-            raise MatchError(
-                f"MASt3R weights in {path} lack {len(missing)} of the network's tensors ({missing[0]}, ...)"
-            )
+            weights = path / "pytorch_model.bin"
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            missing, unexpected = net.load_state_dict(state, strict=False)
+        _refuse_incomplete(net, missing, unexpected, weights)
         return net.eval()
     except MatchError:
         raise
     except Exception as e:  # a damaged or foreign file: one line, not mast3r's traceback
         raise MatchError(f"cannot load the MASt3R checkpoint {path}: {type(e).__name__}: {e}") from None
+
+
+_RELEASED_FORMAT = (
+    "a released checkpoint is {'model': state_dict, 'args': namespace with .model = 'AsymmetricMASt3R(...)'}"
+)
+
+
+def _load_pth(path: Path, namespace) -> torch.nn.Module:
+    """mast3r's ``load_model`` (mast3r/model.py), with a line naming what is wrong with ``path`` instead of its
+    ``KeyError`` / bare ``AssertionError``, and the weights checked (:func:`_refuse_incomplete`)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "args" not in ckpt:
+        what = (
+            "not a dict" if not isinstance(ckpt, dict) else f"no {'model' if 'model' not in ckpt else 'args'!r} entry"
+        )
+        raise MatchError(f"{path}: not a MASt3R checkpoint ({what}: {_RELEASED_FORMAT})")
+    args = getattr(ckpt["args"], "model", None)
+    if not isinstance(args, str) or not args.strip().endswith(")"):
+        raise MatchError(f"{path}: not a MASt3R checkpoint (args.model is {args!r}, not a constructor string: "
+                         f"{_RELEASED_FORMAT})")  # fmt: skip
+    args = args.replace("ManyAR_PatchEmbed", "PatchEmbedDust3R")  # as mast3r's load_model: any aspect ratio
+    if "landscape_only" not in args:
+        args = args.rstrip()[:-1] + ", landscape_only=False)"
+    else:
+        args = args.replace(" ", "").replace("landscape_only=True", "landscape_only=False")
+    try:
+        net = eval(args, vars(namespace))  # noqa: S307  (what mast3r's load_model does with the same string)
+    except Exception as e:
+        why = f"{type(e).__name__}: {e}" if str(e) else f"{type(e).__name__} in mast3r's constructor"
+        raise MatchError(f"{path}: args.model does not build a MASt3R network ({why}): {ckpt['args'].model}") from None
+    if not isinstance(net, torch.nn.Module):
+        raise MatchError(f"{path}: args.model does not build a MASt3R network: {ckpt['args'].model}")
+    missing, unexpected = net.load_state_dict(ckpt["model"], strict=False)
+    _refuse_incomplete(net, missing, unexpected, path)
+    return net
+
+
+def _refuse_incomplete(net: torch.nn.Module, missing, unexpected, source: Path) -> None:
+    """Raise :class:`MatchError` if weights loaded into ``net`` (``load_state_dict(strict=False)``'s ``missing`` /
+    ``unexpected`` keys) lack a tensor of the network or carry a foreign one. A missing key whose tensor shares
+    storage with a loaded one (a tied parameter, e.g. the DPT head's ``scratch.layer_rn.K`` aliases of
+    ``layerK_rn``, which ``save_pretrained`` leaves out of ``model.safetensors``) is loaded, not missing."""
+    own = net.state_dict()
+    gone = set(missing)
+
+    def where(t: Tensor) -> tuple:
+        return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride())
+
+    loaded = {where(t) for k, t in own.items() if k not in gone and t.numel()}
+    lacking = [k for k in missing if k in own and not (own[k].numel() and where(own[k]) in loaded)]
+    problems = []
+    if lacking:
+        problems.append(f"lacks {len(lacking)} of the network's {len(own)} tensors ({', '.join(lacking[:3])}"
+                        f"{', ...' if len(lacking) > 3 else ''})")  # fmt: skip
+    if unexpected:
+        problems.append(f"has {len(unexpected)} tensors the network does not ({', '.join(list(unexpected)[:3])}"
+                        f"{', ...' if len(unexpected) > 3 else ''})")  # fmt: skip
+    if problems:
+        raise MatchError(f"{source}: not this MASt3R network's weights: it {' and '.join(problems)}")
 
 
 def mast3r_geometry(width: int, height: int, size: int = 512) -> tuple[int, int, tuple[int, int, int, int]]:

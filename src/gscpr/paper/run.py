@@ -58,7 +58,7 @@ from .datasets import (
 )
 from .naming import log_file, records_dir, refined_file, results_dir
 
-__all__ = ["main"]
+__all__ = ["SCRIPTS", "main", "script_name"]
 
 
 def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
@@ -180,6 +180,16 @@ def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_p
     return model
 
 
+#: The original's script of each dataset (``gs_cpr_<x>.py``; the ``_rel`` variants add ``_rel``).
+SCRIPTS = {"7scenes": "gs_cpr_7s", "12scenes": "gs_cpr_12s", "cambridge": "gs_cpr_cam"}
+
+
+def script_name(dataset: str, relative: bool = False) -> str:
+    """The file name of the paper script that runs ``dataset`` (a ``DATASETS`` key): ``gs_cpr_7s.py``,
+    ``gs_cpr_cam_rel.py``, ..., as recorded in each scene's ``config.json``."""
+    return f"{SCRIPTS[dataset]}{'_rel' if relative else ''}.py"
+
+
 def main(dataset: str, relative: bool = False, argv: list[str] | None = None) -> int:
     """The command line of ``gs_cpr_<dataset>[_rel].py`` (``dataset``: a ``gscpr.paper.DATASETS`` key); returns
     the exit status: 0, 2 when the matcher cannot load, a scene's inputs cannot be read or the output folder
@@ -241,7 +251,7 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
             continue
         write_outputs(rec_dir, queries, records, scene, unmatched)
         # What made these results (the refined-pose file's name says "mast3r" whatever the matcher, as the original's).
-        settings = {"script": f"gs_cpr_{dataset}{'_rel' if relative else ''}", "scene": scene, "pose_estimator": pe,
+        settings = {"script": script_name(ds.name, relative), "scene": scene, "pose_estimator": pe,
                     "matcher": args.matcher, "matcher_options": {k: str(v) for k, v in options.items()},
                     "recipe": args.recipe, "refine": asdict(cfg),
                     "model": str(model_path) if model is not None else None}  # fmt: skip
