@@ -14,9 +14,11 @@ CAM = Camera.centered(240, 180, 200.0)
 
 
 def refine_args(root, data=None) -> list[str]:
-    """``gscpr refine`` on the fixture's model, query set (or ``data``) and coarse poses."""
+    """``gscpr refine`` on the fixture's model, query set (or ``data``) and coarse poses. The queries are the room
+    rendered on black in a Blender-format folder, whose default background is white: the command is told."""
     data = data or root / "data"
-    return ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt")]
+    return ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt"),
+            "--background", "0", "0", "0"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +152,7 @@ def test_refine_with_mast3r_max_size_and_the_paper_relative_variant(workdir, tin
             str(tmp_path / "one.txt"), "--out", str(out), "--device", "cpu", "--matcher", "mast3r",
             "--matcher-checkpoint", str(tiny_mast3r), "--max-size", "128", "--recipe", "paper",
             "--relative"]  # fmt: skip
-    assert main(args) == 0
+    status = main(args)
     config = json.loads((out / "config.json").read_text())
     assert config["refine"]["relative"] and config["refine"]["relative_solver"] == "mast3r-pair"
     options = config["matcher_options"]
@@ -158,6 +160,7 @@ def test_refine_with_mast3r_max_size_and_the_paper_relative_variant(workdir, tin
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     (record,) = records
     assert record["status"] in {"refined", "relative_pose_failed", "too_few_valid_depth", "too_few_inliers"}
+    assert status == (0 if record["status"] == "refined" else 2)  # no query refined: exit 2, outputs written
     assert record["timings"]["match"] > 0 and record["num_matches"] == 0  # pointmaps only, as the original
     assert set(read_poses(out / "refined_poses.txt")) == {name}
 
