@@ -238,3 +238,70 @@ def test_renders_made_on_the_fly_take_the_query_colour_transform(workdir, tmp_pa
     (r,) = results
     assert r.status.value == "too_few_matches" and torch.all(r.render_rgb == 0.5)  # a grey render has no features
     assert records[name]["render"] == {"from": "on the fly", "color": "grey"}
+
+
+def _grey_copy(root, tmp_path):
+    """The fixture's query set with every image a flat grey: nothing to match, no query can refine."""
+    import shutil
+
+    import imageio.v3 as iio
+
+    data = tmp_path / "grey"
+    shutil.copytree(root / "data", data)
+    for png in (data / "test").glob("*.png"):
+        iio.imwrite(png, np.full((CAM.height, CAM.width, 3), 128, np.uint8))
+    return data
+
+
+def _strict_json(line: str) -> dict:
+    return json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+
+
+def test_a_run_that_refines_no_query_exits_2_saying_why_with_its_outputs_written(workdir, tmp_path, capsys):
+    root, _, coarse = workdir
+    out = tmp_path / "out"
+    argv = ["refine", "--model", str(root / "scene.ply"), "--data", str(_grey_copy(root, tmp_path)), "--poses",
+            str(root / "coarse.txt"), "--out", str(out), "--device", "cpu", "--matcher", "sift",
+            "--no-recovery"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "gscpr refine: error: none of the 4 queries was refined (too_few_matches 4)" in err
+    assert set(read_poses(out / "refined_poses.txt")) == set(coarse)  # the coarse poses kept, and said where
+    records = [_strict_json(x) for x in (out / "results.jsonl").read_text().splitlines()]  # standard JSON
+    assert len(records) == 4 and all(r["reproj_error"] is None for r in records)
+    # No background given, no cfg_args: the Blender format's, white, behind renders and RGBA queries alike.
+    assert json.loads((out / "config.json").read_text())["refine"]["background"] == [1.0, 1.0, 1.0]
+
+
+def test_the_help_says_what_the_exit_status_means(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["refine", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert e.value.code == 0 and "exit status: 0 when at least one query was refined" in help_text
+    assert "2 when an option or input cannot be used, when no coarse pose names an image" in help_text
+    assert "or when no query could be refined" in help_text
+
+
+def test_no_coarse_pose_naming_an_image_exits_2_with_a_name_from_each_side(workdir, tmp_path, capsys):
+    root, _, coarse = workdir
+    write_poses(tmp_path / "other.txt", {f"elsewhere/{i}.jpg": p for i, p in enumerate(coarse.values())})
+    argv = ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data"), "--poses",
+            str(tmp_path / "other.txt"), "--out", str(tmp_path / "out"), "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("gscpr refine: error: none of the 5 coarse poses in") and "'elsewhere/0.jpg'" in line
+    assert "'test/r_0.png'" in line and "--scheme" in line
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    "extra, said",
+    [
+        (["--relative", "--solver", "poselib"], "--solver poselib is the PnP solver of absolute refinement"),
+        (["--relative-solver", "essential"], "--relative-solver essential is for GS-CPR_rel: add --relative"),
+    ],
+)
+def test_a_solver_for_the_variant_that_does_not_run_is_refused(workdir, tmp_path, capsys, extra, said):
+    root, _, _ = workdir
+    assert main([*refine_args(root), "--out", str(tmp_path / "o"), "--device", "cpu", *extra]) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "o").exists()

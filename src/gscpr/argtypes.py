@@ -1,6 +1,7 @@
 """argparse types shared by every command line (``gscpr`` and the paper's scripts): a value that cannot mean what
 its option asks for (a negative count, NaN, a device that is not there) is refused while the arguments are parsed,
-with one line naming the option, the value and what it must be (argparse prints it and exits with status 2).
+with one line naming the option, the value and what it must be, and exit status 2 (:class:`ArgumentParser`: the
+usage is for ``--help``, not repeated above every error).
 
     parser.add_argument("--workers", type=positive_int, default=1)
     parser.add_argument("--device", type=device_arg, default=default_device())
@@ -14,9 +15,8 @@ import argparse
 import math
 from collections.abc import Callable
 
-import torch
-
 __all__ = [
+    "ArgumentParser",
     "check_device",
     "default_device",
     "device_arg",
@@ -29,6 +29,14 @@ __all__ = [
     "positive_float",
     "positive_int",
 ]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line, ``<prog>: error: <message> (<prog> --help: the options)``, and
+    exit status 2; its sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
 def _int(text: str, what: str) -> int:
@@ -76,16 +84,20 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
 # ----------------------------------------------------------------------------- devices
 def default_device() -> str:
     """``"cuda"`` where a CUDA GPU is visible, else ``"cpu"``: every command's default ``--device``."""
+    import torch  # here, not at the top: `gscpr --help` and the argument types stay light
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def check_device(name: str | torch.device) -> str:
+def check_device(name) -> str:
     """``name`` if this machine can compute on it, else ``ValueError`` saying why (one line).
 
     Accepted: ``cpu``, ``cuda`` (the current GPU; under torchrun each rank's own) and ``cuda:N`` for a visible GPU
     ``N`` (``CUDA_VISIBLE_DEVICES`` renumbers them from 0). Other torch device types are refused: gscpr's
     renderers and matchers run on the CPU and on CUDA only.
     """
+    import torch
+
     text = str(name).strip()
     try:
         dev = torch.device(text)
