@@ -297,6 +297,8 @@ def _no_query_message(poses, coarse: dict, data: Path, split: str, frames: list,
     images = f"the {len(frames)} images of {data} (split {split})"
     if not frames:
         return f"{data} has no images in split {split}: nothing to refine"
+    if not coarse:
+        return f"{poses}: no coarse pose could be read (the skipped lines are listed above)"
     if scheme == "auto":
         scheme = f"auto ({guess_name_scheme([f.name for f in frames])})"
     example = f"e.g. {next(iter(coarse))!r} in {poses}, {frames[0].name!r} in {data}"
@@ -349,6 +351,8 @@ def refine(
     device = dist.device(device)
     frames = load_dataset(data, split)
     coarse = read_poses(poses, on_error=bad_lines.append)
+    for e in bad_lines if dist.is_main else ():
+        warn(f"skipped a malformed coarse pose: {e}")
     queries, missing = build_queries(frames, coarse, scheme)
     if not queries:  # nothing to refine: say why rather than write an empty table
         raise UnknownNameError(_no_query_message(poses, coarse, data, split, frames, scheme))
@@ -362,15 +366,12 @@ def refine(
         except ScaffoldFormatError as e:
             warn(f"{e}: the background is the dataset format's")
             background = None
-        background = background or format_traits(detect_format(data, split)).background
+        background = background or format_traits(detect_format(data, split or "test")).background
         config = replace(config, background=background)
     options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
     match = load_matcher(matcher, device, **options)
-    if dist.is_main:
-        for e in bad_lines:
-            warn(f"skipped a malformed coarse pose: {e}")
-        if missing:
-            warn(f"{len(missing)} coarse pose(s) have no image in {data} (kept as they are): {', '.join(missing[:5])}")
+    if dist.is_main and missing:
+        warn(f"{len(missing)} coarse pose(s) have no image in {data} (kept as they are): {', '.join(missing[:5])}")
     out.mkdir(parents=True, exist_ok=True)
     if dist.is_main:  # what the output depends on; the number of processes is not part of it
         settings = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,

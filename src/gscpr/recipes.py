@@ -164,7 +164,7 @@ def add_refine_arguments(
     group.add_argument("--recipe", default=recipe, choices=list(RECIPES), help=f"preset of every option ({recipe})")
     table = _arguments()
     for name in options:
-        spellings = ("--" + name.replace("_", style), *(flags or {}).get(name, ()))
+        spellings = (*(flags or {}).get(name, ()), "--" + name.replace("_", style))  # the first one in messages
         group.add_argument(*spellings, dest=name, **table[name])
 
 

@@ -293,7 +293,8 @@ def _confirm(licenses: list[str], assume_yes: bool) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", choices=["7scenes", "12scenes", "cambridge"])
+    names = list(LICENSES)  # also in the message when it is missing (argparse names a positional by its metavar)
+    parser.add_argument("dataset", choices=names, metavar="{" + ",".join(names) + "}", help="the dataset to prepare")
     parser.add_argument("--out", type=Path, default=Path("datasets"), help="where to prepare (default: datasets)")
     parser.add_argument(
         "--poses",
