@@ -3,7 +3,8 @@
     python gs_cpr_cam_rel.py --pose_estimator dfnet --scene <scene>
     python gs_cpr_cam_rel.py --pose_estimator dfnet --test_all
 
-See gscpr/paper/run.py for the layout it reads and writes and for the options (--matcher xfeat, --solver poselib).
+See gscpr/paper/run.py for the layout it reads and writes and for the options (--matcher xfeat; --solver
+essential or mast3r-pair: the two-view solver).
 """
 
 import sys

@@ -1,6 +1,7 @@
 """`gscpr demo` on the embedded scene: runs on the CPU with nothing downloaded, and refinement works."""
 
 import numpy as np
+import pytest
 
 from gscpr.cli import main
 from gscpr.demo import demo_scene_dir, run_demo
@@ -41,8 +42,10 @@ def test_demo_never_removes_a_folder_it_did_not_write(tmp_path, capsys):
     assert "holds files that no gscpr demo wrote" in capsys.readouterr().err
     assert (mine / "keep.txt").read_text() == "precious"
     # Bad options are refused before anything is touched, and a file in the way is one clear line.
-    assert main(["demo", "--out", str(mine), "--iterations", "0"]) == 2
-    assert "iterations must be at least 1" in capsys.readouterr().err and (mine / "keep.txt").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--out", str(mine), "--iterations", "0"])
+    assert exit_.value.code == 2 and (mine / "keep.txt").exists()
+    assert "--iterations: '0' is out of range; expected a whole number >= 1" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["demo", "--out", str(tmp_path / "file")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err

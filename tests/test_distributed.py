@@ -60,8 +60,10 @@ def workdir(tmp_path_factory):
 
 
 def _args(root, out) -> list[str]:
+    # The room is rendered on black in a Blender-format folder, whose default background is white: say so.
     return ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data"), "--poses",
-            str(root / "coarse.txt"), "--out", str(out), "--device", "cpu", "--iterations", "2"]  # fmt: skip
+            str(root / "coarse.txt"), "--out", str(out), "--device", "cpu", "--iterations", "2",
+            "--background", "0", "0", "0"]  # fmt: skip
 
 
 def _torchrun(root, out, **popen) -> subprocess.Popen:

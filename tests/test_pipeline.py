@@ -15,9 +15,11 @@ CAM = Camera.centered(240, 180, 200.0)
 
 
 def refine_args(root, data=None) -> list[str]:
-    """``gscpr refine`` on the fixture's model, query set (or ``data``) and coarse poses."""
+    """``gscpr refine`` on the fixture's model, query set (or ``data``) and coarse poses. The queries are the room
+    rendered on black in a Blender-format folder, whose default background is white: the command is told."""
     data = data or root / "data"
-    return ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt")]
+    return ["refine", "--model", str(root / "scene.ply"), "--data", str(data), "--poses", str(root / "coarse.txt"),
+            "--background", "0", "0", "0"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +160,7 @@ def test_refine_with_mast3r_max_size_and_the_paper_relative_variant(workdir, tin
             str(tmp_path / "one.txt"), "--out", str(out), "--device", "cpu", "--matcher", "mast3r",
             "--matcher-checkpoint", str(tiny_mast3r), "--max-size", "128", "--recipe", "paper",
             "--relative"]  # fmt: skip
-    assert main(args) == 0
+    status = main(args)
     config = json.loads((out / "config.json").read_text())
     assert config["refine"]["relative"] and config["refine"]["relative_solver"] == "mast3r-pair"
     options = config["matcher_options"]
@@ -166,6 +168,7 @@ def test_refine_with_mast3r_max_size_and_the_paper_relative_variant(workdir, tin
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     (record,) = records
     assert record["status"] in {"refined", "relative_pose_failed", "too_few_valid_depth", "too_few_inliers"}
+    assert status == (0 if record["status"] == "refined" else 2)  # no query refined: exit 2, outputs written
     assert record["timings"]["match"] > 0 and record["num_matches"] == 0  # pointmaps only, as the original
     assert set(read_poses(out / "refined_poses.txt")) == {name}
 
@@ -462,3 +465,70 @@ def test_pose_file_faults_are_counted_in_the_outputs_and_no_good_line_is_lost(wo
     assert inputs["poses_without_image"] == {"count": 1, "names": ["test/r_9.png"]}
     assert inputs["images_without_pose"] == {"count": 2, "names": ["test/r_2.png", "test/r_3.png"]}
     assert len(inputs["notes"]) == 1 and "1 pgt (line 1)" in inputs["notes"][0]
+
+
+def _grey_copy(root, tmp_path):
+    """The fixture's query set with every image a flat grey: nothing to match, no query can refine."""
+    import shutil
+
+    import imageio.v3 as iio
+
+    data = tmp_path / "grey"
+    shutil.copytree(root / "data", data)
+    for png in (data / "test").glob("*.png"):
+        iio.imwrite(png, np.full((CAM.height, CAM.width, 3), 128, np.uint8))
+    return data
+
+
+def _strict_json(line: str) -> dict:
+    return json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+
+
+def test_a_run_that_refines_no_query_exits_2_saying_why_with_its_outputs_written(workdir, tmp_path, capsys):
+    root, _, coarse = workdir
+    out = tmp_path / "out"
+    argv = ["refine", "--model", str(root / "scene.ply"), "--data", str(_grey_copy(root, tmp_path)), "--poses",
+            str(root / "coarse.txt"), "--out", str(out), "--device", "cpu", "--matcher", "sift",
+            "--no-recovery"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "gscpr refine: error: none of the 4 queries was refined (too_few_matches 4)" in err
+    assert set(read_poses(out / "refined_poses.txt")) == set(coarse)  # the coarse poses kept, and said where
+    records = [_strict_json(x) for x in (out / "results.jsonl").read_text().splitlines()]  # standard JSON
+    assert len(records) == 4 and all(r["reproj_error"] is None for r in records)
+    # No background given, no cfg_args: the Blender format's, white, behind renders and RGBA queries alike.
+    assert json.loads((out / "config.json").read_text())["refine"]["background"] == [1.0, 1.0, 1.0]
+
+
+def test_the_help_says_what_the_exit_status_means(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["refine", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert e.value.code == 0 and "exit status: 0 when at least one query was refined" in help_text
+    assert "2 when an option or input cannot be used, when no coarse pose names an image" in help_text
+    assert "or when no query could be refined" in help_text
+
+
+def test_no_coarse_pose_naming_an_image_exits_2_with_a_name_from_each_side(workdir, tmp_path, capsys):
+    root, _, coarse = workdir
+    write_poses(tmp_path / "other.txt", {f"elsewhere/{i}.jpg": p for i, p in enumerate(coarse.values())})
+    argv = ["refine", "--model", str(root / "scene.ply"), "--data", str(root / "data"), "--poses",
+            str(tmp_path / "other.txt"), "--out", str(tmp_path / "out"), "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("gscpr refine: error: none of the 5 coarse poses in") and "'elsewhere/0.jpg'" in line
+    assert "'test/r_0.png'" in line and "--scheme" in line
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    "extra, said",
+    [
+        (["--relative", "--solver", "poselib"], "--solver poselib is the PnP solver of absolute refinement"),
+        (["--relative-solver", "essential"], "--relative-solver essential is for GS-CPR_rel: add --relative"),
+    ],
+)
+def test_a_solver_for_the_variant_that_does_not_run_is_refused(workdir, tmp_path, capsys, extra, said):
+    root, _, _ = workdir
+    assert main([*refine_args(root), "--out", str(tmp_path / "o"), "--device", "cpu", *extra]) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "o").exists()

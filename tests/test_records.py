@@ -6,9 +6,12 @@ import numpy as np
 
 from gscpr.geometry import make_pose
 from gscpr.records import (
+    json_safe,
+    merge_records,
     open_record_log,
     poses_from_records,
     read_records,
+    record_line,
     result_record,
     stage_medians,
     status_counts,
@@ -93,3 +96,29 @@ def test_changed_parts_and_the_resume_message():
     assert msg == "resume: 12 of 40 records redone: coarse pose changed for 3, options changed for 9"
     msg = resume_message(2, 2, Counter({None: 2}))
     assert msg == "resume: 2 of 2 records redone: no fingerprint (written by an older gscpr) for 2"
+
+
+def _strict(text: str):
+    """``json.loads`` as a standard JSON reader (jq, a browser): NaN and Infinity are not JSON."""
+    return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"not JSON: {c}")))
+
+
+def test_records_are_standard_json_a_value_with_no_meaning_is_null(tmp_path):
+    """A failed query has no reprojection error: null in results.jsonl, never NaN (invalid JSON)."""
+    r = RefineResult.failed(np.eye(4), Status.TOO_FEW_MATCHES, "3 matches")
+    rec = result_record("q.png", r)
+    assert rec["reproj_error"] is None and rec["inlier_ratio"] == 0.0
+    assert _strict(record_line({**rec, "x": [float("inf"), np.float32("nan"), 1.5]}))["x"] == [None, None, 1.5]
+    assert json_safe({"a": (float("-inf"), {"b": np.float64(2.0)})}) == {"a": [None, {"b": 2.0}]}
+
+
+def test_records_written_with_nan_by_older_versions_are_read_as_null_and_merged_as_json(tmp_path):
+    old = '{"name": "a.png", "status": "too_few_matches", "reproj_error": NaN, "timings": {"render": NaN}}\n'
+    (tmp_path / "results.jsonl").write_text(old + '{"name": "b.png", "reproj_error": Infinity}\n[1, 2]\n')
+    records = read_records(tmp_path / "results.jsonl")
+    assert records["a.png"]["reproj_error"] is None and records["b.png"]["reproj_error"] is None
+    assert set(records) == {"a.png", "b.png"}  # a line that is no record is skipped, as a torn one
+    assert stage_medians([records["a.png"]])["render"] == 0.0  # a null time counts as none
+    merge_records(tmp_path, ["a.png", "b.png"])
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert [_strict(x)["reproj_error"] for x in lines] == [None, None]

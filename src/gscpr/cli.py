@@ -32,10 +32,9 @@ MODES: dict[str, tuple[str, ...]] = {"eval": ("gscpr.paper.evaluate",), "render"
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The parser; only the module of the command named in ``argv`` is imported to add its options."""
     from . import __version__
+    from .argtypes import ArgumentParser  # errors in one line (exit status 2), in every subcommand too
 
-    parser = argparse.ArgumentParser(
-        prog="gscpr", description="Camera pose refinement with 3D Gaussian Splatting (GS-CPR)."
-    )
+    parser = ArgumentParser(prog="gscpr", description="Camera pose refinement with 3D Gaussian Splatting (GS-CPR).")
     parser.add_argument("--version", action="version", version=f"gscpr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():

@@ -124,12 +124,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("gscpr_demo"), help="output folder (an earlier demo's is replaced, no other)"
     )
-    parser.add_argument("--rot", type=float, default=6.0, help="coarse rotation error, degrees")
-    parser.add_argument("--trans", type=float, default=0.25, help="coarse translation error, scene units")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--matcher", default="xfeat")
-    parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="cpu (default: runs anywhere) or cuda")
+    from .argtypes import device_arg, nonnegative_float, nonnegative_int, positive_int
+    from .match import MATCHERS
+
+    parser.add_argument("--rot", type=nonnegative_float, default=6.0, help="coarse rotation error, degrees")
+    parser.add_argument("--trans", type=nonnegative_float, default=0.25, help="coarse translation error, scene units")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--matcher", default="xfeat", choices=list(MATCHERS))
+    parser.add_argument("--iterations", type=positive_int, default=2)
+    parser.add_argument("--device", type=device_arg, default="cpu", help="cpu (default: runs anywhere), cuda or cuda:N")
 
 
 def run(args: argparse.Namespace) -> int:

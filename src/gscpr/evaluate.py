@@ -29,7 +29,7 @@ import numpy as np
 
 from .geometry import pose_errors
 from .outputs import write_json, write_text
-from .poses import PoseFileError, UnknownNameError, align_names, read_cambridge_split, read_poses
+from .poses import NAME_SCHEMES, PoseFileError, UnknownNameError, align_names, read_cambridge_split, read_poses
 
 __all__ = [
     "CAMBRIDGE_THRESHOLDS",
@@ -268,7 +268,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     single.add_argument("--gt", help="ground truth: a pose file, a Cambridge dataset_test.txt or an ACE-layout scene")
     single.add_argument("--coarse", type=Path, help="coarse poses, for a before -> after table")
     single.add_argument("--scene", help="scene name (with --dataset: evaluate this scene only)")
-    single.add_argument("--scheme", default="auto", help="image-name scheme: auto, 7scenes, 12scenes, cambridge, exact")
+    single.add_argument(
+        "--scheme",
+        default="auto",
+        choices=["auto", *NAME_SCHEMES],
+        help="image-name scheme matching --poses to --gt (auto: guessed from the ground truth)",
+    )
     single.add_argument("--log", type=Path, help="write the original's log format to this file")
     parser.add_argument("--thresholds", type=_threshold, nargs="+", help="metres,degrees pairs, e.g. 0.5,5 0.15,5")
     parser.add_argument("--json", type=Path, help="write all figures (and per-query errors) as JSON")
@@ -289,7 +294,7 @@ def report_results(
             "refined": [asdict(r) for r in refined] if refined else None,
             "refined_average": average_results(refined).summary() if refined else None,
         }
-        write_json(json_path, payload)
+        write_json(json_path, payload)  # NaN / inf (no pose, no query) as null: standard JSON
 
 
 def run(args: argparse.Namespace) -> int:

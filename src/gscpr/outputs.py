@@ -91,8 +91,11 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, value, indent: int | None = 1) -> None:
-    """Write ``value`` as JSON to ``path`` atomically (:func:`atomic_path`)."""
-    write_text(path, json.dumps(value, indent=indent))
+    """Write ``value`` as standard JSON to ``path`` atomically (:func:`atomic_path`): NaN and infinities become
+    ``null`` (:func:`gscpr.records.json_safe`; RFC 8259 has neither)."""
+    from .records import json_safe  # records writes through this module
+
+    write_text(path, json.dumps(json_safe(value), indent=indent, allow_nan=False))
 
 
 def write_image(path: str | Path, bgr, params: tuple | list = ()) -> None:

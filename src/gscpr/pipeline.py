@@ -24,22 +24,21 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
-from functools import partial
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from .argtypes import check_device, default_device, device_arg, nonnegative_int, positive_int
 from .data.frame import DatasetError
 from .data.images import load_rgb
 from .distributed import Dist, init_distributed, shard
 from .match import MATCHERS, MatchError, load_matcher
 from .outputs import output_folder, write_json, write_text
 from .overlays import draw_overlay, query_file_stem
-from .poses import PoseFileError, UnknownNameError, read_poses, write_poses
+from .poses import NAME_SCHEMES, PoseFileError, UnknownNameError, guess_name_scheme, read_poses, write_poses
 from .queries import Query, build_queries, load_query
 from .recipes import add_refine_arguments, config_from_args, get_recipe, relative_solver_for
 from .recipes import matcher_options as recipe_matcher_options
@@ -51,6 +50,7 @@ from .records import (
     merge_records,
     open_record_log,
     poses_from_records,
+    record_line,
     result_record,
     resume_message,
     stage_medians,
@@ -148,7 +148,11 @@ def refine_queries(
     ``shards/rank<r>.jsonl`` and rank 0 merges the records into ``results.jsonl`` when all are done. Returns
     every record by name (on rank 0, all of them).
     """
-    load_image = load_image or partial(load_rgb, background=cfg.background)  # the renders' background
+    if load_image is None:  # transparent query pixels on the renders' background: one background for both
+        from .splat.render import model_background
+
+        bg = cfg.background if cfg.background is not None or model is None else model_background(model)
+        load_image = (lambda path: load_rgb(path, background=bg)) if bg is not None else load_rgb
     dist = dist or Dist()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +238,7 @@ def refine_queries(
             refined = _ordered(pool, refine_one, loaded, ahead=workers)
         for q, r, image in refined:
             rec = {**result_record(q.name, r), "render": q.render_source(), "fingerprint": prints[q.name]}
-            log.write(json.dumps(rec) + "\n")  # unbuffered: on disk as soon as the query is done
+            log.write(record_line(rec))  # unbuffered: on disk as soon as the query is done
             done[q.name] = rec
             if drawn < overlays and image is not None and r.render_rgb is not None:
                 draw_overlay(r.render_rgb, image, r, out_dir / "overlays" / f"{query_file_stem(q.name)}.jpg")
@@ -355,6 +359,20 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _no_query_message(poses, coarse: dict, data: Path, split: str, frames: list, scheme: str) -> str:
+    """Why no coarse pose became a query, with a name from each side to compare."""
+    images = f"the {len(frames)} images of {data} (split {split})"
+    if not frames:
+        return f"{data} has no images in split {split}: nothing to refine"
+    if not coarse:
+        return f"{poses}: no coarse pose could be read (the skipped lines are listed above)"
+    if scheme == "auto":
+        scheme = f"auto ({guess_name_scheme([f.name for f in frames])})"
+    example = f"e.g. {next(iter(coarse))!r} in {poses}, {frames[0].name!r} in {data}"
+    return (f"none of the {len(coarse)} coarse poses in {poses} names one of {images} under the name scheme "
+            f"{scheme} ({example}); --scheme chooses how names are matched")  # fmt: skip
+
+
 def refine(
     model,
     data: str | Path,
@@ -381,15 +399,21 @@ def refine(
     path, or a model already loaded) and the matcher, refine every query into ``out`` (resumable; under torchrun
     each rank takes a share) and write the outputs (:func:`write_outputs`).
 
-    ``config`` defaults to the ``recipe`` (default ``gscpr``). ``warn`` receives what is worth a word but does
-    not stop the run (skipped pose-file lines, poses with no image). Raises ``DatasetError``, ``PoseFileError``,
-    ``UnknownNameError``, the model loaders' format errors or ``MatchError`` for input that cannot be used.
+    ``config`` defaults to the ``recipe`` (default ``gscpr``); where its ``background`` is None, the background
+    is the model's (``cfg_args``' ``white_background``, :func:`gscpr.splat.model.scene_background`), else the
+    dataset format's (:mod:`gscpr.data.traits`: white for Blender scenes, black otherwise), for the renders and
+    the transparent pixels of RGBA queries alike. ``warn`` receives what is worth a word but does not stop the
+    run (skipped pose-file lines, poses with no image). Raises ``ValueError`` for a device this machine does
+    not have (:func:`gscpr.argtypes.check_device`), ``DatasetError``, ``PoseFileError``, ``UnknownNameError``
+    (also when no coarse pose names an image of the query set), the model loaders' format errors or
+    ``MatchError`` for input that cannot be used.
     """
-    from .data import load_dataset, load_other_splits
-    from .splat.model import load_scene_model
+    from .data import detect_format, format_traits, load_dataset, load_other_splits
+    from .splat.model import load_scene_model, scene_background
+    from .splat.scaffold import ScaffoldFormatError
 
     config = config or get_recipe(recipe or "gscpr")
-    device = requested = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = requested = check_device(device or default_device())
     out, data = Path(out), Path(data)
     bad_lines: list[PoseFileError] = []
     dist = init_distributed(device)  # rank 0 of 1 unless started by torchrun
@@ -403,19 +427,31 @@ def refine(
         if missing and split is None and (others := load_other_splits(data)):  # --poses says what is refined
             more, missing = build_queries(others, {n: coarse[n] for n in missing}, scheme)
             queries += more
+        if dist.is_main:
+            for note in notes:
+                warn(note)
+            for e in bad_lines:
+                warn(f"skipped a malformed coarse pose: {e}")
+        if not queries:  # nothing to refine: say why rather than write an empty table
+            raise UnknownNameError(_no_query_message(poses, coarse, data, split, frames, scheme))
         paired = {q.image_path for q in queries}
         inputs = PoseInputs(str(poses), len(coarse), [str(e) for e in bad_lines], notes, missing,
                             [f.name for f in frames if f.image_path not in paired])  # fmt: skip
         quiet = lambda message: None  # noqa: E731  (every rank loads the model; one says what it ignored)
         scene_model = (load_scene_model(model, device, warn=warn if dist.is_main else quiet)
                        if isinstance(model, (str, Path)) else model)  # fmt: skip
+        if config.background is None:
+            path = model if isinstance(model, (str, Path)) else None
+            try:
+                background = scene_background(scene_model, path)
+            except ScaffoldFormatError as e:
+                warn(f"{e}: the background is the dataset format's")
+                background = None
+            background = background or format_traits(detect_format(data, split or "test")).background
+            config = replace(config, background=background)
         options = recipe_matcher_options(recipe, matcher, config, matcher_options)  # the recipe's, then the given
         match = load_matcher(matcher, device, **options)
         if dist.is_main:
-            for note in notes:
-                warn(note)
-            for e in bad_lines:
-                warn(f"skipped a malformed coarse pose: {e}")
             if missing:
                 hint = " (--split all reads every split)" if split not in (None, "all") else ""
                 warn(f"{len(missing)} coarse pose(s) have no image in {data}{hint} (kept as they are): "
@@ -441,7 +477,17 @@ def refine(
 
 
 # ----------------------------------------------------------------------------- command line
+#: What the exit status of ``gscpr refine`` says (its ``--help`` epilog).
+EXIT_STATUS = (
+    "exit status: 0 when at least one query was refined (the others keep their coarse pose, each with its reason "
+    "in results.jsonl); 2 when an option or input cannot be used, when no coarse pose names an image of --data, "
+    "or when no query could be refined (the outputs are written all the same: refined_poses.txt holds the coarse "
+    "poses, summary.md and results.jsonl say why)"
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS
     parser.add_argument("--model", type=Path, required=True,
                         help="scene file (3DGS PLY, compressed PLY, .splat, .spz) or model folder")  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="query dataset folder (any format gscpr reads)")
@@ -449,18 +495,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: every frame --poses names, looked up in the test split first)")  # fmt: skip
     parser.add_argument("--poses", type=Path, required=True, help="coarse poses (w2c text file)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--scheme", default="auto", help="image-name scheme matching --poses to --data")
+    parser.add_argument("--scheme", default="auto", choices=["auto", *NAME_SCHEMES],
+                        help="image-name scheme matching --poses to --data (auto: guessed from its names)")  # fmt: skip
     parser.add_argument("--matcher", default="xfeat", choices=list(MATCHERS))
     parser.add_argument("--matcher-checkpoint", help="MASt3R checkpoint (--matcher mast3r)")
-    parser.add_argument("--max-size", type=int, help="matcher input long side (default: the matcher's)")
-    parser.add_argument("--overlays", type=int, default=0, help="write match overlays for the first N queries")
-    parser.add_argument("--batch-size", type=int, default=1,
+    parser.add_argument("--max-size", type=positive_int, help="matcher input long side (default: the matcher's)")
+    parser.add_argument("--overlays", type=nonnegative_int, default=0,
+                        help="write match overlays for the first N queries")  # fmt: skip
+    parser.add_argument("--batch-size", type=positive_int, default=1,
                         help="refine queries of one image size this many at a time (one render and one feature "
                         "extraction call per batch; absolute refinement rendered on the fly)")  # fmt: skip
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="refine this many queries at once in threads (PnP overlaps the device work)")  # fmt: skip
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="under torchrun, cuda means each rank's own GPU (LOCAL_RANK)")  # fmt: skip
+    parser.add_argument("--device", type=device_arg, default=default_device(),
+                        help="cpu, cuda or cuda:N (under torchrun, cuda: each rank's GPU, LOCAL_RANK)")  # fmt: skip
     add_refine_arguments(parser)
 
 
@@ -472,7 +520,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_size:
         options["max_size"] = args.max_size
     try:
-        solver = relative_solver_for(args.recipe, args.matcher) if args.relative else None
+        given = getattr(args, "relative_solver", None)  # the user's wins over the recipe's choice for the matcher
+        solver = relative_solver_for(args.recipe, args.matcher) if args.relative and given is None else None
         config = config_from_args(args, relative_solver=solver)
     except ValueError as e:  # options that contradict each other
         print(f"gscpr refine: error: {e}", file=sys.stderr)
@@ -485,6 +534,14 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, PoseFileError, UnknownNameError, PlyFormatError, ScaffoldFormatError, MatchError) as e:
         print(f"gscpr refine: error: {e}", file=sys.stderr)
         return 2
-    if result.summary:
-        print(result.summary)
+    if not result.summary:  # a rank other than 0: rank 0 reports
+        return 0
+    print(result.summary)
+    statuses = status_counts(result.records.values())
+    if not statuses.get(Status.REFINED.value):
+        why = ", ".join(f"{k} {v}" for k, v in statuses.items())
+        print(f"gscpr refine: error: none of the {sum(statuses.values())} queries was refined ({why}); the coarse "
+              f"poses are kept in {Path(args.out) / 'refined_poses.txt'}, each query's reason is in "
+              f"{Path(args.out) / 'results.jsonl'}", file=sys.stderr)  # fmt: skip
+        return 2
     return 0

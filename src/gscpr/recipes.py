@@ -37,6 +37,7 @@ import argparse
 import copy
 from dataclasses import fields, replace
 
+from .argtypes import fraction, nonnegative_float, nonnegative_int, open_fraction, positive_float, positive_int
 from .refine.config import DEPTH_SAMPLING, PRINCIPAL_POINTS, RefineConfig
 from .solvers import get_solver, solver_names
 
@@ -107,55 +108,77 @@ def _arguments() -> dict[str, dict]:
 
     return {
         "solver": {"choices": solver_names("absolute"), "help": f"PnP solver ({default('solver')})"},
-        "ransac_px": {"type": float, "help": f"inlier threshold in query pixels ({default('ransac_px')})"},
-        "min_inliers": {"type": int, "help": f"fewer inliers keep the coarse pose ({default('min_inliers')})"},
-        "iterations": {"type": int, "help": f"render-match-solve passes at most ({default('iterations')})"},
+        "relative_solver": {"choices": solver_names("relative"),
+                            "help": "two-view solver of GS-CPR_rel (paper recipe with mast3r: mast3r-pair; "
+                            f"otherwise {RECIPES['gscpr'].relative_solver})"},
+        "ransac_px": {"type": positive_float, "help": f"inlier threshold in query pixels ({default('ransac_px')})"},
+        "min_inliers": {"type": positive_int, "help": f"fewer inliers keep the coarse pose ({default('min_inliers')})"},
+        "iterations": {"type": positive_int, "help": f"render-match-solve passes at most ({default('iterations')})"},
         "subpixel": {"action": argparse.BooleanOptionalAction,
                      "help": f"align keypoints to their render patch ({default('subpixel')})"},
         "recovery": {"action": argparse.BooleanOptionalAction,
                      "help": "render again with wider and other-focal cameras when the first pass finds nothing "
                      "(gscpr: on; paper: off)"},
-        "render_scale": {"type": float,
+        "render_scale": {"type": positive_float,
                          "help": f"render and match at this fraction of the query size ({default('render_scale')})"},
         "relative": {"action": "store_true", "default": None,
                      "help": "GS-CPR_rel: relative pose render -> query, scaled by the rendered depth"},
-        "max_matches": {"type": int, "help": f"keep at most this many matches, spread over the view; 0: all "
+        "max_matches": {"type": nonnegative_int,
+                        "help": f"keep at most this many matches, spread over the view; 0: all "
                         f"({default('max_matches')})"},
         "depth_sampling": {"choices": list(DEPTH_SAMPLING),
                            "help": f"depth at a render keypoint ({default('depth_sampling')})"},
         "principal_point": {"choices": list(PRINCIPAL_POINTS),
                             "help": f"principal point of lifting and PnP: the camera's, or (W/2, H/2) in pixel "
                             f"indices as the original ({default('principal_point')})"},
-        "near_plane": {"type": float, "help": f"rasterizer near plane, scene units ({default('near_plane')})"},
-        "alpha_cap": {"type": float, "help": f"largest alpha of one Gaussian at a pixel ({default('alpha_cap')})"},
-        "background": {"type": float, "nargs": 3, "help": f"render background RGB in [0, 1] ({default('background')})"},
+        "near_plane": {"type": nonnegative_float,
+                       "help": f"rasterizer near plane, scene units ({default('near_plane')})"},
+        "alpha_cap": {"type": open_fraction,
+                      "help": f"largest alpha of one Gaussian at a pixel ({default('alpha_cap')})"},
+        "background": {"type": fraction, "nargs": 3, "metavar": ("R", "G", "B"),
+                       "help": "RGB in [0, 1] behind the renders and the transparent pixels of RGBA queries "
+                       "(default: the model's cfg_args white_background where it has one, else the dataset "
+                       "format's: white for Blender scenes, black otherwise)"},
         "backend": {"choices": ["auto", "gsplat", "torch"], "help": f"rasterizer ({default('backend')})"},
     }  # fmt: skip
 
 
 #: The options :func:`add_refine_arguments` can add (RefineConfig fields; ``recovery`` as on / off).
-OPTIONS = ("solver", "ransac_px", "min_inliers", "iterations", "subpixel", "recovery", "render_scale", "relative",
-           "max_matches", "depth_sampling", "principal_point", "near_plane", "alpha_cap", "background",
-           "backend")  # fmt: skip
+OPTIONS = ("solver", "relative_solver", "ransac_px", "min_inliers", "iterations", "subpixel", "recovery",
+           "render_scale", "relative", "max_matches", "depth_sampling", "principal_point", "near_plane", "alpha_cap",
+           "background", "backend")  # fmt: skip
 
 
 def add_refine_arguments(
-    parser: argparse.ArgumentParser, recipe: str = "gscpr", style: str = "-", options: tuple[str, ...] = OPTIONS
+    parser: argparse.ArgumentParser,
+    recipe: str = "gscpr",
+    style: str = "-",
+    options: tuple[str, ...] = OPTIONS,
+    flags: dict[str, tuple[str, ...]] | None = None,
 ) -> None:
     """Add ``--recipe`` and the refinement ``options`` to a command, each defaulting to ``None``: the recipe's
     value. ``style`` is the flags' word separator: ``-`` (``gscpr``) or ``_`` (the paper's scripts:
-    ``--ransac_px``)."""
+    ``--ransac_px``); ``flags`` adds other spellings of an option (the ``_rel`` scripts' ``--solver`` is
+    ``relative_solver``)."""
     group = parser.add_argument_group("refinement (each option defaults to the recipe's value)")
     group.add_argument("--recipe", default=recipe, choices=list(RECIPES), help=f"preset of every option ({recipe})")
     table = _arguments()
     for name in options:
-        group.add_argument("--" + name.replace("_", style), dest=name, **table[name])
+        spellings = (*(flags or {}).get(name, ()), "--" + name.replace("_", style))  # the first one in messages
+        group.add_argument(*spellings, dest=name, **table[name])
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> RefineConfig:
     """The :class:`RefineConfig` of parsed :func:`add_refine_arguments` options: the recipe, then the options
-    given, then ``overrides`` (values of ``None`` are skipped)."""
+    given, then ``overrides`` (values of ``None`` are skipped). A solver given for the variant that does not run
+    (``solver`` with ``relative``, ``relative_solver`` without) is a ``ValueError``, not ignored."""
     given = {f: getattr(args, f) for f in OPTIONS if getattr(args, f, None) is not None}
+    relative = overrides.get("relative") or given.get("relative")
+    if relative and "solver" in given:
+        raise ValueError(f"--solver {given['solver']} is the PnP solver of absolute refinement; GS-CPR_rel takes "
+                         f"--relative-solver ({', '.join(solver_names('relative'))})")  # fmt: skip
+    if not relative and "relative_solver" in given:
+        raise ValueError(f"--relative-solver {given['relative_solver']} is for GS-CPR_rel: add --relative")
     if "background" in given:
         given["background"] = tuple(given["background"])
     if "recovery" in given:

@@ -34,11 +34,13 @@ __all__ = [
     "changed_parts",
     "digest",
     "file_identity",
+    "json_safe",
     "load_records",
     "merge_records",
     "open_record_log",
     "poses_from_records",
     "read_records",
+    "record_line",
     "result_record",
     "resume_message",
     "stage_medians",
@@ -47,14 +49,34 @@ __all__ = [
 ]
 
 
+def json_safe(value):
+    """``value`` with every NaN or infinite float (also in dicts, lists and numpy scalars) replaced by None, so that
+    ``json.dumps(..., allow_nan=False)`` writes standard JSON (RFC 8259 has no NaN or Infinity: ``jq``, browsers
+    and most JSON libraries refuse them). Readers take null as "no value" (a reprojection error with no inliers)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def record_line(record: dict) -> str:
+    """One line of a record file: standard JSON (:func:`json_safe`) and a newline."""
+    return json.dumps(json_safe(record), allow_nan=False) + "\n"
+
+
 def result_record(name: str, result: RefineResult) -> dict:
-    """The JSON record of one query's result."""
+    """The JSON record of one query's result; values with no meaning for it (the reprojection error of a query
+    with no inliers) are None, written as null."""
     qv, t = pose_to_qt(result.pose)
-    return {"name": name, **result.summary(), "qvec": qv.tolist(), "tvec": t.tolist()}
+    return json_safe({"name": name, **result.summary(), "qvec": qv.tolist(), "tvec": t.tolist()})
 
 
 def read_records(path: Path) -> dict[str, dict]:
-    """The records of one ``.jsonl`` file by name (a torn last line is skipped; a missing file has none)."""
+    """The records of one ``.jsonl`` file by name (a torn last line is skipped; a missing file has none). The
+    ``NaN`` / ``Infinity`` of files written by older versions are read as None, as null is."""
     done: dict[str, dict] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -62,7 +84,8 @@ def read_records(path: Path) -> dict[str, dict]:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            done[rec["name"]] = rec
+            if isinstance(rec, dict) and "name" in rec:
+                done[rec["name"]] = json_safe(rec)
     return done
 
 
@@ -80,7 +103,7 @@ def merge_records(out_dir: Path, names: list[str]) -> dict[str, dict]:
     that any number of processes, in any order, give the same file), then drop the merged shard files."""
     records, known = load_records(out_dir), set(names)
     order = [n for n in names if n in records] + [n for n in records if n not in known]
-    write_text(out_dir / "results.jsonl", "".join(json.dumps(records[n]) + "\n" for n in order))  # atomic
+    write_text(out_dir / "results.jsonl", "".join(record_line(records[n]) for n in order))  # atomic
     for f in (out_dir / "shards").glob("rank*.jsonl"):
         f.unlink()
     return {n: records[n] for n in order}
@@ -140,7 +163,7 @@ def status_counts(records: Iterable[dict]) -> dict[str, int]:
 def stage_medians(records: Iterable[dict]) -> dict[str, float]:
     """Median seconds per query of each refinement stage (:data:`~gscpr.refine.STAGES`), and of their ``total``;
     empty when there are no records."""
-    timing = np.array([[r["timings"].get(k, 0.0) for k in STAGES] for r in records])
+    timing = np.array([[r["timings"].get(k) or 0.0 for k in STAGES] for r in records])
     if not len(timing):
         return {}
     return {**dict(zip(STAGES, np.median(timing, axis=0).tolist(), strict=True)),

@@ -28,6 +28,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .argtypes import (
+    default_device,
+    device_arg,
+    finite_float,
+    fraction,
+    int_in,
+    nonnegative_float,
+    nonnegative_int,
+    open_fraction,
+    positive_float,
+    positive_int,
+)
 from .camera import Camera
 from .data.images import to_uint8
 from .geometry import check_pose
@@ -194,20 +206,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     generic.add_argument("--model", type=Path, help="a scene file (3DGS PLY, compressed PLY, .splat, .spz) or "
                          "a model folder (3DGS or Scaffold-GS)")  # fmt: skip
     generic.add_argument("--poses", type=Path, help="pose file (w2c, qt/pgt/ace format)")
-    generic.add_argument("--intrinsics", help="fx,fy,cx,cy,width,height (pixel-index convention)")
+    generic.add_argument(
+        "--intrinsics",
+        type=intrinsics_arg,
+        metavar="FX,FY,CX,CY,W,H",
+        help="pinhole camera in pixels (pixel-index convention: the first pixel's centre is 0,0)",
+    )
     generic.add_argument("--out", type=Path, help="output folder")
-    parser.add_argument("--iteration", type=int, help="model iteration (default: the latest)")
-    parser.add_argument("--background", type=float, nargs=3, metavar=("R", "G", "B"),
+    parser.add_argument("--iteration", type=nonnegative_int, help="model iteration (default: the latest)")
+    parser.add_argument("--background", type=fraction, nargs=3, metavar=("R", "G", "B"),
                         help="RGB in [0, 1] (default: the model's cfg_args white_background, else black)")  # fmt: skip
     parser.add_argument("--backend", default="auto", choices=["auto", "gsplat", "torch"])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--device", type=device_arg, default=default_device(), help="cpu, cuda or cuda:N")
+    parser.add_argument("--batch", type=positive_int, default=8, help="views rendered in one call")
     parser.add_argument("--overwrite", action="store_true", help="render views that are already on disk")
     # Defaults None: the mode's (gsplat's 0.01 / 0.999 / none and quality 95; --dataset: the original's).
-    parser.add_argument("--near-plane", type=float, help="rasterizer near plane in scene units (0.01; --dataset: 0.2)")
-    parser.add_argument("--alpha-cap", type=float, help="largest alpha of one Gaussian (0.999; --dataset: 0.99)")
-    parser.add_argument("--depth-eps", type=float, help="depth = sum(z a T) / (sum(a T) + eps) (0; --dataset: 1e-6)")
-    parser.add_argument("--jpeg-quality", type=int, help=f"of .jpg renders ({JPEG_QUALITY}; --dataset: 75, PIL's)")
+    parser.add_argument("--near-plane", type=nonnegative_float,
+                        help="rasterizer near plane in scene units (0.01; --dataset: 0.2)")  # fmt: skip
+    parser.add_argument("--alpha-cap", type=open_fraction,
+                        help="largest alpha of one Gaussian (0.999; --dataset: 0.99)")  # fmt: skip
+    parser.add_argument("--depth-eps", type=nonnegative_float,
+                        help="depth = sum(z a T) / (sum(a T) + eps) (0; --dataset: 1e-6)")  # fmt: skip
+    parser.add_argument("--jpeg-quality", type=int_in(0, 100),
+                        help=f"of .jpg renders, 0-100 ({JPEG_QUALITY}; --dataset: 75, PIL's)")  # fmt: skip
 
 
 #: ``inputs(args, bad_lines) -> (poses {name: w2c}, a camera or one per name, model path, output folder, colour
@@ -222,9 +243,23 @@ def inputs_from_args(args: argparse.Namespace, bad_lines: list) -> tuple:
     """The generic mode's :data:`RenderInputs`: ``--model``, ``--poses``, ``--intrinsics``, ``--out``."""
     if not (args.model and args.poses and args.intrinsics and args.out):
         raise ValueError("give --dataset/--scene/--estimator, or --model, --poses, --intrinsics and --out")
-    fx, fy, cx, cy, w, h = (float(v) for v in args.intrinsics.split(","))
     poses = read_poses(args.poses, on_error=bad_lines.append, warn=_warn)
-    return poses, Camera(int(w), int(h), fx, fy, cx, cy), args.model, args.out, None
+    return poses, args.intrinsics, args.model, args.out, None
+
+
+def intrinsics_arg(text: str) -> Camera:
+    """The argparse type of ``--intrinsics``: ``fx,fy,cx,cy,width,height`` as a :class:`~gscpr.camera.Camera`
+    (focal lengths > 0, a finite principal point, sizes >= 1 pixel)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 6:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 6 comma-separated numbers fx,fy,cx,cy,width,height")
+    try:
+        fx, fy = (positive_float(p) for p in parts[:2])
+        cx, cy = (finite_float(p) for p in parts[2:4])
+        w, h = (positive_int(p) for p in parts[4:])
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} (fx,fy,cx,cy,width,height): {e}") from None
+    return Camera(w, h, fx, fy, cx, cy)
 
 
 def _warn(message: str) -> None:
@@ -237,7 +272,7 @@ def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args, defau
     overrides :data:`RENDER_DEFAULTS` for the options the command line leaves out (the paper mode's)."""
     from .data.frame import DatasetError
     from .splat.gaussians import PlyFormatError
-    from .splat.model import load_scene_model
+    from .splat.model import load_scene_model, scene_background
     from .splat.scaffold import ScaffoldFormatError
 
     bad_lines: list[PoseFileError] = []  # malformed pose lines: reported, the rest is rendered
@@ -250,13 +285,15 @@ def run(args: argparse.Namespace, inputs: RenderInputs = inputs_from_args, defau
     with output_folder(out, count=lambda: len(read_pose_index(out)), unit="renders"):
         try:
             model = load_scene_model(model_path, args.device, args.iteration, warn=_warn)
+            # The background the model was trained on where its files say (cfg_args also in a 3DGS model folder).
+            background = args.background if args.background is not None else scene_background(model, model_path)
         except (PlyFormatError, ScaffoldFormatError, FileNotFoundError, ValueError) as e:
             print(f"gscpr render: error: {e}", file=sys.stderr)
             return 2
         opts = {**RENDER_DEFAULTS, **(defaults or {})}
         opts.update({k: getattr(args, k) for k in opts if getattr(args, k, None) is not None})
         jpeg_quality = opts.pop("jpeg_quality")
-        report = render_poses(model, poses, cameras, out, color_transforms=transforms, background=args.background,
+        report = render_poses(model, poses, cameras, out, color_transforms=transforms, background=background,
                               backend=args.backend, batch=args.batch, overwrite=args.overwrite,
                               jpeg_quality=jpeg_quality, render_options=opts)  # fmt: skip
     for e in bad_lines:

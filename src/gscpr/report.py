@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench.tables import failures_text
+from .bench.tables import failures_text, number
 from .bench.thumbnails import thumb_stem
 from .outputs import check_writable, write_text
 
@@ -115,11 +115,12 @@ def _table(result: dict) -> str:
     rows = ["<table><tr>" + "".join(f'<th class="{"l" if i < 3 else ""}">{h}</th>' for i, h in enumerate(head))]
     for r in result["runs"]:
         b, a = r["before"], r["after"]
-        cells = [r["protocol"], r["matcher"], r["solver"], f"{100 * b['success']:.1f} %",
-                 f"<b>{100 * a['success']:.1f} %</b>", f"{100 * a['success_fine']:.1f} %",
-                 f"{100 * a['success_abs']:.1f} %", f"{b['median_rot_deg']:.2f}", f"{a['median_rot_deg']:.3f}",
-                 f"{b['median_trans']:.4f}", f"{a['median_trans']:.5f}", html.escape(failures_text(r)),
-                 f"{r['ms_total']:.1f}"]  # fmt: skip
+        cells = [r["protocol"], r["matcher"], r["solver"], f"{number(b['success'], '.1f', 100)} %",
+                 f"<b>{number(a['success'], '.1f', 100)} %</b>", f"{number(a['success_fine'], '.1f', 100)} %",
+                 f"{number(a['success_abs'], '.1f', 100)} %", number(b["median_rot_deg"], ".2f"),
+                 number(a["median_rot_deg"], ".3f"), number(b["median_trans"], ".4f"),
+                 number(a["median_trans"], ".5f"), html.escape(failures_text(r)),
+                 number(r["ms_total"], ".1f")]  # fmt: skip
         rows.append("<tr>" + "".join(f'<td class="{"l" if i < 3 else ""}">{c}</td>' for i, c in enumerate(cells)))
     return "\n".join(rows) + "</table>"
 

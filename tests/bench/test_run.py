@@ -99,3 +99,17 @@ def test_bench_trains_a_model_when_none_is_given_and_reuses_it(tmp_path, capsys)
     stamp = ply.stat().st_mtime_ns
     assert main(args) == 0
     assert ply.stat().st_mtime_ns == stamp  # reused, not trained again
+
+
+def test_each_run_once_whatever_names_repeat_and_aliases_are_one_solver():
+    cfg = BenchConfig(protocols=("coarse-ace", "coarse-ace"), matchers=("sift", "xfeat", "sift"),
+                      solvers=("paper", "poselib", "opencv-epnp", "paper"))  # fmt: skip
+    assert (cfg.protocols, cfg.matchers, cfg.solvers) == (("coarse-ace",), ("sift", "xfeat"), ("paper", "poselib"))
+    with pytest.raises(ValueError, match="unknown pose solver 'epnp'; expected one of .*opencv-epnp"):
+        BenchConfig(solvers=("epnp",))
+
+
+def test_tables_show_a_missing_figure_as_a_dash():
+    from gscpr.bench.tables import number
+
+    assert number(None, ".1f") == "–" and number(float("nan"), ".1f") == "–" and number(0.123, ".1f", 100) == "12.3"

@@ -195,3 +195,38 @@ def test_real_pgt_file_for_stairs(shared_data, tmp_path):
     for f, n in zip(frames, wanted, strict=True):
         np.testing.assert_allclose(f.pose, entries[n].pose, atol=1e-9)
         assert f.camera.fx == entries[n].focal
+
+
+@pytest.mark.parametrize("dataset, scenes", [("7scenes", ["stairs", "kitchen"]), ("12scenes", ["apt3"]),
+                                             ("cambridge", ["KingsCollege", "kings"])])  # fmt: skip
+def test_unknown_scene_names_are_refused_before_the_licence_or_any_download(seven, capsys, dataset, scenes):
+    tmp_path, server, _, pgt = seven
+    with server.running() as url:
+        argv = ["setup", dataset, "--out", str(tmp_path / "d"), "--scenes", *scenes, "--poses", "original"]
+        assert main([*argv, "--base-url", url, "--yes"]) == 2
+    assert server.requests == [] and not (tmp_path / "d").exists()
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith(f"gscpr setup: error: unknown {dataset} scene(s) {scenes[-1]!r}; expected any of ")
+    assert "licence" not in captured.out  # nothing asked
+
+
+def test_a_missing_or_unknown_dataset_name_is_one_line_listing_the_datasets(capsys):
+    for argv in (["setup"], ["setup", "7-scenes"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and line.startswith("gscpr setup: error: ") and "7scenes" in line
+
+
+def test_no_network_is_one_line_that_says_so(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused, as with no network
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = ["setup", "cambridge", "--out", str(tmp_path / "d"), "--scenes", "ShopFacade", "--yes", "--no-progress"]
+    assert main([*argv, "--base-url", f"http://127.0.0.1:{port}"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"gscpr setup: error: http://127.0.0.1:{port}/") and "cannot connect" in line
+    assert "is this machine online? (--base-url downloads from a mirror)" in line and "Traceback" not in line

@@ -219,9 +219,11 @@ def cambridge(tmp_path):
 
 def run_cambridge(root, *extra) -> dict[str, dict]:
     argv = ["--pose_estimator", "ace", "--scene", "ShopFacade", "--matcher", "sift", "--root", str(root)]
-    assert main("cambridge", argv=[*argv, "--device", "cpu", *extra]) == 0
+    status = main("cambridge", argv=[*argv, "--device", "cpu", *extra])
     records = root / "outputs" / "cambridge" / "GS_CPR_ace_results" / "refine_predictions" / "ShopFacade"
-    return {r["name"]: r for r in map(json.loads, (records / "results.jsonl").read_text().splitlines())}
+    records = {r["name"]: r for r in map(json.loads, (records / "results.jsonl").read_text().splitlines())}
+    assert status == (0 if any(r["status"] == "refined" for r in records.values()) else 2)  # none: exit 2
+    return records
 
 
 def test_cambridge_renders_under_the_original_names_are_used_and_changes_redo_their_queries(cambridge, capsys):
@@ -312,3 +314,44 @@ def test_the_script_recorded_is_the_file_that_runs():
     for dataset in ("7scenes", "cambridge"):
         name = script_name(dataset, relative=True)
         assert (repo / name).is_file() and f'main("{dataset}", relative=True)' in (repo / name).read_text()
+
+
+@pytest.mark.parametrize(
+    "relative, argv, solver",
+    [
+        (True, ["--solver", "essential"], "essential"),
+        (True, ["--solver", "mast3r-pair", "--matcher", "xfeat"], "mast3r-pair"),
+        (True, ["--relative_solver", "essential"], "essential"),
+        (True, [], "mast3r-pair"),  # the paper recipe with MASt3R: the published solver
+        (True, ["--matcher", "xfeat"], "essential"),
+        (False, ["--solver", "paper"], "opencv-epnp"),  # the registry's alias
+    ],
+)
+def test_the_rel_scripts_solver_is_the_two_view_one(relative, argv, solver):
+    """``--solver`` on a ``_rel`` script chooses GS-CPR_rel's two-view solver, as on the absolute ones the PnP one."""
+    from gscpr.paper.run import _parser, refine_config
+
+    cfg = refine_config(_parser("7scenes", relative).parse_args(argv), paper.get_dataset("7scenes"), relative)
+    assert cfg.relative is relative and (cfg.relative_solver if relative else cfg.solver) == solver
+
+
+@pytest.mark.parametrize("relative, solver", [(True, "poselib"), (False, "essential"), (True, "banana")])
+def test_a_solver_of_the_other_kind_is_refused_listing_the_right_ones(capsys, relative, solver):
+    with pytest.raises(SystemExit) as e:
+        main("cambridge", relative, ["--solver", solver])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    expected = "'essential', 'mast3r-pair'" if relative else "'poselib', 'pycolmap', 'opencv-epnp', 'paper'"
+    assert e.value.code == 2 and "argument --solver" in line and f"invalid choice: '{solver}'" in line
+    assert expected in line
+
+
+def test_no_coarse_pose_naming_a_test_image_stops_the_script(root, two_scenes, tmp_path, capsys):
+    work = tmp_path / "root"
+    shutil.copytree(root / "datasets", work / "datasets")
+    poses = work / "coarse_poses" / "ace" / "7Scenes_pgt" / "poses_pgt_7scenes_chess_.txt"
+    write_poses(poses, {"seq-09/frame-000123.color.png": np.eye(4)})
+    argv = ["--scene", "chess", "--matcher", "xfeat", "--root", str(work), "--device", "cpu"]
+    assert main("7scenes", argv=argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: chess: none of the 1 coarse poses of ace names a test image of")
+    assert "'seq-09/frame-000123.color.png'" in line and not (work / "outputs").exists()

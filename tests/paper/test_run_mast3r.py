@@ -49,7 +49,7 @@ def test_gs_cpr_7s_and_rel_write_the_originals_files_apart(tiny_mast3r, tmp_path
             "--root", str(tmp_path), "--device", "cpu"]  # fmt: skip
     outputs = tmp_path / "outputs" / "7scenes"
 
-    assert paper_run.main("7scenes", argv=argv) == 0  # gs_cpr_7s.py: --recipe paper, MASt3R by default
+    status = paper_run.main("7scenes", argv=argv)  # gs_cpr_7s.py: --recipe paper, MASt3R by default
     absolute = outputs / "GS_CPR_ace_results"
     lines = (absolute / "refine_predictions" / "ace_refinew2c_mast3r_chess.txt").read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith(NAME + " ") and LINE.match(lines[0])
@@ -58,11 +58,12 @@ def test_gs_cpr_7s_and_rel_write_the_originals_files_apart(tiny_mast3r, tmp_path
     (record,) = [json.loads(x) for x in (absolute / "refine_predictions" / "chess" / "results.jsonl").open()]
     assert record["name"] == NAME and record["status"] in {"refined", "pnp_failed", "too_few_inliers",
                                                            "too_few_matches", "too_few_valid_depth"}  # fmt: skip
+    assert status == (0 if record["status"] == "refined" else 2)  # nothing refined: exit 2, the files written
     assert loaded[-1] == ("mast3r", {"resize": "pil", "keypoints": "original", "checkpoint": str(tiny_mast3r)})
     assert solved == []  # the absolute variant never calls the relative solver
     before = snapshot(absolute)
 
-    assert paper_run.main("7scenes", relative=True, argv=argv) == 0  # gs_cpr_7s_rel.py
+    status = paper_run.main("7scenes", relative=True, argv=argv)  # gs_cpr_7s_rel.py
     assert snapshot(absolute) == before  # the absolute run's folder untouched, not resumed from
     rel = outputs / "GS_CPR_rel_ace_results"
     poses = read_poses(rel / "refine_predictions" / "ace_refinew2c_mast3r_chess.txt")
@@ -76,6 +77,7 @@ def test_gs_cpr_7s_and_rel_write_the_originals_files_apart(tiny_mast3r, tmp_path
     (record,) = [json.loads(x) for x in (rel / "refine_predictions" / "chess" / "results.jsonl").open()]
     expected = "refined" if solved[0] is not None else "relative_pose_failed"
     assert record["status"] in {expected, "too_few_valid_depth", "too_few_inliers"}
+    assert status == (0 if record["status"] == "refined" else 2)
 
 
 def camera_pair(pair, relative):

@@ -119,3 +119,23 @@ def test_a_warning_reaches_the_command_line_once(tmp_path, capsys, query_set):
     assert main(argv) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "s.ply: ignored" in warnings[0] and "shininess" in warnings[0]
+
+
+def test_the_background_a_model_was_trained_on_where_its_files_say(tmp_path):
+    """A model folder's cfg_args (Inria 3DGS and Scaffold-GS) says white or black; a bare scene file says nothing."""
+    from gscpr.splat.model import scene_background
+
+    g = Gaussians.from_points(torch.rand(5, 3), torch.rand(5, 3), 0.01)
+    save_ply(tmp_path / "scene.ply", g)
+    assert scene_background(load_scene_model(tmp_path / "scene.ply"), tmp_path / "scene.ply") is None
+    inria = tmp_path / "inria"
+    save_ply(inria / "point_cloud" / "iteration_30000" / "point_cloud.ply", g)
+    assert scene_background(load_scene_model(inria), inria) is None  # no cfg_args
+    (inria / "cfg_args").write_text("Namespace(sh_degree=3, source_path='/data/lego', white_background=True)")
+    assert scene_background(load_scene_model(inria), inria) == (1.0, 1.0, 1.0)
+    (inria / "cfg_args").write_text("Namespace(white_background=False, eval=True)")
+    assert scene_background(load_scene_model(inria), inria) == (0.0, 0.0, 0.0)
+    scaffold = random_scaffold(4)
+    scaffold.config.white_background = True
+    save_scaffold(scaffold, tmp_path / "scaffold", 30000)
+    assert scene_background(load_scene_model(tmp_path / "scaffold")) == (1.0, 1.0, 1.0)  # the model's own

@@ -141,3 +141,15 @@ def test_an_existing_model_is_never_overwritten_without_overwrite(tmp_path, caps
     (out / "ckpt_3.pt").unlink()  # a released model has no checkpoint: resume cannot continue it
     assert main([*args, "--resume"]) == 2
     assert "--resume" not in capsys.readouterr().err
+
+
+def test_mcmc_on_the_cpu_is_refused_saying_why_before_anything_is_read(tmp_path, capsys):
+    """MCMC relocates and adds Gaussians with gsplat (CUDA); the CPU's reference rasterizer trains a fixed set."""
+    with pytest.raises(ValueError, match="--strategy mcmc .* needs a CUDA GPU; on the CPU the reference rasterizer"):
+        train(tmp_path / "no_data", tmp_path / "model", strategy="mcmc", device="cpu", verbose=False)
+    argv = ["train", "--data", str(tmp_path / "no_data"), "--out", str(tmp_path / "model"), "--strategy", "mcmc",
+            "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --strategy mcmc") and "use --device cuda" in line
+    assert not (tmp_path / "model").exists()

@@ -7,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..argtypes import default_device, device_arg, nonnegative_int, positive_float, positive_int
 from .protocols import PROTOCOLS
-from .run import DEFAULT_TRAIN_STEPS, BenchConfig, bench, default_device
+from .run import DEFAULT_TRAIN_STEPS, BenchConfig, bench
 from .tables import format_tables
 
 
@@ -21,19 +22,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (Blender, instant-ngp, LLFF, ...)")
     parser.add_argument("--model", type=Path, help="scene model (PLY or model folder); default: OUT/model")
     parser.add_argument(
-        "--train-steps", type=int, default=DEFAULT_TRAIN_STEPS, help="train OUT/model this long if missing"
+        "--train-steps", type=positive_int, default=DEFAULT_TRAIN_STEPS, help="train OUT/model this long if missing"
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--scene", help="name in the results (default: the data folder's)")
-    parser.add_argument("--protocols", nargs="+", default=list(d.protocols), choices=list(PROTOCOLS))
-    parser.add_argument("--matchers", nargs="+", default=list(d.matchers), choices=MATCHERS)
-    parser.add_argument("--solvers", nargs="+", default=list(d.solvers), choices=solver_names("absolute"))
-    parser.add_argument("--iterations", type=int, default=d.iterations, help="passes at most (default: the recipe's)")
-    parser.add_argument("--ransac-px", type=float, default=d.ransac_px, help="PnP threshold (default: the recipe's)")
+    once = " (each once, in the order given)"
+    parser.add_argument("--protocols", nargs="+", default=list(d.protocols), choices=list(PROTOCOLS), help=once[1:])
+    parser.add_argument("--matchers", nargs="+", default=list(d.matchers), choices=MATCHERS, help=once[1:])
+    parser.add_argument("--solvers", nargs="+", default=list(d.solvers), choices=solver_names("absolute"),
+                        help="PnP solvers; paper is opencv-epnp" + once)  # fmt: skip
+    parser.add_argument("--iterations", type=positive_int, default=d.iterations,
+                        help="passes at most (default: the recipe's)")  # fmt: skip
+    parser.add_argument("--ransac-px", type=positive_float, default=d.ransac_px,
+                        help="PnP threshold (default: the recipe's)")  # fmt: skip
     parser.add_argument("--recipe", default=d.recipe, choices=list(RECIPES), help="refinement preset (gscpr.recipes)")
-    parser.add_argument("--max-queries", type=int, default=d.max_queries, help="only the first N test views")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default=default_device())
+    parser.add_argument("--max-queries", type=positive_int, default=d.max_queries, help="only the first N test views")
+    parser.add_argument("--seed", type=nonnegative_int, default=d.seed)
+    parser.add_argument("--device", type=device_arg, default=default_device(), help="cpu, cuda or cuda:N")
 
 
 def run(args: argparse.Namespace) -> int:

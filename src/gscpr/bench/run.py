@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..argtypes import check_device, default_device
 from ..evaluate import within
 from ..geometry import pose_errors
 from ..outputs import output_folder, write_json, write_text
@@ -26,11 +27,6 @@ __all__ = ["DEFAULT_TRAIN_STEPS", "BenchConfig", "bench", "bench_scene", "defaul
 
 #: Training steps of ``OUT/model`` when no model is given.
 DEFAULT_TRAIN_STEPS = 30_000
-
-
-def default_device() -> str:
-    """``"cuda"`` where a CUDA GPU is available, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
@@ -49,6 +45,16 @@ class BenchConfig:
     max_queries: int | None = None
     thumbnails_failed: int = 6
     thumbnails_ok: int = 3
+
+    def __post_init__(self) -> None:
+        from ..solvers import canonical_solver_name
+
+        # Each run once, in the order given: a name given twice (or a solver under two of its names) is one run.
+        self.protocols, self.matchers = tuple(dict.fromkeys(self.protocols)), tuple(dict.fromkeys(self.matchers))
+        solvers: dict[str, str] = {}
+        for name in self.solvers:
+            solvers.setdefault(canonical_solver_name(name), name)  # ValueError naming the solvers if unknown
+        self.solvers = tuple(solvers.values())
 
 
 def bench(
@@ -75,9 +81,9 @@ def bench(
     renders nothing) or ``OSError``.
     """
     from ..data import detect_format, format_traits, load_dataset
-    from ..splat.model import load_scene_model
+    from ..splat.model import load_scene_model, scene_background
 
-    data, out, device = Path(data), Path(out), device or default_device()
+    data, out, device = Path(data), Path(out), check_device(device or default_device())
     with output_folder(out, unit="runs", count=lambda: len(list(out.glob("runs/*/*/refined_poses.txt")))):
         fmt = detect_format(data, "test")
         frames = load_dataset(data, "test", fmt)
@@ -85,8 +91,10 @@ def bench(
             scene_model, model_path = load_scene_model(model, device), model
         else:
             scene_model, model_path = train_or_load(data, out, train_steps, device)
-        result = bench_scene(scene_model, frames, fmt, out, cfg, scene or data.name, device,
-                             format_traits(fmt).background, load_matcher, progress)  # fmt: skip
+        # The model's background where its files say (cfg_args), else the format's: what its views are composited on.
+        background = scene_background(scene_model, model_path) or format_traits(fmt).background
+        result = bench_scene(scene_model, frames, fmt, out, cfg, scene or data.name, device, background, load_matcher,
+                             progress)  # fmt: skip
         result["model"] = str(model_path)
         write_json(out / "bench.json", result)
         return result

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from .scene_scale import ABSOLUTE, FINE, SUCCESS
 
-__all__ = ["failures_text", "format_tables"]
+__all__ = ["failures_text", "format_tables", "number"]
+
+
+def number(value, spec: str, scale: float = 1.0) -> str:
+    """``value * scale`` formatted with ``spec``, or ``–`` where there is no value (null in ``bench.json``: no
+    query to take a median of, or a NaN written as null)."""
+    if value is None or value != value:
+        return "–"
+    return format(value * scale, spec)
 
 
 def failures_text(run: dict) -> str:
@@ -34,10 +42,11 @@ def format_tables(result: dict) -> str:
     for r in result["runs"]:
         b, a = r["before"], r["after"]
         lines.append(
-            f"| {r['protocol']} | {r['matcher']} | {r['solver']} | {100 * b['success']:.1f} % | "
-            f"**{100 * a['success']:.1f} %** | {100 * a['success_fine']:.1f} % | {100 * a['success_abs']:.1f} % | "
-            f"{b['median_rot_deg']:.2f} → {a['median_rot_deg']:.3f} | {b['median_trans']:.4f} → "
-            f"{a['median_trans']:.5f} | {a['mean_rot_deg']:.3f} | {a['mean_trans']:.4f} | {failures_text(r)} | "
-            f"{r['ms_total']:.1f} |"
+            f"| {r['protocol']} | {r['matcher']} | {r['solver']} | {number(b['success'], '.1f', 100)} % | "
+            f"**{number(a['success'], '.1f', 100)} %** | {number(a['success_fine'], '.1f', 100)} % | "
+            f"{number(a['success_abs'], '.1f', 100)} % | {number(b['median_rot_deg'], '.2f')} → "
+            f"{number(a['median_rot_deg'], '.3f')} | {number(b['median_trans'], '.4f')} → "
+            f"{number(a['median_trans'], '.5f')} | {number(a['mean_rot_deg'], '.3f')} | "
+            f"{number(a['mean_trans'], '.4f')} | {failures_text(r)} | {number(r['ms_total'], '.1f')} |"
         )
     return "\n".join(lines) + "\n"

@@ -12,13 +12,17 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-__all__ = ["DownloadError", "download", "extract_zip"]
+__all__ = ["ConnectError", "DownloadError", "download", "extract_zip"]
 
 CHUNK = 1 << 20
 
 
 class DownloadError(RuntimeError):
     """A download or an archive that failed; the message names the URL or file and the problem."""
+
+
+class ConnectError(DownloadError):
+    """The host could not be reached at all (no network, a name that does not resolve, a refused connection)."""
 
 
 def _remote_size(response) -> int | None:
@@ -37,7 +41,7 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float) -> int | None:
             return start
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
-        raise DownloadError(f"{url}: cannot connect ({getattr(e, 'reason', e)})") from None
+        raise ConnectError(f"{url}: cannot connect ({getattr(e, 'reason', e)})") from None
     with response:
         if response.status == 206:
             total = _remote_size(response)

@@ -33,7 +33,7 @@ from ..geometry import invert_pose
 from ..outputs import output_folder, write_image
 from ..poses import PoseFileError, read_cambridge_split, read_matrix_pose, read_pose_file, write_matrix_pose
 from .cambridge import read_nvm_cameras
-from .download import DownloadError, download, extract_zip
+from .download import ConnectError, DownloadError, download, extract_zip
 from .frame import DatasetError
 from .sevenscenes import NOMINAL_FOCAL, read_split_file
 from .twelvescenes import read_info, read_split
@@ -294,7 +294,8 @@ def _confirm(licenses: list[str], assume_yes: bool) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", choices=["7scenes", "12scenes", "cambridge"])
+    names = list(LICENSES)  # also in the message when it is missing (argparse names a positional by its metavar)
+    parser.add_argument("dataset", choices=names, metavar="{" + ",".join(names) + "}", help="the dataset to prepare")
     parser.add_argument("--out", type=Path, default=Path("datasets"), help="where to prepare (default: datasets)")
     parser.add_argument(
         "--poses",
@@ -320,10 +321,19 @@ def licenses(dataset: str, poses: str = "pgt") -> list[str]:
     return [LICENSES[dataset]] + ([PGT_LICENSE] if dataset != "cambridge" and poses == "pgt" else [])
 
 
-def check_options(dataset: str, poses: str, pgt_dir: str | Path | None) -> None:
-    """Raise ``ValueError`` saying what is wrong if these options cannot prepare ``dataset``."""
+#: The names ``--scenes`` takes for each dataset (12-Scenes: its archives, one per apartment or office).
+SCENE_NAMES = {"7scenes": SEVEN_SCENES, "12scenes": TWELVE_APTS, "cambridge": tuple(CAMBRIDGE_SCENES)}
+
+
+def check_options(dataset: str, poses: str, pgt_dir: str | Path | None, scenes: Sequence[str] | None = None) -> None:
+    """Raise ``ValueError`` saying what is wrong if these options cannot prepare ``dataset``, before anything is
+    asked or downloaded (unknown ``scenes`` are named with the known ones)."""
     if dataset not in LICENSES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(LICENSES)}")
+    known = SCENE_NAMES[dataset]
+    if unknown := [s for s in scenes or () if s not in known]:
+        raise ValueError(f"unknown {dataset} scene(s) {', '.join(map(repr, unknown))}; expected any of "
+                         f"{', '.join(known)}")  # fmt: skip
     if dataset != "cambridge" and poses == "pgt" and not (pgt_dir is not None and (Path(pgt_dir) / dataset).is_dir()):
         raise ValueError(f"--poses pgt needs --pgt-dir with a {dataset}/ folder (the pgt/sfm folder of "
                          "visloc_pseudo_gt_limitations)")  # fmt: skip
@@ -345,8 +355,8 @@ def setup_dataset(
     download and prepare ``dataset`` (``7scenes``, ``12scenes`` or ``cambridge``) under ``out``; returns the
     scene folders. Raises ``ValueError`` for options that do not go together, :class:`DownloadError`,
     :class:`DatasetError` or ``PoseFileError``."""
-    check_options(dataset, poses, pgt_dir)
-    kw = {"scenes": scenes} if scenes else {}
+    check_options(dataset, poses, pgt_dir, scenes)
+    kw = {"scenes": tuple(dict.fromkeys(scenes))} if scenes else {}  # each once, in the order given
     # Checked writable and locked before any download; Ctrl-C says how many scene folders are complete.
     with output_folder(out, count=lambda: len(list(Path(out).glob("*/.complete"))), unit="prepared scene folders"):
         if dataset == "7scenes":
@@ -360,7 +370,7 @@ def setup_dataset(
 
 def run(args: argparse.Namespace) -> int:
     try:  # the options first: no licence question for a command that cannot run
-        check_options(args.dataset, args.poses, args.pgt_dir)
+        check_options(args.dataset, args.poses, args.pgt_dir, args.scenes)
     except ValueError as e:
         print(f"gscpr setup: error: {e}", file=sys.stderr)
         return 2
@@ -370,6 +380,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         done = setup_dataset(args.dataset, args.out, args.poses, args.pgt_dir, args.scenes, args.base_url, args.copy,
                              progress=not args.no_progress)  # fmt: skip
+    except ConnectError as e:
+        print(f"gscpr setup: error: {e}: is this machine online? (--base-url downloads from a mirror)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     except (DownloadError, DatasetError, PoseFileError) as e:
         print(f"gscpr setup: error: {e}", file=sys.stderr)
         return 2

@@ -19,7 +19,9 @@ sub-pixel step); the original's defects are fixed: per-image focal on Cambridge,
 coarse pose is kept and the status recorded), relative poses composed into the world frame. The ``_rel``
 scripts write ``outputs/<dataset>/GS_CPR_rel_<pe>_results/`` (header ``GS-CPR_rel for <pe>:<scene>``); with
 ``--recipe paper`` and MASt3R their relative pose is the published one (``mast3r-pair``: MASt3R's pairwise
-pointmaps, scaled by the rendered depth), with other matchers the essential matrix (``essential``). Renders missing
+pointmaps, scaled by the rendered depth), with other matchers the essential matrix (``essential``); their
+``--solver`` chooses that two-view solver (``essential``, ``mast3r-pair``) as the absolute scripts' chooses the PnP
+solver. Renders missing
 on disk are made on the fly (said once on stderr); each query's record says where its render came from, and a
 rerun redoes the queries whose coarse pose, options, model, ACT weights or render file changed (``gscpr.records``).
 """
@@ -28,11 +30,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
-import torch
-
+from ..argtypes import ArgumentParser, default_device, device_arg, positive_int
 from ..camera import Camera
 from ..data.frame import DatasetError
 from ..distributed import init_distributed
@@ -45,8 +46,9 @@ from ..poses import PoseFileError, UnknownNameError, read_poses, write_poses
 from ..queries import Query, RenderColor, build_queries
 from ..recipes import add_refine_arguments, config_from_args, matcher_options, relative_solver_for
 from ..records import file_identity, load_records, poses_from_records, tree_identity
-from ..refine import RefineConfig
+from ..refine import RefineConfig, Status
 from ..render_poses import POSE_INDEX, made_at_other_pose, read_pose_index
+from ..splat.model import scene_background
 from .datasets import (
     ACT_FILE,
     PaperDataset,
@@ -63,7 +65,7 @@ __all__ = ["SCRIPTS", "main", "script_name"]
 
 def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
     ds = get_dataset(dataset)
-    p = argparse.ArgumentParser(description=f"GS-CPR{'_rel' if relative else ''} on {dataset} (gscpr)")
+    p = ArgumentParser(description=f"GS-CPR{'_rel' if relative else ''} on {dataset} (gscpr)")
     default_pe = "dfnet" if relative else "ace"
     p.add_argument("--pose_estimator", default=default_pe, choices=ds.estimators)
     p.add_argument("--scene", default=ds.scenes[1] if dataset == "cambridge" else ds.scenes[0], choices=ds.scenes)
@@ -72,12 +74,14 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
     p.add_argument("--matcher_checkpoint", default=DEFAULT_CHECKPOINT,
                    help="MASt3R model: a name in the local Hugging Face cache (the original's, by default) or a "
                    ".pth file")  # fmt: skip
-    # The recipe (default: the paper's, exactly) and the options the original's scripts take, --snake_case.
-    add_refine_arguments(p, recipe="paper", style="_", options=("solver", "ransac_px", "subpixel", "recovery",
-                                                                 "iterations"))  # fmt: skip
-    p.add_argument("--workers", type=int, default=1, help="queries refined at once in threads (PnP overlaps)")
+    # The recipe (default: the paper's, exactly) and the options the original's scripts take, --snake_case. The
+    # _rel scripts' --solver is GS-CPR_rel's two-view solver (the absolute scripts': the PnP solver).
+    solver = "relative_solver" if relative else "solver"
+    add_refine_arguments(p, recipe="paper", style="_", options=(solver, "ransac_px", "subpixel", "recovery",
+                         "iterations"), flags={"relative_solver": ("--solver",)})  # fmt: skip
+    p.add_argument("--workers", type=positive_int, default=1, help="queries refined at once in threads (PnP overlaps)")
     p.add_argument("--root", type=Path, default=Path("."), help="the GS-CPR working directory")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", type=device_arg, default=default_device(), help="cpu, cuda or cuda:N")
     p.add_argument("--legacy_focal", action="store_true", help="Cambridge: the original's focal x 2.25")
     one_focal = "Cambridge: every query lifted and solved with the last one's focal (gs_cpr_cam.py)"
     p.add_argument("--legacy_one_focal", action="store_true", help=one_focal)
@@ -121,6 +125,10 @@ def _queries(
         return files
 
     queries, missing = build_queries(frames, coarse, ds.name_scheme, out_name, on_disk)
+    if not queries:
+        example = f"e.g. {next(iter(coarse), '')!r}; images like {frames[0].name if frames else '-'!r}"
+        raise DatasetError(f"none of the {len(coarse)} coarse poses of {pe} names a test image of {scene_dir} "
+                           f"({example})")  # fmt: skip
     if stale:
         print(f"warning: {scene}: {len(stale)} render(s) in {renders} were made at another pose than the coarse "
               f"pose now given (e.g. {stale[0]}; {POSE_INDEX}): not used, rendered again on the fly "
@@ -137,7 +145,9 @@ def refine_config(args: argparse.Namespace, ds: PaperDataset, relative: bool) ->
         args,
         relative=relative,
         ransac_px=ds.ransac_px if args.ransac_px is None and args.recipe == "paper" else None,
-        relative_solver=relative_solver_for(args.recipe, args.matcher) if relative else None,
+        relative_solver=relative_solver_for(args.recipe, args.matcher)
+        if relative and getattr(args, "relative_solver", None) is None
+        else None,
     )
 
 
@@ -192,8 +202,10 @@ def script_name(dataset: str, relative: bool = False) -> str:
 
 def main(dataset: str, relative: bool = False, argv: list[str] | None = None) -> int:
     """The command line of ``gs_cpr_<dataset>[_rel].py`` (``dataset``: a ``gscpr.paper.DATASETS`` key); returns
-    the exit status: 0, 2 when the matcher cannot load, a scene's inputs cannot be read or the output folder
-    cannot be written (or another run holds it), 130 on Ctrl-C (:func:`gscpr.outputs.run_command`)."""
+    the exit status: 0, or 2 when an option, the matcher or a scene's inputs cannot be used (also when no coarse
+    pose of a scene names one of its test images), when no query of any scene was refined (the outputs are written
+    all the same, with the coarse poses kept) or when the output folder cannot be written (or another run holds
+    it), 130 on Ctrl-C (:func:`gscpr.outputs.run_command`)."""
     return run_command(lambda: _main(dataset, relative, argv))
 
 
@@ -207,7 +219,11 @@ def _main(dataset: str, relative: bool, argv: list[str] | None) -> int:
     scenes = ds.scenes if args.test_all else [args.scene]
     pe = args.pose_estimator
     out_dir = results_dir(args.root / "outputs", ds.name, pe, relative=relative)  # never the absolute run's
-    cfg = refine_config(args, ds, relative)
+    try:
+        cfg = refine_config(args, ds, relative)
+    except ValueError as e:  # options that contradict each other
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     dist = init_distributed(args.device)  # under torchrun: this rank's share of every scene, merged by rank 0
     # The output folder is checked writable and locked (by rank 0, for the whole job) before any work.
     records = lambda: sum(len(load_records(records_dir(out_dir, s))) for s in scenes)  # noqa: E731
@@ -228,6 +244,7 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
         print(f"error: {e} (any other matcher runs without extra installs, e.g. --matcher xfeat)", file=sys.stderr)
         return 2
     initial, refined = [], []
+    n_queries = n_refined = 0
     scene_queries = {}
     for scene in scenes:  # every scene's inputs read before any is refined: a missing one stops the run at once
         try:
@@ -240,11 +257,14 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
         model_path = model_dir(args.root, ds.name, scene)
         try:
             model = _renderer(ds, scene, pe, args.root, queries, model_path, cfg, device, dist.is_main)
+            # The background the model was trained on (its cfg_args), for renders and RGBA queries alike.
+            bg = cfg.background or scene_background(model, model_path) or (0.0, 0.0, 0.0)
         except (ValueError, OSError) as e:  # a model or ACT file that cannot be read (the format errors included)
             print(f"error: {scene}: {e}", file=sys.stderr)
             return 2
+        scene_cfg = replace(cfg, background=bg)
         rec_dir = records_dir(out_dir, scene)
-        records = refine_queries(model, queries, matcher, cfg, rec_dir, dist=dist, workers=args.workers,
+        records = refine_queries(model, queries, matcher, scene_cfg, rec_dir, dist=dist, workers=args.workers,
                                  options={"matcher": args.matcher, "matcher_options": options},
                                  model_id=tree_identity(model_path) if model is not None else None)  # fmt: skip
         if not dist.is_main:
@@ -253,7 +273,7 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
         # What made these results (the refined-pose file's name says "mast3r" whatever the matcher, as the original's).
         settings = {"script": script_name(ds.name, relative), "scene": scene, "pose_estimator": pe,
                     "matcher": args.matcher, "matcher_options": {k: str(v) for k, v in options.items()},
-                    "recipe": args.recipe, "refine": asdict(cfg),
+                    "recipe": args.recipe, "refine": asdict(scene_cfg),
                     "model": str(model_path) if model is not None else None}  # fmt: skip
         write_json(rec_dir / "config.json", settings)
         poses = poses_from_records(records, [q.name for q in queries])
@@ -264,6 +284,13 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
         write_log(log_file(out_dir, scene), scene, pe, ini, ref, method="GS-CPR_rel" if relative else "GS-CPR")
         initial.append(ini)
         refined.append(ref)
-    if dist.is_main:
-        print(format_table(initial, refined, f"GS-CPR{'_rel' if relative else ''} {dataset} · {pe}"))
+        n_refined += sum(records[q.name]["status"] == Status.REFINED.value for q in queries if q.name in records)
+        n_queries += len(queries)
+    if not dist.is_main:
+        return 0
+    print(format_table(initial, refined, f"GS-CPR{'_rel' if relative else ''} {dataset} · {pe}"))
+    if not n_refined:  # the outputs are written (the coarse poses kept), but nothing was refined: a failed run
+        print(f"error: none of the {n_queries} queries was refined; the coarse poses are kept in {out_dir}, each "
+              "query's reason is in refine_predictions/<scene>/results.jsonl", file=sys.stderr)  # fmt: skip
+        return 2
     return 0

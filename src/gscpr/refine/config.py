@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +58,9 @@ class RefineConfig:
     # rendered) or "half-size" ((W/2, H/2) in pixel-index numbers: the original's K, half a pixel off its own
     # renders, whose principal point is ((W-1)/2, (H-1)/2) there; see gscpr.camera).
     principal_point: str = "camera"
-    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # RGB in [0, 1] behind the renders (and the transparent pixels of RGBA queries); None: the model's own
+    # (gscpr.splat.render.model_background). `gscpr refine` resolves None from the model and the dataset format.
+    background: tuple[float, float, float] | None = None
     backend: str = "auto"  # rasterizer: auto, gsplat or torch
     # Rasterizer settings (gscpr.splat.render): the near plane in scene units, the largest alpha of one Gaussian
     # at a pixel and the depth normaliser's epsilon. gsplat's are 0.01, 0.999 and none; the Inria rasterizer the
@@ -82,14 +85,19 @@ class RefineConfig:
             raise ValueError(f"alpha_cap must be in (0, 1), got {self.alpha_cap}")
         if self.near_plane < 0 or self.depth_eps < 0:
             raise ValueError(f"near_plane and depth_eps must be >= 0, got {self.near_plane}, {self.depth_eps}")
+        if not (math.isfinite(self.ransac_px) and self.ransac_px > 0):
+            raise ValueError(f"ransac_px must be a finite number > 0, got {self.ransac_px}")
         if self.min_inliers < 1:
             raise ValueError(f"min_inliers must be at least 1, got {self.min_inliers}")
         if self.iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {self.iterations}")
-        if not self.render_scale > 0:
+        if not (math.isfinite(self.render_scale) and self.render_scale > 0):
             raise ValueError(f"render_scale must be positive, got {self.render_scale}")
         self.recovery = tuple(tuple(float(v) for v in r) for r in self.recovery)  # lists from JSON configs
-        self.background = tuple(float(v) for v in self.background)
+        if self.background is not None:
+            self.background = tuple(float(v) for v in self.background)
+            if len(self.background) != 3 or not all(0.0 <= v <= 1.0 for v in self.background):
+                raise ValueError(f"background must be 3 numbers in [0, 1], got {self.background}")
 
     def render_options(self) -> dict[str, float]:
         """The keyword arguments of :func:`gscpr.splat.render.render` this configuration sets."""

@@ -11,9 +11,9 @@ import torch
 from .formats import read_splat, read_spz
 from .gaussians import Gaussians, PlyFormatError, gaussians_from_arrays
 from .ply import read_scene_ply, warn_default
-from .scaffold import ScaffoldModel, _latest_iteration, load_scaffold
+from .scaffold import ScaffoldModel, _latest_iteration, load_scaffold, read_cfg_args
 
-__all__ = ["SCENE_FILE_FORMATS", "load_gaussians", "load_scene_model"]
+__all__ = ["SCENE_FILE_FORMATS", "load_gaussians", "load_scene_model", "scene_background"]
 
 #: What :func:`load_gaussians` reads, for messages and the README.
 SCENE_FILE_FORMATS = "a 3DGS PLY (standard, Mip-Splatting or SuperSplat-compressed), .splat or .spz"
@@ -71,3 +71,15 @@ def load_scene_model(
     if b"f_anchor_feat_0" in header:
         return load_scaffold(path, it, device)
     return load_gaussians(ply, device, warn)
+
+
+def scene_background(model, path: str | Path | None = None) -> tuple[float, float, float] | None:
+    """The background a scene model was trained on, where it says: the loaded ``model``'s own ``background``
+    (Scaffold-GS: its ``cfg_args``), else the ``white_background`` of the ``cfg_args`` in the model folder
+    ``path`` (the Inria layout: 3DGS's ``train.py`` writes it too); None where neither says (a bare scene file).
+    Raises :class:`~gscpr.splat.scaffold.ScaffoldFormatError` for a ``cfg_args`` that cannot be parsed."""
+    if getattr(model, "background", None) is not None:
+        return tuple(float(v) for v in model.background)
+    if path is not None and (Path(path) / "cfg_args").is_file():
+        return read_cfg_args(Path(path) / "cfg_args").background
+    return None

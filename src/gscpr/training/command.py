@@ -17,6 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..argtypes import (
+    check_device,
+    default_device,
+    device_arg,
+    finite_float,
+    fraction,
+    int_in,
+    nonnegative_int,
+    positive_int,
+)
 from ..data import detect_format, format_traits, load_colmap_points, load_dataset
 from ..data.colmap import find_sparse_model
 from ..data.frame import DatasetError
@@ -148,8 +158,9 @@ def train(
         a :class:`TrainResult` (``ply`` is the saved model at the last step).
 
     Raises:
-        DatasetError: the dataset (or a mask) cannot be read. ValueError: an unknown option value, or a
-        Scaffold-GS option (colour model, masks, ratio, lod, warmup) asked of a 3DGS model.
+        DatasetError: the dataset (or a mask) cannot be read. ValueError: an unknown option value, a device this
+        machine does not have, ``strategy="mcmc"`` off CUDA, or a Scaffold-GS option (colour model, masks, ratio,
+        lod, warmup) asked of a 3DGS model.
         ModelExistsError: ``out_dir`` holds a model and neither ``overwrite`` nor a resumable ``resume``.
     """
     if model not in MODELS:
@@ -162,9 +173,13 @@ def train(
     if warmup and resume:
         raise ValueError("a warm-up run (two passes) cannot resume; train it again with overwrite")
     data, out = Path(data), Path(out_dir)
+    device = check_device(device or default_device())
+    if not scaffold and strategy == "mcmc" and torch.device(device).type != "cuda":
+        raise ValueError("--strategy mcmc relocates and adds Gaussians with gsplat, which needs a CUDA GPU; on the "
+                         "CPU the reference rasterizer trains a fixed set of Gaussians (the default strategy, no "
+                         "densification): use --device cuda, or leave out --strategy mcmc")  # fmt: skip
     # The model folder is checked writable and locked before anything is read or replaced.
     with output_folder(out, count=lambda: len(list(out.glob("ckpt_*.pt"))), unit="checkpoints"):
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         fmt = detect_format(data, "train")
         traits = format_traits(fmt)
         background = tuple(background) if background else traits.background
@@ -246,36 +261,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (COLMAP, Blender, instant-ngp, ...)")
     parser.add_argument("--out", type=Path, required=True, help="model folder (Inria layout) with logs and checkpoints")
     parser.add_argument("--model", default="3dgs", choices=MODELS, help="scene model to train")
-    parser.add_argument("--iterations", type=int, default=d.iterations)
-    parser.add_argument("--max-size", type=int, default=MAX_SIZE, help="downscale images to this long side")
-    parser.add_argument("--background", type=float, nargs=3, help="default: white for Blender scenes, else black")
-    parser.add_argument("--init-points", type=int, help=f"random init without SfM points (default: {d.init_points} "
-                        f"for 3dgs, {sd.init_points} for scaffold)")  # fmt: skip
-    parser.add_argument("--eval-steps", type=int, nargs="*", default=list(d.eval_steps))
-    parser.add_argument("--save-steps", type=int, nargs="*", default=list(d.save_steps), help="and the last step")
+    parser.add_argument("--iterations", type=positive_int, default=d.iterations)
+    parser.add_argument("--max-size", type=positive_int, default=MAX_SIZE, help="downscale images to this long side")
+    parser.add_argument("--background", type=fraction, nargs=3, metavar=("R", "G", "B"),
+                        help="RGB in [0, 1]; default: white for Blender scenes, else black")  # fmt: skip
+    parser.add_argument("--init-points", type=positive_int, help=f"random init without SfM points (default: "
+                        f"{d.init_points} for 3dgs, {sd.init_points} for scaffold)")  # fmt: skip
+    parser.add_argument("--eval-steps", type=positive_int, nargs="*", default=list(d.eval_steps))
+    parser.add_argument("--save-steps", type=positive_int, nargs="*", default=list(d.save_steps),
+                        help="and the last step")  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in --out (default: refuse)")
     parser.add_argument("--all-views", action="store_true", help="train on every view of a COLMAP / instant-ngp / "
                         "LLFF scene (no 1-in-8 test hold-out), as the original without --eval")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seed", type=nonnegative_int, default=d.seed)
+    parser.add_argument("--device", type=device_arg, default=default_device(), help="cpu, cuda or cuda:N")
     g = parser.add_argument_group("3dgs")
-    g.add_argument("--strategy", default=d.strategy, choices=STRATEGIES, help="growth strategy (CUDA)")
-    g.add_argument("--sh-degree", type=int, default=d.sh_degree)
-    g.add_argument("--refine-stop", type=int, default=d.refine_stop, help="last step that grows the model")
-    g.add_argument("--cap-max", type=int, default=d.cap_max, help="mcmc: the most Gaussians")
+    g.add_argument("--strategy", default=d.strategy, choices=STRATEGIES,
+                   help="growth strategy on CUDA (the CPU trains a fixed set; mcmc needs CUDA)")  # fmt: skip
+    g.add_argument("--sh-degree", type=int_in(0, 3), default=d.sh_degree)
+    g.add_argument("--refine-stop", type=nonnegative_int, default=d.refine_stop, help="last step that grows the model")
+    g.add_argument("--cap-max", type=positive_int, default=d.cap_max, help="mcmc: the most Gaussians")
     g = parser.add_argument_group("scaffold (the original's options)")
-    g.add_argument("--voxel-size", type=float, default=sd.voxel_size, help="anchor grid (<= 0: from the points)")
-    g.add_argument("--update-init-factor", type=int, default=sd.update_init_factor)
-    g.add_argument("--appearance-dim", type=int, default=sd.appearance_dim)
-    g.add_argument("--update-until", type=int, default=sd.update_until, help="last step that grows anchors")
+    g.add_argument("--voxel-size", type=finite_float, default=sd.voxel_size,
+                   help="anchor grid (<= 0: from the points)")  # fmt: skip
+    g.add_argument("--update-init-factor", type=positive_int, default=sd.update_init_factor)
+    g.add_argument("--appearance-dim", type=nonnegative_int, default=sd.appearance_dim)
+    g.add_argument("--update-until", type=nonnegative_int, default=sd.update_until,
+                   help="last step that grows anchors")  # fmt: skip
     colour = g.add_mutually_exclusive_group()
     colour.add_argument("--act", action="store_true", help="train GS-CPR's ACT with the model (saved as <out>/act.pt)")
     colour.add_argument("--exposure", action="store_true", help="per-image exposure compensation (baseline)")
     g.add_argument("--masks", type=Path, help="folder of masks named like the images (white: pixels the loss sees)")
-    g.add_argument("--ratio", type=int, default=sd.ratio, help="anchors from every ratio-th initial point")
-    g.add_argument("--lod", type=int, default=sd.lod, help="recorded in cfg_args (the original's splits use it "
-                   "only with --eval, which GS-CPR never passes)")  # fmt: skip
+    g.add_argument("--ratio", type=positive_int, default=sd.ratio, help="anchors from every ratio-th initial point")
+    g.add_argument("--lod", type=nonnegative_int, default=sd.lod, help="recorded in cfg_args (the original's "
+                   "splits use it only with --eval, which GS-CPR never passes)")  # fmt: skip
     g.add_argument("--warmup", action="store_true", help="the original's two passes (the second one is kept)")
 
 
