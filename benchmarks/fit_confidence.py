@@ -184,8 +184,8 @@ def collect(args: argparse.Namespace) -> None:
         for case, base, model, images, cams, gts, distance, background in todo:
             model = model.to(args.device)
             names = [f"{case}_{i}" for i in range(len(images))]
-            for pname in args.protocols:
-                coarse, _ = perturb_frames(PROTOCOLS[pname], gts, names, distance, seed=args.seed)
+            for pname, draw in ((p, k) for p in args.protocols for k in range(args.draws)):
+                coarse, _ = perturb_frames(PROTOCOLS[pname], gts, names, distance, seed=args.seed + 1000 * draw)
                 for solver in args.solvers:
                     cfg = RefineConfig(solver=solver, background=background, render_scale=args.render_scale,
                                        iterations=1, min_confidence=0.0, keep_unverified=True,
@@ -199,7 +199,8 @@ def collect(args: argparse.Namespace) -> None:
                         rot, trans = pose_errors(r.pose, gt)
                         rot0, trans0 = pose_errors(c, gt)
                         ok = bool(rot < SUCCESS[0] and trans < SUCCESS[1] * distance)
-                        rec = {"case": case, "scene": base, "protocol": pname, "solver": solver, "name": name,
+                        rec = {"case": case, "scene": base, "protocol": pname, "draw": draw, "solver": solver,
+                               "name": name,
                                "ok": ok, "rot_deg": float(rot), "trans_rel": float(trans / distance),
                                "coarse_ok": bool(rot0 < SUCCESS[0] and trans0 < SUCCESS[1] * distance),
                                "verify_ms": 1000 * r.timings.get("verify", 0.0),
@@ -207,7 +208,7 @@ def collect(args: argparse.Namespace) -> None:
                         out.write(json.dumps(rec) + "\n")
                         out.flush()
                         kept += 1
-                    print(f"{case} / {pname} / {solver}: {kept} poses solved of {len(names)}", file=sys.stderr)
+                    print(f"{case} / {pname} #{draw} / {solver}: {kept} poses solved of {len(names)}", file=sys.stderr)
     out.close()
 
 
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--solvers", nargs="+", default=["poselib"])
     c.add_argument("--matcher", default="xfeat")
     c.add_argument("--views", type=int, default=16, help="query views per case")
+    c.add_argument("--draws", type=int, default=1, help="perturbations drawn per view and protocol")
     c.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--mic", type=Path, default=SHARED / "nerf_synthetic" / "mic", help="mic's data folder")

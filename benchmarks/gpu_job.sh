@@ -87,7 +87,8 @@ for step in "${steps[@]}"; do
       cases=(room room-mirrored room-focal); [ -d .gpu/mic ] && cases+=(mic mic-focal mic-missing mic-wrong-scene)
       for s in lego fox fern; do [ -d .gpu/$s ] && cases+=($s=.gpu/$s $s-focal=.gpu/$s); done
       timeout ${CONFIDENCE_TIMEOUT:-480} python3 benchmarks/fit_confidence.py collect --out "$OUT/confidence_data.jsonl" \
-        --cases "${cases[@]}" --mic .gpu/mic --views ${CONFIDENCE_VIEWS:-24} --solvers poselib opencv-epnp \
+        --cases "${cases[@]}" --mic .gpu/mic --views ${CONFIDENCE_VIEWS:-24} --draws ${CONFIDENCE_DRAWS:-3} --solvers poselib opencv-epnp \
+        --protocols coarse-dfnet icomma-small icomma-medium gsfeatloc \
         --work /tmp/confidence --train-steps ${TRAIN_STEPS:-7000} 2>&1 | tee "$OUT/confidence.log" | grep -v "it/s\]" | tail -30 ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;

@@ -79,6 +79,8 @@ class Pass:
     render_rgb: np.ndarray | torch.Tensor | None = field(default=None, repr=False)
     # The inliers' query keypoints [K, 2] (undistorted pixels) and the render the pass matched, for verification.
     inlier_kpts: np.ndarray | None = field(default=None, repr=False)
+    inlier_points: np.ndarray | None = field(default=None, repr=False)  # their world points [K, 3] (absolute step)
+    solve_K: np.ndarray | None = field(default=None, repr=False)  # the pinhole [3, 3] the solver used
     render: Render | None = field(default=None, repr=False)
 
     @property

@@ -17,6 +17,11 @@ Features (:data:`FEATURES`, each a finite float; what is not available is 0 and 
   correction makes render and query agree better).
 - ``log_rot_change``: ``log(1 + deg)`` of the correction's rotation; ``trans_change``: its translation over the
   median rendered depth (scale-free).
+- ``focal_error``: ``|log(f_fit / f)|`` where ``f_fit`` is the focal length that, with the pose, best explains
+  the inliers (OpenCV's ``calibrateCamera`` on them, principal point, aspect ratio and distortion fixed);
+  ``focal_gain``: how much that focal length lowers their RMS reprojection error, over the RANSAC threshold. A
+  pose solved with wrong intrinsics explains the image almost as well as the right one would, so a render at it
+  looks right; what gives it away is that another focal length explains the matches better.
 
 The confidence is a logistic model over these features, fit on data (``benchmarks/fit_confidence.py``: queries of
 the project's own scenes under the perturbation protocols and generated hard cases, labelled by the success
@@ -56,6 +61,8 @@ FEATURES = (
     "ncc_gain",
     "log_rot_change",
     "trans_change",
+    "focal_error",
+    "focal_gain",
 )
 RENDER_FEATURES = ("ncc", "ncc_gain")  # what needs a render at the refined pose
 MODEL_FILE = Path(__file__).with_name("confidence.json")
@@ -106,6 +113,28 @@ def inlier_coverage(kpts: np.ndarray, size: tuple[int, int], grid: int = 8) -> f
     return len(np.unique(cy * grid + cx)) / grid**2
 
 
+def focal_fit(
+    points3d: np.ndarray, pixels: np.ndarray, K: np.ndarray, size: tuple[int, int], max_points: int = 400
+) -> tuple[float, float]:
+    """The focal length that best explains the correspondences (world points ``[N, 3]`` -> pixels ``[N, 2]``)
+    jointly with a pose, from the pinhole ``K [3, 3]``'s (square pixels, principal point, no distortion kept), and
+    the RMS reprojection error (px) there: OpenCV ``calibrateCamera`` on one view. ``(nan, nan)`` with fewer than
+    8 points or when OpenCV fails. At most ``max_points`` evenly spaced points are used (cost)."""
+    import cv2
+
+    if len(points3d) < 8:
+        return float("nan"), float("nan")
+    step = max(1, len(points3d) // max_points)
+    obj, img = points3d[::step].astype(np.float32), pixels[::step].astype(np.float32)
+    flags = (cv2.CALIB_USE_INTRINSIC_GUESS | cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_FIX_ASPECT_RATIO
+             | cv2.CALIB_ZERO_TANGENT_DIST | cv2.CALIB_FIX_K1 | cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3)  # fmt: skip
+    try:
+        rms, K_fit, *_ = cv2.calibrateCamera([obj], [img], size, K.astype(np.float64).copy(), np.zeros(5), flags=flags)
+    except cv2.error:
+        return float("nan"), float("nan")
+    return float(K_fit[0, 0]), float(rms)
+
+
 def pose_features(
     num_inliers: int,
     num_lifted: int,
@@ -118,6 +147,10 @@ def pose_features(
     depth_scale: float,
     ncc_refined: float = float("nan"),
     ncc_coarse: float = float("nan"),
+    focal: float = float("nan"),
+    focal_fitted: float = float("nan"),
+    rms_px: float = float("nan"),
+    rms_fitted_px: float = float("nan"),
 ) -> dict[str, float]:
     """The :data:`FEATURES` of one refined pass (see the module docstring); unavailable ones are 0."""
 
@@ -133,6 +166,8 @@ def pose_features(
         "ncc_gain": finite(ncc_refined - ncc_coarse),
         "log_rot_change": math.log1p(max(rot_change_deg, 0.0)),
         "trans_change": finite(trans_change / depth_scale) if depth_scale > 0 else 0.0,
+        "focal_error": finite(abs(math.log(focal_fitted / focal))) if focal_fitted > 0 and focal > 0 else 0.0,
+        "focal_gain": finite(max(rms_px - rms_fitted_px, 0.0) / max(threshold_px, 1e-9)),
     }
 
 
