@@ -3,6 +3,7 @@ scenes.
 
     python benchmarks/fit_confidence.py collect --out confidence_data.jsonl           # refine, record features
     python benchmarks/fit_confidence.py fit confidence_data.jsonl --write src/gscpr/refine/confidence.json
+    # the packaged model: fit ... benchmarks/results/confidence_data_h200_2026-11-29.jsonl.gz
 
 ``collect`` refines the queries of several *cases* under the perturbation protocols of ``gscpr bench``, with
 verification on but deciding nothing (an uninformative model, ``min_confidence=0``, ``keep_unverified``), and
@@ -25,16 +26,21 @@ distance D, ``gscpr bench``'s). Cases (``--cases``; each runs where its data is)
 ==================  ============================================================================================
 
 ``fit`` fits a logistic regression (scikit-learn, standardised features, L2) per variant (``render``: every
-feature; ``no_render``: the solver's numbers only), reports its expected calibration error (10 bins) on each
-base scene held out (fit on the others), chooses the acceptance threshold as the lowest at which no wrong pose
-is accepted on the data (at most ``--max-wrong`` share of the accepted), and writes the model with what it
-was fit on. Prints JSON and a table.
+feature; ``no_render``: the solver's numbers only) on every case but the wrong-intrinsics ones (``*-focal``: a
+pose solved with a focal length 20 % off explains the image almost as well as the right one with the right
+focal length, so a pose check can hardly tell, and fitting on them teaches the model to doubt right poses),
+reports its expected calibration error (10 bins) on each base scene held out (fit on the others) and on the
+whole data, and chooses the acceptance threshold as the highest at which the right poses it rejects are at most
+``--max-drop`` of the queries (1 point of success rate), reporting the wrong poses it still accepts (by case
+kind) and the share of wrong-intrinsics poses it rejects. Writes the model with what it was fit on; prints
+JSON and a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import json
 import sys
 import tempfile
@@ -47,7 +53,7 @@ from gscpr.bench import PROTOCOLS, perturb_frames
 from gscpr.camera import Camera
 from gscpr.geometry import camera_center, pose_errors
 from gscpr.refine import RefineConfig, Refiner
-from gscpr.refine.verify import FEATURES, RENDER_FEATURES, ConfidenceModel
+from gscpr.refine.verify import FEATURES, RENDER_FEATURES, ConfidenceModel, clip_features
 from gscpr.synthetic import pose_inside, textured_room
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -229,22 +235,26 @@ def fit_variant(X: np.ndarray, y: np.ndarray, features: tuple[str, ...], fit: di
                            float(lr.intercept_[0]), fit)  # fmt: skip
 
 
-def threshold_for(p: np.ndarray, y: np.ndarray, max_wrong: float) -> float:
-    """The lowest threshold at which the wrong share of the accepted poses is at most ``max_wrong``."""
-    for t in np.round(np.arange(0.05, 1.0, 0.01), 2):
-        acc = p >= t
-        if not acc.any() or (~y[acc]).mean() <= max_wrong:
-            return float(t)
-    return 0.99
+def threshold_for(p: np.ndarray, y: np.ndarray, max_drop: float) -> float:
+    """The highest threshold (0.01 steps) at which the right poses rejected are at most ``max_drop`` of all."""
+    best = 0.0
+    for t in np.round(np.arange(0.01, 1.0, 0.01), 2):
+        if np.mean((p < t) & y) <= max_drop:
+            best = float(t)
+    return best
 
 
 def fit(args: argparse.Namespace) -> dict:
-    rows = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()]
+    def lines(path: Path) -> list[str]:
+        return (gzip.open(path, "rt") if path.suffix == ".gz" else path.open()).read().splitlines()
+
+    rows = [clip_features(json.loads(line)) for path in args.data for line in lines(path) if line.strip()]
     if not rows:
-        sys.exit(f"fit_confidence.py: {args.data}: no records")
+        sys.exit(f"fit_confidence.py: {', '.join(map(str, args.data))}: no records")
     y = np.array([r["ok"] for r in rows])
+    focal = np.array([r["case"].endswith("-focal") for r in rows])
     scenes = sorted({r["scene"] for r in rows})
-    summary = {"date": datetime.date.today().isoformat(), "data": str(args.data), "queries": len(rows),
+    summary = {"date": datetime.date.today().isoformat(), "data": [str(d) for d in args.data], "queries": len(rows),
                "right": int(y.sum()), "scenes": scenes, "cases": sorted({r["case"] for r in rows}),
                "variants": {}}  # fmt: skip
     models = {}
@@ -253,32 +263,40 @@ def fit(args: argparse.Namespace) -> dict:
         held = {}
         for s in scenes if len(scenes) > 1 else ():
             test = np.array([r["scene"] == s for r in rows])
-            if len(set(y[~test])) < 2:
+            train = ~test & ~focal
+            if len(set(y[train])) < 2:
                 continue
-            m = fit_variant(X[~test], y[~test], feats, {})
-            p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X[test]])
-            held[s] = {"queries": int(test.sum()), "ece": round(ece(p, y[test].astype(float)), 4)}
-        m = fit_variant(X, y, feats, {})
+            m = fit_variant(X[train], y[train], feats, {})
+            p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X[test & ~focal]])
+            held[s] = {"queries": int((test & ~focal).sum()), "wrong": int((test & ~focal & ~y).sum()),
+                       "ece": round(ece(p, y[test & ~focal].astype(float)), 4)}  # fmt: skip
+        m = fit_variant(X[~focal], y[~focal], feats, {})
         p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X])
-        t = threshold_for(p, y, args.max_wrong)
-        acc = p >= t
-        info = {"threshold": t, "ece_fit": round(ece(p, y.astype(float)), 4), "held_out": held,
-                "accepted": int(acc.sum()), "accepted_wrong": int((acc & ~y).sum()),
-                "right_rejected": int((~acc & y).sum()), "precision": round(float(y[acc].mean()), 4) if acc.any()
-                else None, "recall": round(float(acc[y].mean()), 4) if y.any() else None}  # fmt: skip
+        t = threshold_for(p[~focal], y[~focal], args.max_drop)
+        acc, d = p >= t, ~focal
+        info = {"threshold": t, "ece_fit": round(ece(p[d], y[d].astype(float)), 4), "held_out": held,
+                "accepted": int((acc & d).sum()), "accepted_wrong": int((acc & d & ~y).sum()),
+                "wrong": int((d & ~y).sum()), "right_rejected": int((~acc & d & y).sum()),
+                "success_drop": round(float(np.mean((~acc & y)[d])), 4),
+                "precision": round(float(y[acc & d].mean()), 4) if (acc & d).any() else None,
+                "recall": round(float(acc[d & y].mean()), 4) if (d & y).any() else None,
+                "focal_rejected": round(float(np.mean(~acc[focal])), 4) if focal.any() else None}  # fmt: skip
         models[variant] = ConfidenceModel(m.features, m.mean, m.scale, m.coef, m.intercept,
                                           {**info, "queries": len(rows), "scenes": scenes,
                                            "cases": summary["cases"], "date": summary["date"],
                                            "source": "benchmarks/fit_confidence.py"})  # fmt: skip
         summary["variants"][variant] = {**info, "coef": dict(zip(feats, np.round(m.coef, 3).tolist(), strict=True))}
     print(json.dumps(summary, indent=1))
-    print("\n| variant | threshold | accepted | accepted wrong | right rejected | precision | recall | ECE (fit) | "
-          "ECE held out |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    print(
+        "\n| variant | threshold | accepted | accepted wrong / wrong | right rejected (success drop) | precision | "
+        "recall | wrong-intrinsics rejected | ECE (fit) | ECE held out |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
     for v, s in summary["variants"].items():
-        held = ", ".join(f"{k} {h['ece']}" for k, h in s["held_out"].items()) or "-"
+        held = ", ".join(f"{k} {h['ece']} ({h['queries']}, {h['wrong']} wrong)" for k, h in s["held_out"].items())
         print(
-            f"| {v} | {s['threshold']} | {s['accepted']} | {s['accepted_wrong']} | {s['right_rejected']} | "
-            f"{s['precision']} | {s['recall']} | {s['ece_fit']} | {held} |"
+            f"| {v} | {s['threshold']} | {s['accepted']} | {s['accepted_wrong']} / {s['wrong']} | "
+            f"{s['right_rejected']} ({100 * s['success_drop']:.1f} pt) | {s['precision']} | {s['recall']} | "
+            f"{s['focal_rejected']} | {s['ece_fit']} | {held or '-'} |"
         )
     if args.write:
         Path(args.write).write_text(json.dumps({"variants": {v: m.to_json() for v, m in models.items()}}, indent=1)
@@ -305,8 +323,13 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--work", type=Path, default=Path("confidence_work"), help="trained models of dataset cases")
     c.add_argument("--train-steps", type=int, default=7000, help="3DGS training steps of dataset cases")
     f = sub.add_parser("fit", help="fit the confidence model on collected features")
-    f.add_argument("data", type=Path)
-    f.add_argument("--max-wrong", type=float, default=0.0, help="largest wrong share of the accepted poses")
+    f.add_argument("data", type=Path, nargs="+", help="collect's JSON lines (several files are pooled)")
+    f.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.01,
+        help="largest share of queries whose right pose is rejected (the success rate's drop)",
+    )
     f.add_argument("--write", type=Path, help="write the model here (the packaged one: src/gscpr/refine/...)")
     args = p.parse_args(argv)
     collect(args) if args.command == "collect" else fit(args)

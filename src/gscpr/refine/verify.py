@@ -44,10 +44,12 @@ import torch.nn.functional as F
 
 __all__ = [
     "FEATURES",
+    "FEATURE_RANGE",
     "ConfidenceModel",
     "Verification",
     "gradient_ncc",
     "inlier_coverage",
+    "clip_features",
     "load_confidence_model",
     "pose_features",
 ]
@@ -65,6 +67,8 @@ FEATURES = (
     "focal_gain",
 )
 RENDER_FEATURES = ("ncc", "ncc_gain")  # what needs a render at the refined pose
+#: Features are clipped to these ranges: a diverged focal fit or a wild correction says all it can at the bound.
+FEATURE_RANGE = {"reproj": (0.0, 5.0), "trans_change": (0.0, 5.0), "focal_error": (0.0, 1.0), "focal_gain": (0.0, 5.0)}
 MODEL_FILE = Path(__file__).with_name("confidence.json")
 MIN_PIXELS = 64  # fewer opaque pixels than this: no image comparison
 
@@ -157,18 +161,26 @@ def pose_features(
     def finite(v: float) -> float:
         return float(v) if math.isfinite(v) else 0.0
 
-    return {
-        "log_inliers": math.log1p(max(num_inliers, 0)),
-        "inlier_ratio": num_inliers / max(num_lifted, 1),
-        "reproj": finite(reproj_error / max(threshold_px, 1e-9)),
-        "coverage": inlier_coverage(inlier_kpts, image_size) if inlier_kpts is not None else 0.0,
-        "ncc": finite(ncc_refined),
-        "ncc_gain": finite(ncc_refined - ncc_coarse),
-        "log_rot_change": math.log1p(max(rot_change_deg, 0.0)),
-        "trans_change": finite(trans_change / depth_scale) if depth_scale > 0 else 0.0,
-        "focal_error": finite(abs(math.log(focal_fitted / focal))) if focal_fitted > 0 and focal > 0 else 0.0,
-        "focal_gain": finite(max(rms_px - rms_fitted_px, 0.0) / max(threshold_px, 1e-9)),
-    }
+    return clip_features(
+        {
+            "log_inliers": math.log1p(max(num_inliers, 0)),
+            "inlier_ratio": num_inliers / max(num_lifted, 1),
+            "reproj": finite(reproj_error / max(threshold_px, 1e-9)),
+            "coverage": inlier_coverage(inlier_kpts, image_size) if inlier_kpts is not None else 0.0,
+            "ncc": finite(ncc_refined),
+            "ncc_gain": finite(ncc_refined - ncc_coarse),
+            "log_rot_change": math.log1p(max(rot_change_deg, 0.0)),
+            "trans_change": finite(trans_change / depth_scale) if depth_scale > 0 else 0.0,
+            "focal_error": finite(abs(math.log(focal_fitted / focal))) if focal_fitted > 0 and focal > 0 else 0.0,
+            "focal_gain": finite(max(rms_px - rms_fitted_px, 0.0) / max(threshold_px, 1e-9)),
+        }
+    )
+
+
+def clip_features(features: dict[str, float]) -> dict[str, float]:
+    """``features`` with those of :data:`FEATURE_RANGE` clipped to their range."""
+    return {k: min(max(v, FEATURE_RANGE[k][0]), FEATURE_RANGE[k][1]) if k in FEATURE_RANGE else v
+            for k, v in features.items()}  # fmt: skip
 
 
 @dataclass(frozen=True)
