@@ -83,6 +83,13 @@ for step in "${steps[@]}"; do
     profile-mast3r)  # where the MASt3R network's time goes (torch.profiler); same carry as paper
       PYTHONPATH=$PYTHONPATH:$PWD/.gpu/mast3r timeout 300 python3 benchmarks/profile_mast3r.py \
         --out "$OUT/profile_mast3r.txt" 2>&1 | grep -v "Warning\|autocast" | tail -5 ;;
+    confidence)  # data: python benchmarks/prepare_gpu_data.py mic lego fox fern; features for fit_confidence.py
+      cases=(); for s in fox fern lego; do [ -d .gpu/$s ] && cases+=($s=.gpu/$s $s-focal=.gpu/$s); done  # real first
+      [ -d .gpu/mic ] && cases+=(mic mic-focal mic-missing mic-wrong-scene); cases+=(room room-mirrored room-focal)
+      timeout ${CONFIDENCE_TIMEOUT:-480} python3 benchmarks/fit_confidence.py collect --out "$OUT/confidence_data.jsonl" \
+        --cases "${cases[@]}" --mic .gpu/mic --views ${CONFIDENCE_VIEWS:-24} --draws ${CONFIDENCE_DRAWS:-3} --solvers poselib opencv-epnp \
+        --protocols coarse-dfnet icomma-small icomma-medium gsfeatloc \
+        --work /tmp/confidence --train-steps ${TRAIN_STEPS:-7000} 2>&1 | tee "$OUT/confidence.log" | grep -v "it/s\]" | tail -30 ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
     *) echo "unknown step $step" ;;

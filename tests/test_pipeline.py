@@ -51,7 +51,7 @@ def test_refine_command_end_to_end_and_resume(workdir, capsys):
         assert rot < 0.1 and trans < 0.002
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(records) == 4 and all(r["status"] == "refined" and r["num_inliers"] > 30 for r in records)
-    assert set(records[0]["timings"]) == {"render", "match", "subpixel", "lift", "pnp"}
+    assert set(records[0]["timings"]) == {"render", "match", "subpixel", "lift", "pnp", "verify"}
     assert len(list((out / "overlays").glob("*.jpg"))) == 1
     assert json.loads((out / "config.json").read_text())["refine"]["solver"] == "poselib"
     # Resume: nothing left to do, nothing appended.

@@ -10,7 +10,8 @@ recipe      what
             EPnP-RANSAC with 2000 iterations, confidence 0.99 and a 1 px threshold (the paper scripts use 2.5 px
             on Cambridge's 1920x1080), every match, the depth of pixel ``[int(y), int(x)]``, ``K`` with the
             principal point at ``(W/2, H/2)``, renders with the Inria rasterizer's near plane 0.2, alpha cap
-            0.99 and depth ``sum(z a T) / (sum(a T) + 1e-6)``, no sub-pixel step, no recovery, one pass
+            0.99 and depth ``sum(z a T) / (sum(a T) + 1e-6)``, no sub-pixel step, no recovery, one pass, no
+            verification
 ==========  ====================================================================================================
 
 A recipe also chooses matcher options and GS-CPR_rel's solver where the original defines them
@@ -59,7 +60,7 @@ RECIPES: dict[str, RefineConfig] = {
     "paper": RefineConfig(
         solver="opencv-epnp", ransac_px=1.0, subpixel=False, recovery=(), iterations=1, max_matches=None,
         min_inliers=6, depth_sampling="floor", min_alpha=0.0, principal_point="half-size", near_plane=0.2,
-        alpha_cap=0.99, depth_eps=1e-6,
+        alpha_cap=0.99, depth_eps=1e-6, verify=False,
     ),
 }  # fmt: skip
 
@@ -140,13 +141,19 @@ def _arguments() -> dict[str, dict]:
                        "(default: the model's cfg_args white_background where it has one, else the dataset "
                        "format's: white for Blender scenes, black otherwise)"},
         "backend": {"choices": ["auto", "gsplat", "torch"], "help": f"rasterizer ({default('backend')})"},
+        "verify": {"action": argparse.BooleanOptionalAction,
+                   "help": f"verify each solved pose and give it a calibrated confidence ({default('verify')})"},
+        "min_confidence": {"type": fraction, "help": "a verified pose needs this confidence (default: the fitted "
+                           "model's threshold)"},
+        "keep_unverified": {"action": "store_true", "default": None,
+                            "help": "an unverified query keeps its refined pose (flagged) instead of the coarse one"},
     }  # fmt: skip
 
 
 #: The options :func:`add_refine_arguments` can add (RefineConfig fields; ``recovery`` as on / off).
 OPTIONS = ("solver", "relative_solver", "ransac_px", "min_inliers", "iterations", "subpixel", "recovery",
            "render_scale", "relative", "max_matches", "depth_sampling", "principal_point", "near_plane", "alpha_cap",
-           "background", "backend")  # fmt: skip
+           "background", "backend", "verify", "min_confidence", "keep_unverified")  # fmt: skip
 
 
 def add_refine_arguments(

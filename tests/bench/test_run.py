@@ -52,7 +52,7 @@ def test_bench_command_refines_every_protocol_run_and_resumes(bench_dir, capsys)
     assert runs["paper"]["after"]["median_rot_deg"] < 0.5 * runs["paper"]["before"]["median_rot_deg"]
     for run in result["runs"]:
         assert run["before"]["median_rot_deg"] > 0.5
-        assert set(run["ms"]) == {"render", "match", "subpixel", "lift", "pnp"}
+        assert set(run["ms"]) == {"render", "match", "subpixel", "lift", "pnp", "verify"}
         assert len(run["per_query"]) == 4 and run["per_query"][0]["noise"]["rot_deg"] > 0
         run_dir = out / run["dir"]
         n_ok = round(4 * run["after"]["success"])

@@ -50,4 +50,5 @@ def solve_absolute(
     err = np.linalg.norm(pinhole.project(p3d[inl] @ T[:3, :3].T + T[:3, 3]) - p2d[inl], axis=1)
     return Pass(Status.REFINED, pose=T, num_lifted=lifted, num_inliers=est.num_inliers,
                 inlier_ratio=est.num_inliers / max(1, lifted),
-                reproj_error=float(np.median(err)) if len(err) else float("nan"))  # fmt: skip
+                reproj_error=float(np.median(err)) if len(err) else float("nan"), inlier_kpts=p2d[inl],
+                inlier_points=p3d[inl], solve_K=pinhole.K)  # fmt: skip

@@ -69,6 +69,15 @@ class RefineConfig:
     alpha_cap: float = 0.999
     depth_eps: float = 0.0
     seed: int = 0
+    # Verification of each solved pose (gscpr.refine.verify): a render at the refined pose at this fraction of the
+    # render camera compared with the query, and a calibrated confidence from it and the solver's numbers. A pose
+    # whose confidence is below min_confidence (None: the fitted model's threshold) is "unverified": the coarse
+    # pose is kept, or with keep_unverified the refined pose, flagged.
+    verify: bool = True
+    verify_scale: float = 0.5
+    min_confidence: float | None = None
+    keep_unverified: bool = False
+    confidence_model: str | None = None  # a confidence.json of benchmarks/fit_confidence.py (None: the packaged one)
 
     def __post_init__(self) -> None:
         self.solver = canonical_solver_name(self.solver)
@@ -91,6 +100,10 @@ class RefineConfig:
             raise ValueError(f"min_inliers must be at least 1, got {self.min_inliers}")
         if self.iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+        if not 0 < self.verify_scale <= 1:
+            raise ValueError(f"verify_scale must be in (0, 1], got {self.verify_scale}")
+        if self.min_confidence is not None and not 0 <= self.min_confidence <= 1:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         if not (math.isfinite(self.render_scale) and self.render_scale > 0):
             raise ValueError(f"render_scale must be positive, got {self.render_scale}")
         self.recovery = tuple(tuple(float(v) for v in r) for r in self.recovery)  # lists from JSON configs

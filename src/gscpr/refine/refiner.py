@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 import numpy as np
+import torch
 
 from ..camera import Camera
 from ..geometry import pose_errors
@@ -26,6 +27,7 @@ from .matching import QueryImage, match_render
 from .relative import solve_relative
 from .rendering import recovery_camera, render_at
 from .types import RECOVERABLE, STAGES, Pass, RefineResult, Render, Status
+from .verify import downsample, focal_fit, gradient_ncc, load_confidence_model, pose_features
 
 __all__ = ["Refiner", "refine_query", "refine_relative"]
 
@@ -83,7 +85,7 @@ class Refiner:
         with self.gpu:
             query = QueryImage.prepare(query_image, query_camera, cfg, self.matcher.device)
         timings = dict.fromkeys(STAGES, 0.0)
-        best = self._pass(query, coarse, query.render_camera, timings, render, matches, color)
+        first = best = self._pass(query, coarse, query.render_camera, timings, render, matches, color)
         message = best.message
         if not best.ok and best.status in RECOVERABLE and cfg.recovery and self.model is not None:
             best, message = self._recover(query, coarse, best, timings, color)
@@ -104,7 +106,61 @@ class Refiner:
                 confirmed = False
                 break
             prev, best, passes, confirmed = best.pose, nxt, passes + 1, True
-        return self._result(coarse, best, timings, passes, confirmed, message)
+        result = self._result(coarse, best, timings, passes, confirmed, message)
+        return self._verify(result, query, first, best, color) if cfg.verify else result
+
+    def _verify(self, result: RefineResult, query: QueryImage, first: Pass, best: Pass, color) -> RefineResult:
+        """Score ``best``'s pose (:mod:`.verify`): a small render there against the query, the same at the coarse
+        pose, and the solver's numbers; the result with its confidence, ``unverified`` when below threshold."""
+        cfg, coarse = self.config, result.coarse
+        t0 = time.perf_counter()
+        rot, trans = pose_errors(best.pose, coarse)
+        depth = first.render.depth if first.render is not None else None
+        valid = depth[depth > 0] if depth is not None else np.zeros(0)
+        ncc_refined = ncc_coarse = float("nan")
+        if self.model is not None:
+            cam = query.render_camera.scaled(cfg.verify_scale)
+            q = query.for_matching
+            q = downsample(q.float() / 255.0 if q.dtype == torch.uint8 else q, *cam.size)
+            try:
+                with self.gpu:
+                    here = render_at(self.model, cam, best.pose, cfg)
+                    rgb = color(here.rgb) if color is not None else here.rgb
+                    ncc_refined = gradient_ncc(torch.as_tensor(rgb), q, torch.as_tensor(here.alpha) > 0.5)
+                    r0 = first.render
+                    if r0 is None or r0.camera.size != query.render_camera.size:  # recovered, or no render kept
+                        r0 = render_at(self.model, cam, coarse, cfg)
+                        r0 = replace(r0, rgb=color(r0.rgb)) if color is not None else r0
+                    opaque = torch.as_tensor(r0.alpha > 0.5 if r0.alpha is not None else r0.depth > 0)
+                    small = downsample(torch.as_tensor(r0.rgb).to(q.device), *cam.size)
+                    mask = downsample(opaque.float().to(q.device), *cam.size) > 0.5
+                    ncc_coarse = gradient_ncc(small, q, mask)
+            except (RuntimeError, ValueError):  # no render: the solver's numbers alone
+                ncc_refined = ncc_coarse = float("nan")
+        variant = "render" if np.isfinite(ncc_refined) else "no_render"
+        focal = focal_fitted = rms = rms_fitted = float("nan")
+        if best.inlier_points is not None and best.solve_K is not None:
+            K, X, x = best.solve_K, best.inlier_points, best.inlier_kpts
+            proj = X @ best.pose[:3, :3].T + best.pose[:3, 3]
+            rms = float(np.sqrt(np.mean(np.sum((proj[:, :2] / proj[:, 2:] * K[[0, 1], [0, 1]] + K[:2, 2] - x) ** 2,
+                                               axis=1))))  # fmt: skip
+            focal = float(K[0, 0])
+            focal_fitted, rms_fitted = focal_fit(X, x, K, query.camera.size)
+        features = pose_features(best.num_inliers, best.num_lifted, best.reproj_error, cfg.ransac_px,
+                                 best.inlier_kpts, query.camera.size, float(rot), float(trans),
+                                 float(np.median(valid)) if len(valid) else 0.0, ncc_refined, ncc_coarse,
+                                 focal, focal_fitted, rms, rms_fitted)  # fmt: skip
+        model = load_confidence_model(variant, cfg.confidence_model)
+        confidence = model.predict(features)
+        threshold = cfg.min_confidence if cfg.min_confidence is not None else float(model.fit["threshold"])
+        result.timings["verify"] = result.timings.get("verify", 0.0) + time.perf_counter() - t0
+        result.confidence, result.verify = round(confidence, 4), {"variant": variant, **features}
+        if confidence < threshold:
+            why = f"verification: confidence {confidence:.2f} < {threshold:.2f}"
+            result.message = "; ".join(m for m in (result.message, why) if m)
+            result.status = Status.UNVERIFIED
+            result.pose = best.pose if cfg.keep_unverified else coarse
+        return result
 
     def _pass(
         self,
@@ -135,7 +191,7 @@ class Refiner:
             p = Pass(Status.TOO_FEW_MATCHES, message=message)
         else:
             p = self.step(matches, render, query, pose, self.solver, self.config, timings)
-        p.matches, p.num_matches, p.render_rgb = matches, len(matches), render.rgb
+        p.matches, p.num_matches, p.render_rgb, p.render = matches, len(matches), render.rgb, render
         return p
 
     def _recover(

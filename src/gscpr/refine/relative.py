@@ -71,7 +71,7 @@ def solve_relative(
                     message="no rendered depth to fix the scale")  # fmt: skip
     pose = _world_pose(est.pose, float(np.median(ratios)), pose_w2c)
     return Pass(Status.REFINED, pose=pose, num_lifted=int(valid.sum()), num_inliers=est.num_inliers,
-                inlier_ratio=est.num_inliers / len(matches))  # fmt: skip
+                inlier_ratio=est.num_inliers / len(matches), inlier_kpts=kq[inl])  # fmt: skip
 
 
 def _solve_from_pointmaps(

@@ -14,7 +14,7 @@ from ..match.base import Matches
 
 __all__ = ["RECOVERABLE", "STAGES", "Pass", "RefineResult", "Render", "Status"]
 
-STAGES = ("render", "match", "subpixel", "lift", "pnp")  # the keys of RefineResult.timings (seconds)
+STAGES = ("render", "match", "subpixel", "lift", "pnp", "verify")  # the keys of RefineResult.timings (seconds)
 
 
 class Status(str, Enum):
@@ -28,6 +28,9 @@ class Status(str, Enum):
     PNP_FAILED = "pnp_failed"  # the absolute solver found no pose
     RELATIVE_POSE_FAILED = "relative_pose_failed"  # the relative solver found no pose
     TOO_FEW_INLIERS = "too_few_inliers"
+    # A pose was found but verification does not trust it (gscpr.refine.verify): the coarse pose is kept
+    # (RefineConfig.keep_unverified: the refined pose, flagged), RefineResult.confidence says how sure it was.
+    UNVERIFIED = "unverified"
 
     def __str__(self) -> str:
         return self.value
@@ -74,6 +77,11 @@ class Pass:
     message: str = ""
     matches: Matches | None = field(default=None, repr=False)
     render_rgb: np.ndarray | torch.Tensor | None = field(default=None, repr=False)
+    # The inliers' query keypoints [K, 2] (undistorted pixels) and the render the pass matched, for verification.
+    inlier_kpts: np.ndarray | None = field(default=None, repr=False)
+    inlier_points: np.ndarray | None = field(default=None, repr=False)  # their world points [K, 3] (absolute step)
+    solve_K: np.ndarray | None = field(default=None, repr=False)  # the pinhole [3, 3] the solver used
+    render: Render | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +95,10 @@ class RefineResult:
     ``confirmed`` says what the next pass made of the refinement: ``True`` when a render at the refined pose gave
     a pose again, ``False`` when it gave none (the refinement is kept, but may be wrong), ``None`` when no later
     pass ran (one iteration, or converged on the first).
+
+    ``confidence`` is the calibrated probability that the solved pose is within the success threshold (< 5 deg and
+    < 5 % of the scene distance; :mod:`gscpr.refine.verify`), ``None`` when no pose was solved or verification is
+    off; ``verify`` holds the features it was computed from. ``status`` is ``refined`` only for a verified pose.
     """
 
     pose: np.ndarray
@@ -99,6 +111,8 @@ class RefineResult:
     reproj_error: float = float("nan")  # median over inliers, query pixels
     iterations: int = 0  # passes that gave a pose
     confirmed: bool | None = None
+    confidence: float | None = None
+    verify: dict | None = None  # the verification features (gscpr.refine.verify.FEATURES) and model variant
     timings: dict = field(default_factory=dict)
     message: str = ""
     matches: Matches | None = field(default=None, repr=False)  # of the pass the pose comes from, for overlays

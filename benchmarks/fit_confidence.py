@@ -1,0 +1,339 @@
+"""Fit the confidence of verified poses (``gscpr.refine.verify``) on data, and check its calibration on held-out
+scenes.
+
+    python benchmarks/fit_confidence.py collect --out confidence_data.jsonl           # refine, record features
+    python benchmarks/fit_confidence.py fit confidence_data.jsonl --write src/gscpr/refine/confidence.json
+    # the packaged model: fit ... benchmarks/results/confidence_data_h200_2026-11-29.jsonl.gz
+
+``collect`` refines the queries of several *cases* under the perturbation protocols of ``gscpr bench``, with
+verification on but deciding nothing (an uninformative model, ``min_confidence=0``, ``keep_unverified``), and
+writes one JSON line per query whose solver found a pose: its case, base scene, protocol, solver, the
+verification features and whether that pose is within the success threshold (< 5 deg and < 5 % of the scene
+distance D, ``gscpr bench``'s). Cases (``--cases``; each runs where its data is):
+
+==================  ============================================================================================
+``room``            the generated textured room (``gscpr.synthetic``), queries rendered at random poses inside
+``room-mirrored``   the room's queries against the room mirrored in x: a scene that looks alike, the wrong one
+``room-focal``      the room's queries with their focal length given 20 % too long (wrong intrinsics)
+``mic``             the embedded mic model against the real test images of ``../shared/data/nerf_synthetic/mic``
+``mic-focal``       the same with the focal length 20 % too long
+``mic-missing``     the mic model with every Gaussian at x > 0 removed (a model with missing parts)
+``mic-wrong-scene`` mic's queries against the room model
+``<name>=<folder>`` any dataset folder (``gscpr bench``'s formats): its test views against a 3DGS model trained
+                    on its train split (``--train-steps``, kept under ``--work``; on the GPU machine lego, fox
+                    and fern of ``../shared``, carried by ``prepare_gpu_data.py``)
+``<name>-focal``    the same scene with the focal length 20 % too long (``fox-focal=<folder>``)
+==================  ============================================================================================
+
+``fit`` fits a logistic regression (scikit-learn, standardised features, L2) per variant (``render``: every
+feature; ``no_render``: the solver's numbers only) on every case but the wrong-intrinsics ones (``*-focal``: a
+pose solved with a focal length 20 % off explains the image almost as well as the right one with the right
+focal length, so a pose check can hardly tell, and fitting on them teaches the model to doubt right poses),
+reports its expected calibration error (10 bins) on each base scene held out (fit on the others) and on the
+whole data, and chooses the acceptance threshold as the highest at which the right poses it rejects are at most
+``--max-drop`` of the queries (1 point of success rate), reporting the wrong poses it still accepts (by case
+kind) and the share of wrong-intrinsics poses it rejects. Writes the model with what it was fit on; prints
+JSON and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gscpr.bench import PROTOCOLS, perturb_frames
+from gscpr.camera import Camera
+from gscpr.geometry import camera_center, pose_errors
+from gscpr.refine import RefineConfig, Refiner
+from gscpr.refine.verify import FEATURES, RENDER_FEATURES, ConfidenceModel, clip_features
+from gscpr.synthetic import pose_inside, textured_room
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SUCCESS = (5.0, 0.05)  # gscpr bench's: degrees, share of the scene distance
+VARIANTS = {"render": FEATURES, "no_render": tuple(f for f in FEATURES if f not in RENDER_FEATURES)}
+
+
+def _mirror_x(model):
+    """The scene mirrored in x (positions and rotations; SH degree 0 colours are unchanged by a mirror)."""
+    from dataclasses import replace
+
+    q = model.quats.clone()
+    q[:, 2:] = -q[:, 2:]  # M R M with M = diag(-1, 1, 1): (w, x, y, z) -> (w, x, -y, -z)
+    means = model.means.clone()
+    means[:, 0] = -means[:, 0]
+    return replace(model.with_sh_degree(0), means=means, quats=q)
+
+
+def room_case(n: int, seed: int, size=(320, 240)):
+    """The room model, ``n`` query images rendered inside it, their camera and poses, and the scene distance."""
+    from gscpr.bench import scene_distance
+    from gscpr.splat import render
+
+    model = textured_room(n_side=60, seed=seed)
+    cam = Camera.centered(*size, 0.8 * size[0])
+    rng = np.random.default_rng(seed)
+    gts = np.stack([pose_inside(rng) for _ in range(n)])
+    with torch.inference_mode():
+        images = [render(model, cam, p).rgb[0].cpu().numpy() for p in gts]
+    distance = scene_distance("colmap", gts, model, [cam] * n)
+    return model, images, [cam] * n, gts, distance
+
+
+def mic_case(n: int, root: Path = SHARED / "nerf_synthetic" / "mic"):
+    """The embedded mic model, the real mic test views of ``root`` (RGBA composited on white) and the scene
+    distance; ``None`` where ``root`` has no test split."""
+    from gscpr.data import load_blender
+    from gscpr.data.images import load_rgb
+    from gscpr.demo import demo_scene_dir
+    from gscpr.splat import load_ply
+
+    if not (root / "transforms_test.json").is_file():
+        return None
+    model = load_ply(demo_scene_dir() / "mic.ply")
+    frames = load_blender(root, "test")[:n]
+    images = [load_rgb(f.image_path, (1.0, 1.0, 1.0)) for f in frames]
+    gts = np.stack([f.pose for f in frames])
+    return model, images, [f.camera for f in frames], gts, float(np.median(np.linalg.norm(camera_center(gts), axis=1)))
+
+
+def longer_focal(cams: list[Camera], factor: float = 1.2) -> list[Camera]:
+    from dataclasses import replace
+
+    return [replace(c, fx=c.fx * factor, fy=c.fy * factor) for c in cams]
+
+
+def dataset_case(folder: Path, n: int, work: Path, steps: int, device: str):
+    """A dataset's first ``n`` test views (every other one when there are more) against a model trained on its
+    train split (:func:`gscpr.bench.run.train_or_load`), its background and scene distance."""
+    from gscpr.bench import scene_distance
+    from gscpr.bench.run import train_or_load
+    from gscpr.data import detect_format, format_traits, load_dataset, load_rgb
+
+    fmt = detect_format(folder, "test")
+    frames = [f for f in load_dataset(folder, "test", fmt) if f.pose is not None]
+    frames = frames[:: max(1, len(frames) // n)][:n]
+    model, _ = train_or_load(folder, work, steps, device)
+    background = format_traits(fmt).background
+    images = [load_rgb(f.image_path, background) for f in frames]
+    gts = np.stack([f.pose for f in frames])
+    cams = [f.camera for f in frames]
+    return model, images, cams, gts, scene_distance(fmt, gts, model, [c.without_distortion() for c in cams],
+                                                    background), background  # fmt: skip
+
+
+def cases(
+    names: list[str],
+    n: int,
+    seed: int,
+    work: Path | None = None,
+    steps: int = 7000,
+    device: str = "cpu",
+    mic_root: Path = SHARED / "nerf_synthetic" / "mic",
+):
+    """Yield ``(case, base scene, model, images, cameras, gts, distance, background)``."""
+    need_room = any(c.startswith("room") or c == "mic-wrong-scene" for c in names)
+    room = room_case(n, seed) if need_room else None
+    mic = mic_case(n, mic_root) if any(c.startswith("mic") for c in names) else None
+    white = (1.0, 1.0, 1.0)
+    trained: dict[Path, tuple] = {}
+    for c in names:
+        if "=" in c:  # a dataset folder, trained here
+            c, folder = c.split("=", 1)
+            base = c.removesuffix("-focal")
+            folder = Path(folder)
+            if folder.resolve() not in trained:
+                trained[folder.resolve()] = dataset_case(folder, n, (work or Path("confidence_work")) / base, steps,
+                                                         device)  # fmt: skip
+            model, images, cams, gts, d, background = trained[folder.resolve()]
+            if c.endswith("-focal"):
+                cams = longer_focal(cams)
+            yield c, base, model, images, cams, gts, d, background
+        elif c.startswith("room"):
+            model, images, cams, gts, d = room
+            if c == "room-mirrored":
+                model = _mirror_x(model)
+            if c == "room-focal":
+                cams = longer_focal(cams)
+            yield c, "room", model, images, cams, gts, d, (0.0, 0.0, 0.0)
+        elif mic is None:
+            print(f"{c}: skipped ({mic_root} has no test split)", file=sys.stderr)
+        else:
+            model, images, cams, gts, d = mic
+            if c == "mic-focal":
+                cams = longer_focal(cams)
+            if c == "mic-missing":
+                model = model.subset(model.means[:, 0] <= 0)
+            if c == "mic-wrong-scene":
+                model = room[0]
+            yield c, "mic", model, images, cams, gts, d, white
+
+
+def collect(args: argparse.Namespace) -> None:
+    from gscpr.match import load_matcher
+
+    torch.manual_seed(args.seed)
+    matcher = load_matcher(args.matcher, args.device)
+    out = open(args.out, "w", encoding="utf-8")  # noqa: SIM115  (written line by line, flushed)
+    with tempfile.TemporaryDirectory() as tmp:
+        prior = Path(tmp) / "uninformative.json"
+        prior.write_text(json.dumps({"variants": {v: ConfidenceModel.uninformative(f).to_json()
+                                                  for v, f in VARIANTS.items()}}))  # fmt: skip
+        todo = cases(args.cases, args.views, args.seed, args.work, args.train_steps, args.device, args.mic)
+        for case, base, model, images, cams, gts, distance, background in todo:
+            model = model.to(args.device)
+            names = [f"{case}_{i}" for i in range(len(images))]
+            for pname, draw in ((p, k) for p in args.protocols for k in range(args.draws)):
+                coarse, _ = perturb_frames(PROTOCOLS[pname], gts, names, distance, seed=args.seed + 1000 * draw)
+                for solver in args.solvers:
+                    cfg = RefineConfig(solver=solver, background=background, render_scale=args.render_scale,
+                                       iterations=1, min_confidence=0.0, keep_unverified=True,
+                                       confidence_model=str(prior), seed=args.seed)  # fmt: skip
+                    refiner = Refiner(model, matcher, cfg)
+                    kept = 0
+                    for name, img, cam, c, gt in zip(names, images, cams, coarse, gts, strict=True):
+                        r = refiner.refine(img, cam, c)
+                        if r.verify is None:  # no pose solved: nothing to verify
+                            continue
+                        rot, trans = pose_errors(r.pose, gt)
+                        rot0, trans0 = pose_errors(c, gt)
+                        ok = bool(rot < SUCCESS[0] and trans < SUCCESS[1] * distance)
+                        rec = {"case": case, "scene": base, "protocol": pname, "draw": draw, "solver": solver,
+                               "name": name,
+                               "ok": ok, "rot_deg": float(rot), "trans_rel": float(trans / distance),
+                               "coarse_ok": bool(rot0 < SUCCESS[0] and trans0 < SUCCESS[1] * distance),
+                               "verify_ms": 1000 * r.timings.get("verify", 0.0),
+                               "total_ms": 1000 * sum(r.timings.values()), **r.verify}  # fmt: skip
+                        out.write(json.dumps(rec) + "\n")
+                        out.flush()
+                        kept += 1
+                    print(f"{case} / {pname} #{draw} / {solver}: {kept} poses solved of {len(names)}", file=sys.stderr)
+    out.close()
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: sum over equal-width bins of |mean(p) - mean(y)| weighted by the bin's share."""
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    return float(sum(abs(p[idx == b].mean() - y[idx == b].mean()) * np.mean(idx == b) for b in range(bins)
+                     if np.any(idx == b)))  # fmt: skip
+
+
+def fit_variant(X: np.ndarray, y: np.ndarray, features: tuple[str, ...], fit: dict) -> ConfidenceModel:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    lr = LogisticRegression(C=1.0, max_iter=1000).fit((X - mean) / scale, y)
+    return ConfidenceModel(features, tuple(mean.tolist()), tuple(scale.tolist()), tuple(lr.coef_[0].tolist()),
+                           float(lr.intercept_[0]), fit)  # fmt: skip
+
+
+def threshold_for(p: np.ndarray, y: np.ndarray, max_drop: float) -> float:
+    """The highest threshold (0.01 steps) at which the right poses rejected are at most ``max_drop`` of all."""
+    best = 0.0
+    for t in np.round(np.arange(0.01, 1.0, 0.01), 2):
+        if np.mean((p < t) & y) <= max_drop:
+            best = float(t)
+    return best
+
+
+def fit(args: argparse.Namespace) -> dict:
+    def lines(path: Path) -> list[str]:
+        return (gzip.open(path, "rt") if path.suffix == ".gz" else path.open()).read().splitlines()
+
+    rows = [clip_features(json.loads(line)) for path in args.data for line in lines(path) if line.strip()]
+    if not rows:
+        sys.exit(f"fit_confidence.py: {', '.join(map(str, args.data))}: no records")
+    y = np.array([r["ok"] for r in rows])
+    focal = np.array([r["case"].endswith("-focal") for r in rows])
+    scenes = sorted({r["scene"] for r in rows})
+    summary = {"date": datetime.date.today().isoformat(), "data": [str(d) for d in args.data], "queries": len(rows),
+               "right": int(y.sum()), "scenes": scenes, "cases": sorted({r["case"] for r in rows}),
+               "variants": {}}  # fmt: skip
+    models = {}
+    for variant, feats in VARIANTS.items():
+        X = np.array([[r[f] for f in feats] for r in rows], dtype=np.float64)
+        held = {}
+        for s in scenes if len(scenes) > 1 else ():
+            test = np.array([r["scene"] == s for r in rows])
+            train = ~test & ~focal
+            if len(set(y[train])) < 2:
+                continue
+            m = fit_variant(X[train], y[train], feats, {})
+            p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X[test & ~focal]])
+            held[s] = {"queries": int((test & ~focal).sum()), "wrong": int((test & ~focal & ~y).sum()),
+                       "ece": round(ece(p, y[test & ~focal].astype(float)), 4)}  # fmt: skip
+        m = fit_variant(X[~focal], y[~focal], feats, {})
+        p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X])
+        t = threshold_for(p[~focal], y[~focal], args.max_drop)
+        acc, d = p >= t, ~focal
+        info = {"threshold": t, "ece_fit": round(ece(p[d], y[d].astype(float)), 4), "held_out": held,
+                "accepted": int((acc & d).sum()), "accepted_wrong": int((acc & d & ~y).sum()),
+                "wrong": int((d & ~y).sum()), "right_rejected": int((~acc & d & y).sum()),
+                "success_drop": round(float(np.mean((~acc & y)[d])), 4),
+                "precision": round(float(y[acc & d].mean()), 4) if (acc & d).any() else None,
+                "recall": round(float(acc[d & y].mean()), 4) if (d & y).any() else None,
+                "focal_rejected": round(float(np.mean(~acc[focal])), 4) if focal.any() else None}  # fmt: skip
+        models[variant] = ConfidenceModel(m.features, m.mean, m.scale, m.coef, m.intercept,
+                                          {**info, "queries": len(rows), "scenes": scenes,
+                                           "cases": summary["cases"], "date": summary["date"],
+                                           "source": "benchmarks/fit_confidence.py"})  # fmt: skip
+        summary["variants"][variant] = {**info, "coef": dict(zip(feats, np.round(m.coef, 3).tolist(), strict=True))}
+    print(json.dumps(summary, indent=1))
+    print(
+        "\n| variant | threshold | accepted | accepted wrong / wrong | right rejected (success drop) | precision | "
+        "recall | wrong-intrinsics rejected | ECE (fit) | ECE held out |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    for v, s in summary["variants"].items():
+        held = ", ".join(f"{k} {h['ece']} ({h['queries']}, {h['wrong']} wrong)" for k, h in s["held_out"].items())
+        print(
+            f"| {v} | {s['threshold']} | {s['accepted']} | {s['accepted_wrong']} / {s['wrong']} | "
+            f"{s['right_rejected']} ({100 * s['success_drop']:.1f} pt) | {s['precision']} | {s['recall']} | "
+            f"{s['focal_rejected']} | {s['ece_fit']} | {held or '-'} |"
+        )
+    if args.write:
+        Path(args.write).write_text(json.dumps({"variants": {v: m.to_json() for v, m in models.items()}}, indent=1)
+                                    + "\n")  # fmt: skip
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="refine the cases' queries and record the verification features")
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--cases", nargs="+", default=["room", "room-mirrored", "room-focal", "mic", "mic-focal",
+                                                  "mic-missing", "mic-wrong-scene"])  # fmt: skip
+    c.add_argument("--protocols", nargs="+", default=["coarse-dfnet", "icomma-small", "gsfeatloc"])
+    c.add_argument("--solvers", nargs="+", default=["poselib"])
+    c.add_argument("--matcher", default="xfeat")
+    c.add_argument("--views", type=int, default=16, help="query views per case")
+    c.add_argument("--draws", type=int, default=1, help="perturbations drawn per view and protocol")
+    c.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--mic", type=Path, default=SHARED / "nerf_synthetic" / "mic", help="mic's data folder")
+    c.add_argument("--render-scale", type=float, default=1.0, help="render and match at this share of the query size")
+    c.add_argument("--work", type=Path, default=Path("confidence_work"), help="trained models of dataset cases")
+    c.add_argument("--train-steps", type=int, default=7000, help="3DGS training steps of dataset cases")
+    f = sub.add_parser("fit", help="fit the confidence model on collected features")
+    f.add_argument("data", type=Path, nargs="+", help="collect's JSON lines (several files are pooled)")
+    f.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.01,
+        help="largest share of queries whose right pose is rejected (the success rate's drop)",
+    )
+    f.add_argument("--write", type=Path, help="write the model here (the packaged one: src/gscpr/refine/...)")
+    args = p.parse_args(argv)
+    collect(args) if args.command == "collect" else fit(args)
+
+
+if __name__ == "__main__":
+    main()

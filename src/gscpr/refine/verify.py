@@ -1,0 +1,255 @@
+"""Verification of a refined pose: the signals that say whether a pass's pose is right, and the confidence made of
+them.
+
+PnP-RANSAC returning a pose with enough inliers is no proof: a repeated texture, a mirrored structure or a wrong
+camera model gives a consistent, wrong pose with many inliers. Verification looks at the pose from the other side:
+the scene model rendered at the refined pose should look like the query. It costs one small render (at
+``RefineConfig.verify_scale`` of the render camera) and an image comparison; the solver's own numbers come free.
+
+Features (:data:`FEATURES`, each a finite float; what is not available is 0 and flagged by the model variant):
+
+- ``log_inliers``: ``log(1 + inliers)``; ``inlier_ratio``: inliers / lifted matches; ``reproj``: the inliers'
+  median reprojection error over the RANSAC threshold; ``coverage``: the share of an 8 x 8 grid over the query
+  holding at least one inlier (a pose held by one corner is fragile).
+- ``ncc``: the normalised cross-correlation of the image gradients of the render at the refined pose and of the
+  query, over the render's opaque pixels (gradients: insensitive to exposure, white balance and to the smooth
+  appearance changes ACT corrects; in [-1, 1]); ``ncc_gain``: ``ncc`` minus the same at the coarse pose (a right
+  correction makes render and query agree better).
+- ``log_rot_change``: ``log(1 + deg)`` of the correction's rotation; ``trans_change``: its translation over the
+  median rendered depth (scale-free).
+- ``focal_error``: ``|log(f_fit / f)|`` where ``f_fit`` is the focal length that, with the pose, best explains
+  the inliers (OpenCV's ``calibrateCamera`` on them, principal point, aspect ratio and distortion fixed);
+  ``focal_gain``: how much that focal length lowers their RMS reprojection error, over the RANSAC threshold. A
+  pose solved with wrong intrinsics explains the image almost as well as the right one would, so a render at it
+  looks right; what gives it away is that another focal length explains the matches better.
+
+The confidence is a logistic model over these features, fit on data (``benchmarks/fit_confidence.py``: queries of
+the project's own scenes under the perturbation protocols and generated hard cases, labelled by the success
+criterion of ``gscpr bench``, < 5 deg and < 5 % of the scene distance) and stored as plain data in
+``confidence.json`` beside this file, with the scenes it was fit and checked on. Variant ``render`` uses every
+feature; ``no_render`` (no scene model to render: renders read from disk) only the solver's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_RANGE",
+    "ConfidenceModel",
+    "Verification",
+    "gradient_ncc",
+    "inlier_coverage",
+    "clip_features",
+    "load_confidence_model",
+    "pose_features",
+]
+
+FEATURES = (
+    "log_inliers",
+    "inlier_ratio",
+    "reproj",
+    "coverage",
+    "ncc",
+    "ncc_gain",
+    "log_rot_change",
+    "trans_change",
+    "focal_error",
+    "focal_gain",
+)
+RENDER_FEATURES = ("ncc", "ncc_gain")  # what needs a render at the refined pose
+#: Features are clipped to these ranges: a diverged focal fit or a wild correction says all it can at the bound.
+FEATURE_RANGE = {"reproj": (0.0, 5.0), "trans_change": (0.0, 5.0), "focal_error": (0.0, 1.0), "focal_gain": (0.0, 5.0)}
+MODEL_FILE = Path(__file__).with_name("confidence.json")
+MIN_PIXELS = 64  # fewer opaque pixels than this: no image comparison
+
+
+def _grey(rgb: torch.Tensor) -> torch.Tensor:
+    """``[H, W]`` float grey of an RGB ``[H, W, 3]`` (uint8 or float in [0, 1])."""
+    t = rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float()
+    return t[..., :3].mean(dim=-1)
+
+
+def downsample(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """``[H, W, C]`` or ``[H, W]`` to ``[height, width, C]`` / ``[height, width]`` by area averaging (float)."""
+    t = image.float()
+    t = t[..., None] if t.dim() == 2 else t
+    if t.shape[:2] != (height, width):
+        t = F.interpolate(t.permute(2, 0, 1)[None], size=(height, width), mode="area")[0].permute(1, 2, 0)
+    return t[..., 0] if image.dim() == 2 else t
+
+
+def gradient_ncc(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Normalised cross-correlation of the grey-level gradients of two RGB images ``[H, W, 3]`` (same size, any
+    device) over the pixels where ``mask [H, W]`` (bool) holds, in [-1, 1]; ``nan`` with fewer than
+    :data:`MIN_PIXELS` such pixels or no texture. Central differences; both images' gradients in one vector
+    (x and y), not mean-centred (gradients are signed: a shifted edge anti-correlates)."""
+    ga, gb = _grey(a), _grey(b.to(a.device))
+    m = mask.to(a.device)[1:-1, 1:-1]
+    if int(m.sum()) < MIN_PIXELS:
+        return float("nan")
+
+    def grads(g: torch.Tensor) -> torch.Tensor:
+        return torch.stack([g[1:-1, 2:] - g[1:-1, :-2], g[2:, 1:-1] - g[:-2, 1:-1]])[:, m]
+
+    da, db = grads(ga), grads(gb)
+    den = torch.sqrt((da * da).sum() * (db * db).sum())
+    return float((da * db).sum() / den) if float(den) > 1e-12 else float("nan")
+
+
+def inlier_coverage(kpts: np.ndarray, size: tuple[int, int], grid: int = 8) -> float:
+    """The share of a ``grid`` x ``grid`` partition of an image of ``size`` (W, H) holding at least one of the
+    keypoints ``[N, 2]`` (pixels)."""
+    if len(kpts) == 0:
+        return 0.0
+    W, H = size
+    cx = np.clip((kpts[:, 0] / max(W, 1) * grid).astype(int), 0, grid - 1)
+    cy = np.clip((kpts[:, 1] / max(H, 1) * grid).astype(int), 0, grid - 1)
+    return len(np.unique(cy * grid + cx)) / grid**2
+
+
+def focal_fit(
+    points3d: np.ndarray, pixels: np.ndarray, K: np.ndarray, size: tuple[int, int], max_points: int = 400
+) -> tuple[float, float]:
+    """The focal length that best explains the correspondences (world points ``[N, 3]`` -> pixels ``[N, 2]``)
+    jointly with a pose, from the pinhole ``K [3, 3]``'s (square pixels, principal point, no distortion kept), and
+    the RMS reprojection error (px) there: OpenCV ``calibrateCamera`` on one view. ``(nan, nan)`` with fewer than
+    8 points or when OpenCV fails. At most ``max_points`` evenly spaced points are used (cost)."""
+    import cv2
+
+    if len(points3d) < 8:
+        return float("nan"), float("nan")
+    step = max(1, len(points3d) // max_points)
+    obj, img = points3d[::step].astype(np.float32), pixels[::step].astype(np.float32)
+    flags = (cv2.CALIB_USE_INTRINSIC_GUESS | cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_FIX_ASPECT_RATIO
+             | cv2.CALIB_ZERO_TANGENT_DIST | cv2.CALIB_FIX_K1 | cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3)  # fmt: skip
+    try:
+        rms, K_fit, *_ = cv2.calibrateCamera([obj], [img], size, K.astype(np.float64).copy(), np.zeros(5), flags=flags)
+    except cv2.error:
+        return float("nan"), float("nan")
+    return float(K_fit[0, 0]), float(rms)
+
+
+def pose_features(
+    num_inliers: int,
+    num_lifted: int,
+    reproj_error: float,
+    threshold_px: float,
+    inlier_kpts: np.ndarray | None,
+    image_size: tuple[int, int],
+    rot_change_deg: float,
+    trans_change: float,
+    depth_scale: float,
+    ncc_refined: float = float("nan"),
+    ncc_coarse: float = float("nan"),
+    focal: float = float("nan"),
+    focal_fitted: float = float("nan"),
+    rms_px: float = float("nan"),
+    rms_fitted_px: float = float("nan"),
+) -> dict[str, float]:
+    """The :data:`FEATURES` of one refined pass (see the module docstring); unavailable ones are 0."""
+
+    def finite(v: float) -> float:
+        return float(v) if math.isfinite(v) else 0.0
+
+    return clip_features(
+        {
+            "log_inliers": math.log1p(max(num_inliers, 0)),
+            "inlier_ratio": num_inliers / max(num_lifted, 1),
+            "reproj": finite(reproj_error / max(threshold_px, 1e-9)),
+            "coverage": inlier_coverage(inlier_kpts, image_size) if inlier_kpts is not None else 0.0,
+            "ncc": finite(ncc_refined),
+            "ncc_gain": finite(ncc_refined - ncc_coarse),
+            "log_rot_change": math.log1p(max(rot_change_deg, 0.0)),
+            "trans_change": finite(trans_change / depth_scale) if depth_scale > 0 else 0.0,
+            "focal_error": finite(abs(math.log(focal_fitted / focal))) if focal_fitted > 0 and focal > 0 else 0.0,
+            "focal_gain": finite(max(rms_px - rms_fitted_px, 0.0) / max(threshold_px, 1e-9)),
+        }
+    )
+
+
+def clip_features(features: dict[str, float]) -> dict[str, float]:
+    """``features`` with those of :data:`FEATURE_RANGE` clipped to their range."""
+    return {k: min(max(v, FEATURE_RANGE[k][0]), FEATURE_RANGE[k][1]) if k in FEATURE_RANGE else v
+            for k, v in features.items()}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """A logistic model: ``sigmoid(intercept + sum(coef * (x - mean) / scale))`` over ``features``.
+
+    Attributes:
+        features: the feature names it reads (a subset of :data:`FEATURES`, in order).
+        mean, scale: the standardisation fit with it.
+        coef, intercept: the logistic regression's.
+        fit: what it was fit and checked on (scenes, queries, calibration error), for the record.
+    """
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    fit: dict
+
+    def predict(self, features: dict[str, float]) -> float:
+        """The probability in [0, 1] that the pose is within the success threshold."""
+        z = self.intercept + sum(
+            c * (features[f] - m) / s
+            for f, m, s, c in zip(self.features, self.mean, self.scale, self.coef, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
+                "coef": list(self.coef), "intercept": self.intercept, "fit": self.fit}  # fmt: skip
+
+    @classmethod
+    def uninformative(cls, features: tuple[str, ...] = FEATURES) -> ConfidenceModel:
+        """A model that says 0.5 for everything (threshold 0.5): for collecting features before any fit."""
+        n = len(features)
+        return cls(tuple(features), (0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, {"threshold": 0.5, "uninformative": True})
+
+    @classmethod
+    def from_json(cls, d: dict) -> ConfidenceModel:
+        unknown = set(d["features"]) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"confidence model reads unknown features {sorted(unknown)}")
+        return cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["scale"])),
+                   tuple(map(float, d["coef"])), float(d["intercept"]), dict(d.get("fit", {})))  # fmt: skip
+
+
+@cache
+def load_confidence_model(variant: str, path: str | None = None) -> ConfidenceModel:
+    """The fitted model ``variant`` (``"render"`` or ``"no_render"``) from ``path`` (default: the packaged
+    ``confidence.json``). Raises ``KeyError`` for an unknown variant."""
+    data = json.loads(Path(path or MODEL_FILE).read_text(encoding="utf-8"))
+    return ConfidenceModel.from_json(data["variants"][variant])
+
+
+@dataclass
+class Verification:
+    """What verification made of a refined pass.
+
+    Attributes:
+        features: the :data:`FEATURES`.
+        confidence: the calibrated probability that the pose is within the success threshold.
+        verified: ``confidence >= RefineConfig.min_confidence``.
+        variant: the confidence model used (``render`` / ``no_render``).
+        seconds: the verification's own time (render and comparison).
+    """
+
+    features: dict[str, float]
+    confidence: float
+    verified: bool
+    variant: str
+    seconds: float = 0.0

@@ -1,0 +1,129 @@
+"""Verification of refined poses (gscpr.refine.verify): its signals, the confidence model, and what the refiner
+makes of them on generated scenes (a right pose stays refined, a wrong scene's pose ends unverified)."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from gscpr.camera import Camera
+from gscpr.geometry import perturb_pose
+from gscpr.match import load_matcher
+from gscpr.refine import RefineConfig, Status, refine_query
+from gscpr.refine.verify import (
+    FEATURES,
+    ConfidenceModel,
+    focal_fit,
+    gradient_ncc,
+    inlier_coverage,
+    load_confidence_model,
+)
+from gscpr.splat import render
+from gscpr.synthetic import pose_inside, textured_room
+
+CAM = Camera.centered(320, 240, 260.0)
+
+
+def _texture(h=60, w=80, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(1, 3, h // 4, w // 4, generator=g)
+    return torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear")[0].permute(1, 2, 0)
+
+
+def test_gradient_ncc_is_one_for_the_same_view_whatever_the_exposure_and_low_for_another():
+    img, mask = _texture(), torch.ones(60, 80, dtype=torch.bool)
+    assert gradient_ncc(img, img, mask) == pytest.approx(1.0)
+    assert gradient_ncc(img, 0.5 * img + 0.2, mask) == pytest.approx(1.0)  # gain and offset: same gradients
+    assert gradient_ncc(img, 1.0 - img, mask) == pytest.approx(-1.0)
+    assert abs(gradient_ncc(img, _texture(seed=1), mask)) < 0.3
+    shifted = torch.roll(img, 3, dims=1)
+    assert gradient_ncc(img, shifted, mask) < 0.8
+    assert np.isnan(gradient_ncc(img, img, torch.zeros(60, 80, dtype=torch.bool)))  # nothing opaque
+
+
+def test_inlier_coverage_counts_occupied_cells():
+    assert inlier_coverage(np.zeros((0, 2)), (640, 480)) == 0.0
+    assert inlier_coverage(np.array([[1.0, 1.0], [2.0, 3.0]]), (640, 480)) == pytest.approx(1 / 64)
+    grid = np.stack(np.meshgrid(np.arange(40, 640, 80), np.arange(30, 480, 60)), -1).reshape(-1, 2)
+    assert inlier_coverage(grid.astype(float), (640, 480)) == 1.0
+
+
+def test_focal_fit_finds_the_focal_length_the_correspondences_were_made_with():
+    rng = np.random.default_rng(0)
+    X = rng.uniform([-2, -2, 3], [2, 2, 8], (300, 3))
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    x = X[:, :2] / X[:, 2:] * 500.0 + [320, 240] + rng.normal(0, 0.3, (300, 2))
+    wrong = K.copy()
+    wrong[0, 0] = wrong[1, 1] = 600.0
+    f, rms = focal_fit(X, x, wrong, (640, 480))
+    assert f == pytest.approx(500.0, rel=0.01) and rms < 1.0
+    assert np.isnan(focal_fit(X[:5], x[:5], K, (640, 480))[0])
+
+
+def test_confidence_model_round_trips_and_the_packaged_one_loads():
+    flat = ConfidenceModel.uninformative()
+    assert flat.predict(dict.fromkeys(FEATURES, 3.0)) == 0.5
+    assert ConfidenceModel.from_json(json.loads(json.dumps(flat.to_json()))) == flat
+    with pytest.raises(ValueError, match="unknown features"):
+        ConfidenceModel.from_json({**flat.to_json(), "features": ["nope"]})
+    for variant in ("render", "no_render"):
+        m = load_confidence_model(variant)
+        assert 0 < m.fit["threshold"] < 1 and set(m.features) <= set(FEATURES)
+        assert m.fit["source"] == "benchmarks/fit_confidence.py" and m.fit["queries"] > 100
+
+
+@pytest.fixture(scope="module")
+def room():
+    return textured_room()
+
+
+@pytest.fixture(scope="module")
+def query(room):
+    gt = pose_inside(np.random.default_rng(1))
+    return render(room, CAM, gt, backend="torch").rgb[0].numpy(), gt, perturb_pose(gt, 3.0, 0.05, frame="world", rng=1)
+
+
+@pytest.fixture(scope="module")
+def xfeat():
+    return load_matcher("xfeat", "cpu")
+
+
+def _mirrored(model):
+    q = model.quats.clone()
+    q[:, 2:] = -q[:, 2:]
+    means = model.means.clone()
+    means[:, 0] = -means[:, 0]
+    return replace(model.with_sh_degree(0), means=means, quats=q)
+
+
+def test_a_right_pose_is_refined_with_high_confidence(room, query, xfeat):
+    image, gt, coarse = query
+    r = refine_query(room, image, CAM, coarse, xfeat, RefineConfig(ransac_px=1.0))
+    assert r.status == Status.REFINED and r.confidence > 0.9
+    assert r.verify["variant"] == "render" and r.verify["ncc"] > 0.9 and r.verify["ncc_gain"] > 0.2
+    assert r.timings["verify"] > 0 and "verify" in r.summary()
+
+
+def test_a_pose_in_the_wrong_scene_is_not_reported_as_refined(room, query, xfeat):
+    image, gt, coarse = query
+    cfg = RefineConfig(ransac_px=1.0, recovery=())
+    r = refine_query(_mirrored(room), image, CAM, coarse, xfeat, cfg)
+    assert r.status != Status.REFINED
+    np.testing.assert_array_equal(r.pose, coarse)  # the coarse pose kept
+    if r.status == Status.UNVERIFIED:  # a pose was solved: its confidence and the reason are given
+        assert r.confidence < load_confidence_model("render").fit["threshold"]
+        assert "verification: confidence" in r.message
+        kept = refine_query(_mirrored(room), image, CAM, coarse, xfeat, replace(cfg, keep_unverified=True))
+        assert kept.status == Status.UNVERIFIED and not np.array_equal(kept.pose, coarse)
+
+
+def test_verification_off_and_thresholds(room, query, xfeat):
+    image, gt, coarse = query
+    off = refine_query(room, image, CAM, coarse, xfeat, RefineConfig(ransac_px=1.0, verify=False))
+    assert off.status == Status.REFINED and off.confidence is None and off.timings["verify"] == 0.0
+    strict = refine_query(room, image, CAM, coarse, xfeat, RefineConfig(ransac_px=1.0, min_confidence=1.0))
+    assert strict.status == Status.UNVERIFIED and np.array_equal(strict.pose, coarse)
+    with pytest.raises(ValueError, match="min_confidence"):
+        RefineConfig(min_confidence=1.5)
