@@ -108,8 +108,8 @@ def build_queries(
 
 def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.ndarray, Render | None]:
     """The query's image ``[H, W, 3]`` and its render on disk, if any (RGB and depth ``[H, W]``, ``[1, H, W]``
-    accepted), each checked against the query's camera. Raises :class:`~gscpr.data.DatasetError` (wrong size)
-    or what ``load_image`` / ``np.load`` raise (``OSError``, ``ValueError``)."""
+    accepted), each checked against the query's camera. Raises :class:`~gscpr.data.DatasetError` (wrong size, a
+    depth file that is not a ``.npy`` array) or what ``load_image`` raises."""
     image = load_image(q.image_path)
     if image.shape[:2] != (q.camera.height, q.camera.width):
         raise DatasetError(
@@ -119,7 +119,13 @@ def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.n
     render = None
     if q.render_files is not None:  # read here, one query at a time, not all up front
         rgb_file, depth_file = q.render_files
-        rgb, depth = load_image(rgb_file), np.load(depth_file).astype(np.float32)
+        rgb = load_image(rgb_file)
+        try:
+            depth = np.asarray(np.load(depth_file, allow_pickle=False), dtype=np.float32)
+        except OSError as e:  # missing or unreadable: the OS error names the file
+            raise DatasetError(f"{depth_file}: cannot read the depth render ({e.strerror or e})") from None
+        except (ValueError, TypeError) as e:  # a pickle, a damaged header, an object or text array
+            raise DatasetError(f"{depth_file}: not a depth map in NumPy .npy format ({e})") from None
         depth = depth[0] if depth.ndim == 3 and depth.shape[0] == 1 else depth  # [1, H, W] as a rasterizer gives it
         for path, shape in ((rgb_file, rgb.shape[:2]), (depth_file, depth.shape)):
             if tuple(shape) != (q.camera.height, q.camera.width):

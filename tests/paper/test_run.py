@@ -162,6 +162,15 @@ def test_paper_solver_uses_renders_on_disk_and_the_relative_variant(root, two_sc
     err = capsys.readouterr().err
     assert "chess: --iterations 2 render at refined poses, but there is no model at" in err
     assert "each query stops after its first pass" in err
+    # A damaged depth render fails its own query, said on stderr with the file, not only in results.jsonl.
+    depth = paper.render_dir(work, "7scenes", "chess", "dfnet") / NAMES[0].replace("-frame", "/frame").replace(
+        ".png", ".npy"
+    )
+    depth.write_bytes(b"not an array")
+    assert main("7scenes", argv=argv) == 0  # the other query still refined
+    err = capsys.readouterr().err
+    assert f"warning: chess: {NAMES[0]}: bad input, coarse pose kept: {depth}: not a depth map" in err
+    assert "Traceback" not in err
 
 
 def test_gs_cpr_7s_runs_unchanged_under_torchrun(root, tmp_path):

@@ -245,6 +245,7 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
         return 2
     initial, refined = [], []
     n_queries = n_refined = 0
+    bad: list[tuple[str, str, str]] = []  # queries whose inputs could not be used: said after the table
     scene_queries = {}
     for scene in scenes:  # every scene's inputs read before any is refined: a missing one stops the run at once
         try:
@@ -286,9 +287,18 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
         refined.append(ref)
         n_refined += sum(records[q.name]["status"] == Status.REFINED.value for q in queries if q.name in records)
         n_queries += len(queries)
+        bad += [(scene, q.name, records[q.name].get("message", "")) for q in queries
+                if records.get(q.name, {}).get("status") == Status.BAD_INPUT.value]  # fmt: skip
     if not dist.is_main:
         return 0
     print(format_table(initial, refined, f"GS-CPR{'_rel' if relative else ''} {dataset} · {pe}"))
+    for scene, name, why in bad[:10]:  # the coarse pose kept; each one's reason is in its record too
+        print(f"warning: {scene}: {name}: bad input, coarse pose kept: {why}", file=sys.stderr)
+    if len(bad) > 10:
+        print(
+            f"warning: {len(bad)} queries had bad input in all (their reasons: the scenes' results.jsonl)",
+            file=sys.stderr,
+        )
     if not n_refined:  # the outputs are written (the coarse poses kept), but nothing was refined: a failed run
         print(f"error: none of the {n_queries} queries was refined; the coarse poses are kept in {out_dir}, each "
               "query's reason is in refine_predictions/<scene>/results.jsonl", file=sys.stderr)  # fmt: skip
