@@ -22,6 +22,7 @@ import errno
 import fcntl
 import itertools
 import json
+import math
 import os
 import socket
 import sys
@@ -31,12 +32,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 __all__ = [
     "LOCK_FILE",
     "FolderInUseError",
     "atomic_path",
     "check_writable",
     "error_line",
+    "json_safe",
     "naming",
     "output_folder",
     "run_command",
@@ -90,11 +94,22 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def json_safe(value):
+    """``value`` with every NaN or infinite float (also in dicts, lists and numpy scalars) replaced by None, so that
+    ``json.dumps(..., allow_nan=False)`` writes standard JSON (RFC 8259 has no NaN or Infinity: ``jq``, browsers
+    and most JSON libraries refuse them). Readers take null as "no value" (a reprojection error with no inliers)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
 def write_json(path: str | Path, value, indent: int | None = 1) -> None:
     """Write ``value`` as standard JSON to ``path`` atomically (:func:`atomic_path`): NaN and infinities become
-    ``null`` (:func:`gscpr.records.json_safe`; RFC 8259 has neither)."""
-    from .records import json_safe  # records writes through this module
-
+    ``null`` (:func:`json_safe`; RFC 8259 has neither)."""
     write_text(path, json.dumps(json_safe(value), indent=indent, allow_nan=False))
 
 

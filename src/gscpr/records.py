@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import pose_to_qt, qt_to_pose
-from .outputs import naming, write_text
+from .outputs import json_safe, naming, write_text
 from .refine.types import STAGES, RefineResult
 
 __all__ = [
@@ -47,19 +47,6 @@ __all__ = [
     "status_counts",
     "tree_identity",
 ]
-
-
-def json_safe(value):
-    """``value`` with every NaN or infinite float (also in dicts, lists and numpy scalars) replaced by None, so that
-    ``json.dumps(..., allow_nan=False)`` writes standard JSON (RFC 8259 has no NaN or Infinity: ``jq``, browsers
-    and most JSON libraries refuse them). Readers take null as "no value" (a reprojection error with no inliers)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 def record_line(record: dict) -> str:
