@@ -89,5 +89,5 @@ def test_an_unreadable_image_does_not_stop_the_folder_from_loading(tmp_path):
     (tmp_path / "test" / "r_0.png").write_bytes(b"\x89PNG broken")  # refused when its query is read, not here
     assert [f.camera.size for f in load_blender(tmp_path, "test")] == [(40, 50), (40, 50)]
     (tmp_path / "test" / "r_1.png").write_bytes(b"")
-    with pytest.raises(DatasetError, match="r_0.png: cannot read image"):
+    with pytest.raises(DatasetError, match="r_0.png: not an image"):
         load_blender(tmp_path, "test")
