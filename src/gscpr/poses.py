@@ -39,6 +39,7 @@ from .outputs import write_text
 
 __all__ = [
     "NAME_SCHEMES",
+    "NameIndex",
     "PoseEntry",
     "PoseFileError",
     "UnknownNameError",
@@ -454,6 +455,34 @@ def guess_name_scheme(names: Iterable[str]) -> str:
     return "exact"
 
 
+class NameIndex:
+    """Reference image names indexed for matching other names to them: the name spelt the same first (a leading
+    ``./`` aside), else the names it is under ``scheme`` (:func:`canonical_name`; a reference name outside the
+    scheme is matched by its exact spelling only)."""
+
+    def __init__(self, reference: Iterable[str], scheme: str):
+        self.scheme = scheme
+        self.exact: dict[str, str] = {}
+        self.by_key: dict[str, list[str]] = {}
+        for r in reference:
+            self.exact[r.removeprefix("./")] = r
+            try:
+                self.by_key.setdefault(canonical_name(r, scheme), []).append(r)
+            except UnknownNameError:
+                continue
+
+    def candidates(self, name: str) -> list[str]:
+        """The reference names ``name`` may be: ``[the same name]``, else those it is under the scheme (none, one,
+        or several: ambiguous, for the caller to refuse)."""
+        same = self.exact.get(name.removeprefix("./"))  # the same name first: a scheme is for names spelt differently
+        if same is not None:
+            return [same]
+        try:
+            return self.by_key.get(canonical_name(name, self.scheme), [])
+        except UnknownNameError:
+            return []
+
+
 def align_names(
     names: Iterable[str], reference: Iterable[str], scheme: str = "auto", allow_missing: bool = True
 ) -> tuple[dict[str, str], list[str]]:
@@ -469,27 +498,16 @@ def align_names(
     names, reference = list(names), list(reference)
     if scheme == "auto":
         scheme = guess_name_scheme(reference)
-    exact = {r.removeprefix("./"): r for r in reference}
-    ref_by_key: dict[str, list[str]] = {}
-    for r in reference:
-        try:
-            ref_by_key.setdefault(canonical_name(r, scheme), []).append(r)
-        except UnknownNameError:  # outside the scheme: matched by its exact name only
-            continue
+    index = NameIndex(reference, scheme)
     mapping: dict[str, str] = {}
     unknown: list[str] = []
     seen: dict[str, str] = {}  # reference name -> the name matched to it
     for n in names:
-        ref = exact.get(n.removeprefix("./"))  # the same name first: a scheme is for names spelt differently
-        if ref is None:
-            try:
-                candidates = ref_by_key.get(canonical_name(n, scheme), [])
-            except UnknownNameError:
-                candidates = []
-            if len(candidates) > 1:
-                raise UnknownNameError(f"name {n!r} is both reference images {candidates[0]!r} and "
-                                       f"{candidates[1]!r} under the {scheme} scheme")  # fmt: skip
-            ref = candidates[0] if candidates else None
+        candidates = index.candidates(n)
+        if len(candidates) > 1:
+            raise UnknownNameError(f"name {n!r} is both reference images {candidates[0]!r} and "
+                                   f"{candidates[1]!r} under the {scheme} scheme")  # fmt: skip
+        ref = candidates[0] if candidates else None
         if ref is None:
             unknown.append(n)
             continue

@@ -10,7 +10,7 @@ import numpy as np
 
 from .camera import Camera
 from .data.frame import DatasetError, Frame
-from .poses import UnknownNameError, canonical_name, guess_name_scheme
+from .poses import NameIndex, UnknownNameError, guess_name_scheme
 from .refine.types import Render
 
 __all__ = ["Query", "RenderColor", "build_queries", "load_query"]
@@ -70,28 +70,17 @@ def build_queries(
     where the scheme makes one name fit two images: two queries never silently become one.
     """
     scheme = guess_name_scheme([f.name for f in frames]) if scheme == "auto" else scheme
-    exact = {f.name.removeprefix("./"): f for f in frames}
-    by_key: dict[str, list[Frame]] = {}
-    for f in frames:
-        try:
-            by_key.setdefault(canonical_name(f.name, scheme), []).append(f)
-        except UnknownNameError:  # a frame outside the scheme is matched by its exact name only
-            continue
+    index, frame_of = NameIndex([f.name for f in frames], scheme), {f.name: f for f in frames}
     queries, missing = [], []
     taken: dict[str, str] = {}  # frame name -> the coarse name that took it
     for name, pose in coarse.items():
-        f = exact.get(name.removeprefix("./"))
-        if f is None:
-            try:
-                candidates = by_key.get(canonical_name(name, scheme), [])
-            except UnknownNameError:
-                candidates = []
-            if len(candidates) > 1:
-                raise UnknownNameError(
-                    f"coarse pose {name!r} is both {candidates[0].name!r} and {candidates[1].name!r} under the "
-                    f"{scheme} name scheme; name the image exactly as the dataset does"
-                )
-            f = candidates[0] if candidates else None
+        candidates = index.candidates(name)
+        if len(candidates) > 1:
+            raise UnknownNameError(
+                f"coarse pose {name!r} is both {candidates[0]!r} and {candidates[1]!r} under the "
+                f"{scheme} name scheme; name the image exactly as the dataset does"
+            )
+        f = frame_of[candidates[0]] if candidates else None
         if f is None:
             missing.append(name)
             continue
