@@ -51,4 +51,5 @@ def solve_absolute(
     return Pass(Status.REFINED, pose=T, num_lifted=lifted, num_inliers=est.num_inliers,
                 inlier_ratio=est.num_inliers / max(1, lifted),
                 reproj_error=float(np.median(err)) if len(err) else float("nan"), inlier_kpts=p2d[inl],
-                inlier_points=p3d[inl], solve_K=pinhole.K)  # fmt: skip
+                inlier_points=p3d[inl], solve_K=pinhole.K,
+                reproj_rms=float(np.sqrt(np.mean(err**2))) if len(err) else float("nan"))  # fmt: skip

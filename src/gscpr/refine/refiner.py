@@ -138,18 +138,14 @@ class Refiner:
             except (RuntimeError, ValueError):  # no render: the solver's numbers alone
                 ncc_refined = ncc_coarse = float("nan")
         variant = "render" if np.isfinite(ncc_refined) else "no_render"
-        focal = focal_fitted = rms = rms_fitted = float("nan")
-        if best.inlier_points is not None and best.solve_K is not None:
-            K, X, x = best.solve_K, best.inlier_points, best.inlier_kpts
-            proj = X @ best.pose[:3, :3].T + best.pose[:3, 3]
-            rms = float(np.sqrt(np.mean(np.sum((proj[:, :2] / proj[:, 2:] * K[[0, 1], [0, 1]] + K[:2, 2] - x) ** 2,
-                                               axis=1))))  # fmt: skip
-            focal = float(K[0, 0])
-            focal_fitted, rms_fitted = focal_fit(X, x, K, query.camera.size)
+        focal = focal_fitted = rms_fitted = float("nan")
+        if best.inlier_points is not None and best.solve_K is not None:  # the absolute step's inliers
+            focal = float(best.solve_K[0, 0])
+            focal_fitted, rms_fitted = focal_fit(best.inlier_points, best.inlier_kpts, best.solve_K, query.camera.size)
         features = pose_features(best.num_inliers, best.num_lifted, best.reproj_error, cfg.ransac_px,
                                  best.inlier_kpts, query.camera.size, float(rot), float(trans),
                                  float(np.median(valid)) if len(valid) else 0.0, ncc_refined, ncc_coarse,
-                                 focal, focal_fitted, rms, rms_fitted)  # fmt: skip
+                                 focal, focal_fitted, best.reproj_rms, rms_fitted)  # fmt: skip
         model = load_confidence_model(variant, cfg.confidence_model)
         confidence = model.predict(features)
         threshold = cfg.min_confidence if cfg.min_confidence is not None else float(model.fit["threshold"])

@@ -81,6 +81,7 @@ class Pass:
     inlier_kpts: np.ndarray | None = field(default=None, repr=False)
     inlier_points: np.ndarray | None = field(default=None, repr=False)  # their world points [K, 3] (absolute step)
     solve_K: np.ndarray | None = field(default=None, repr=False)  # the pinhole [3, 3] the solver used
+    reproj_rms: float = float("nan")  # RMS reprojection error over the inliers, query pixels
     render: Render | None = field(default=None, repr=False)
 
     @property
