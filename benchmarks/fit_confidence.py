@@ -54,22 +54,11 @@ from gscpr.camera import Camera
 from gscpr.geometry import camera_center, pose_errors
 from gscpr.refine import RefineConfig, Refiner
 from gscpr.refine.verify import FEATURES, RENDER_FEATURES, ConfidenceModel, clip_features
-from gscpr.synthetic import pose_inside, textured_room
+from gscpr.synthetic import mirrored_x, pose_inside, textured_room
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SUCCESS = (5.0, 0.05)  # gscpr bench's: degrees, share of the scene distance
 VARIANTS = {"render": FEATURES, "no_render": tuple(f for f in FEATURES if f not in RENDER_FEATURES)}
-
-
-def _mirror_x(model):
-    """The scene mirrored in x (positions and rotations; SH degree 0 colours are unchanged by a mirror)."""
-    from dataclasses import replace
-
-    q = model.quats.clone()
-    q[:, 2:] = -q[:, 2:]  # M R M with M = diag(-1, 1, 1): (w, x, y, z) -> (w, x, -y, -z)
-    means = model.means.clone()
-    means[:, 0] = -means[:, 0]
-    return replace(model.with_sh_degree(0), means=means, quats=q)
 
 
 def room_case(n: int, seed: int, size=(320, 240)):
@@ -159,7 +148,7 @@ def cases(
         elif c.startswith("room"):
             model, images, cams, gts, d = room
             if c == "room-mirrored":
-                model = _mirror_x(model)
+                model = mirrored_x(model)
             if c == "room-focal":
                 cams = longer_focal(cams)
             yield c, "room", model, images, cams, gts, d, (0.0, 0.0, 0.0)

@@ -21,6 +21,7 @@ room is 4 units wide, so think of metres).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from .splat import Gaussians
 
 __all__ = [
     "look_at_origin",
+    "mirrored_x",
     "pose_inside",
     "textured_room",
     "write_blender_scene",
@@ -132,3 +134,14 @@ def write_room_queries(root, camera, n: int, seed: int) -> tuple[Gaussians, dict
     poses = [pose_inside(rng) for _ in range(n)]
     names = write_blender_views(Path(root) / "data", scene, camera, poses)
     return scene, dict(zip(names, poses, strict=True))
+
+
+def mirrored_x(model: Gaussians) -> Gaussians:
+    """``model`` mirrored in x: positions and rotations (``M R M`` with ``M = diag(-1, 1, 1)``: quaternion
+    ``(w, x, y, z) -> (w, x, -y, -z)``), colours cut to SH degree 0, which a mirror leaves as they are. A scene
+    that looks alike but is another one (a hard case for pose verification)."""
+    q = model.quats.clone()
+    q[:, 2:] = -q[:, 2:]
+    means = model.means.clone()
+    means[:, 0] = -means[:, 0]
+    return replace(model.with_sh_degree(0), means=means, quats=q)

@@ -21,7 +21,7 @@ from gscpr.refine.verify import (
     load_confidence_model,
 )
 from gscpr.splat import render
-from gscpr.synthetic import pose_inside, textured_room
+from gscpr.synthetic import mirrored_x, pose_inside, textured_room
 
 CAM = Camera.centered(320, 240, 260.0)
 
@@ -90,14 +90,6 @@ def xfeat():
     return load_matcher("xfeat", "cpu")
 
 
-def _mirrored(model):
-    q = model.quats.clone()
-    q[:, 2:] = -q[:, 2:]
-    means = model.means.clone()
-    means[:, 0] = -means[:, 0]
-    return replace(model.with_sh_degree(0), means=means, quats=q)
-
-
 def test_a_right_pose_is_refined_with_high_confidence(room, query, xfeat):
     image, gt, coarse = query
     r = refine_query(room, image, CAM, coarse, xfeat, RefineConfig(ransac_px=1.0))
@@ -109,13 +101,13 @@ def test_a_right_pose_is_refined_with_high_confidence(room, query, xfeat):
 def test_a_pose_in_the_wrong_scene_is_not_reported_as_refined(room, query, xfeat):
     image, gt, coarse = query
     cfg = RefineConfig(ransac_px=1.0, recovery=())
-    r = refine_query(_mirrored(room), image, CAM, coarse, xfeat, cfg)
+    r = refine_query(mirrored_x(room), image, CAM, coarse, xfeat, cfg)
     assert r.status != Status.REFINED
     np.testing.assert_array_equal(r.pose, coarse)  # the coarse pose kept
     if r.status == Status.UNVERIFIED:  # a pose was solved: its confidence and the reason are given
         assert r.confidence < load_confidence_model("render").fit["threshold"]
         assert "verification: confidence" in r.message
-        kept = refine_query(_mirrored(room), image, CAM, coarse, xfeat, replace(cfg, keep_unverified=True))
+        kept = refine_query(mirrored_x(room), image, CAM, coarse, xfeat, replace(cfg, keep_unverified=True))
         assert kept.status == Status.UNVERIFIED and not np.array_equal(kept.pose, coarse)
 
 
