@@ -90,6 +90,16 @@ for step in "${steps[@]}"; do
         --cases "${cases[@]}" --mic .gpu/mic --views ${CONFIDENCE_VIEWS:-24} --draws ${CONFIDENCE_DRAWS:-3} --solvers poselib opencv-epnp \
         --protocols coarse-dfnet icomma-small icomma-medium gsfeatloc \
         --work /tmp/confidence --train-steps ${TRAIN_STEPS:-7000} 2>&1 | tee "$OUT/confidence.log" | grep -v "it/s\]" | tail -30 ;;
+    refine-real)  # data: python benchmarks/prepare_gpu_data.py fox fern; the real-capture speed rows (REAL_SOLVERS, REAL_BATCH)
+      scenes=(); for s in fox fern; do [ -d .gpu/$s ] && scenes+=(--scene $s=.gpu/$s); done
+      timeout ${REAL_TIMEOUT:-420} python3 benchmarks/refine_real.py "${scenes[@]}" --work /tmp/real --train-steps ${TRAIN_STEPS:-7000} \
+        --solvers ${REAL_SOLVERS:-poselib} --batch ${REAL_BATCH:-1 8} --max-side ${REAL_SIZES:-native 640} --views ${REAL_VIEWS:-16} \
+        --draws ${REAL_DRAWS:-2} --protocols ${REAL_PROTOCOLS:-coarse-dfnet icomma-small gsfeatloc} ${REAL_ARGS:-} \
+        --profile "$OUT/profile_real.txt" --out "$OUT/refine_real.json" 2>&1 | tee "$OUT/refine_real.log" | grep -v "it/s\]\|step/s\]" | tail -40 ;;
+    profile-render)  # where a batched 1080p render's time goes: the fox model refine-real trained, else the generated room
+      fox=/tmp/real/fox/model/point_cloud/iteration_${TRAIN_STEPS:-7000}/point_cloud.ply; model=()
+      [ -f $fox ] && model=(--model $fox --resolution 1080x1920 --focal 1600)
+      timeout 200 python3 benchmarks/profile_render.py "${model[@]}" --out "$OUT/profile_render.txt" 2>&1 | tee "$OUT/profile_render.log" | grep "ms per view\|Error" ;;
     render)
       python3 benchmarks/render.py --scaffold --out "$OUT/render.json" 2>&1 | tee "$OUT/render.log" | tail -30 ;;
     *) echo "unknown step $step" ;;

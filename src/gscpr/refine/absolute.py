@@ -52,4 +52,11 @@ def solve_absolute(
                 inlier_ratio=est.num_inliers / max(1, lifted),
                 reproj_error=float(np.median(err)) if len(err) else float("nan"), inlier_kpts=p2d[inl],
                 inlier_points=p3d[inl], solve_K=pinhole.K,
-                reproj_rms=float(np.sqrt(np.mean(err**2))) if len(err) else float("nan"))  # fmt: skip
+                reproj_rms=float(np.sqrt(np.mean(err**2))) if len(err) else float("nan"),
+                ransac_iterations=_iterations(est.info))  # fmt: skip
+
+
+def _iterations(info: dict) -> int | None:
+    """The RANSAC hypotheses the solver reports (``info["iterations"]``: PoseLib's; OpenCV and pycolmap say none)."""
+    n = info.get("iterations")
+    return int(n) if n is not None else None

@@ -212,7 +212,7 @@ class Refiner:
             pose=p.pose if p.ok else coarse, coarse=coarse, status=p.status, num_matches=p.num_matches,
             num_lifted=p.num_lifted, num_inliers=p.num_inliers, inlier_ratio=p.inlier_ratio,
             reproj_error=p.reproj_error, iterations=passes, confirmed=confirmed, timings=timings, message=message,
-            matches=p.matches, render_rgb=p.render_rgb,
+            matches=p.matches, render_rgb=p.render_rgb, ransac_iterations=p.ransac_iterations,
         )  # fmt: skip
 
 

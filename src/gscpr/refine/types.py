@@ -82,6 +82,7 @@ class Pass:
     inlier_points: np.ndarray | None = field(default=None, repr=False)  # their world points [K, 3] (absolute step)
     solve_K: np.ndarray | None = field(default=None, repr=False)  # the pinhole [3, 3] the solver used
     reproj_rms: float = float("nan")  # RMS reprojection error over the inliers, query pixels
+    ransac_iterations: int | None = None  # hypotheses the solver tried (Estimate.info["iterations"]), if it says
     render: Render | None = field(default=None, repr=False)
 
     @property
@@ -111,6 +112,7 @@ class RefineResult:
     inlier_ratio: float = 0.0
     reproj_error: float = float("nan")  # median over inliers, query pixels
     iterations: int = 0  # passes that gave a pose
+    ransac_iterations: int | None = None  # RANSAC hypotheses of the pass the pose comes from, when the solver says
     confirmed: bool | None = None
     confidence: float | None = None
     verify: dict | None = None  # the verification features (gscpr.refine.verify.FEATURES) and model variant

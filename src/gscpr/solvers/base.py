@@ -52,7 +52,7 @@ class SolverOptions:
 @dataclass
 class Estimate:
     """A solver's answer: ``pose [4, 4]`` float64 (rotation projected onto SO(3)), ``inliers [N]`` bool, and
-    whatever the backend reports (``info``: iterations, scores, ...)."""
+    whatever the backend reports (``info``; RANSAC solvers say the hypotheses they tried as ``iterations``)."""
 
     pose: np.ndarray
     inliers: np.ndarray
