@@ -138,13 +138,16 @@ def _triangle_frame(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x, torch.linalg.cross(z, x), z], dim=-1), sine
 
 
-def p3p(rays: torch.Tensor, points: torch.Tensor, eps: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def p3p(
+    rays: torch.Tensor, points: torch.Tensor, eps: float = 1e-7, side_tol: float = 1e-4
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Poses from minimal samples: Grunert's P3P (Haralick et al. 1994, see the module docstring).
 
     Args:
         rays: ``[S, 3, 3]`` unit bearing vectors (rows) of three pixels each, camera frame (OpenCV axes).
         points: ``[S, 3, 3]`` their world points (rows).
         eps: degeneracy tolerance (sine of the world triangle's and the rays' angles, relative sizes).
+        side_tol: largest error of a solution's squared triangle sides, relative to the longest.
 
     Returns:
         ``R [S, 4, 3, 3]``, ``t [S, 4, 3]`` (float64, w2c: ``x_cam = R x_world + t``) and ``valid [S, 4]``: up to
@@ -180,6 +183,12 @@ def p3p(rays: torch.Tensor, points: torch.Tensor, eps: float = 1e-7) -> tuple[to
     valid = ok[:, None] & real & den_ok & (u > 0) & (v > 0) & (q > 0) & torch.isfinite(s1 * u)
     depth = torch.stack([s1, u * s1, v * s1], dim=-1)  # [S, 4, 3]
     cam = depth[..., None] * rays[:, None]  # [S, 4, 3 points, 3]
+    # A root made real from a complex pair (or one Newton moved) leaves sides that do not match the world's.
+    sides = torch.stack([a2, b2, c2], dim=-1)[:, None]
+    cam_sides = torch.stack([(cam[..., 1, :] - cam[..., 2, :]).square().sum(-1),
+                             (cam[..., 0, :] - cam[..., 2, :]).square().sum(-1),
+                             (cam[..., 0, :] - cam[..., 1, :]).square().sum(-1)], dim=-1)  # fmt: skip
+    valid = valid & ((cam_sides - sides).abs() <= side_tol * scale[:, None, None]).all(-1)
     f_cam, _ = _triangle_frame(cam)
     f_world, _ = _triangle_frame(points)
     R = f_cam @ f_world[:, None].transpose(-1, -2)
@@ -202,6 +211,12 @@ def _msac_scores(R, t, valid, X, uv, K, threshold):
     tau2 = threshold * threshold
     e = torch.where(front, e.clamp_max_(tau2), tau2)
     return torch.where(valid, e.sum(1), torch.inf)
+
+
+def _collinear(points: np.ndarray, tol: float = 1e-9) -> bool:
+    """Whether ``points [N, D]`` lie on one line (or one point), by the singular values of the centred points."""
+    sv = np.linalg.svd(points - points.mean(0), compute_uv=False)
+    return bool(sv[1] <= tol * sv[0]) if sv[0] > 0 else True
 
 
 class _HostScorer:
@@ -251,6 +266,8 @@ class TorchRansacPnP(AbsolutePoseSolver):
         lo_steps = int(backend.get("lo_steps", 2))
         min_inliers = max(int(backend.get("min_inliers", 6)), 4)
         if n < max(min_inliers, 4) or not (np.isfinite(points2d).all() and np.isfinite(points3d).all()):
+            return None
+        if _collinear(points3d) or _collinear(points2d):  # no minimal sample can give a pose: do not draw any
             return None
         host = _HostScorer(points2d, points3d, camera, options.threshold_px)
         lo_bundle = {"loss_type": "TRUNCATED", "loss_scale": options.threshold_px, "max_iterations": 25}
