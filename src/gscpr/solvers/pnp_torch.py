@@ -15,8 +15,8 @@ Algorithm
    :func:`p3p` gives up to 4 poses per sample (``4 S`` hypotheses, invalid ones flagged, never NaN).
 3. Every hypothesis is scored against all ``N`` correspondences: MSAC's truncated squared reprojection error
    ``sum_i min(e_i^2, tau^2)``, points at non-positive depth counting ``tau^2`` (Torr & Zisserman 2000).
-4. The chunk's best pose, if it beats the best so far, is refined with PoseLib's truncated-loss refinement over all
-   points and re-scored, ``lo_steps`` times while the score improves (local optimisation).
+4. The chunk's best pose, if it beats the best so far, is refined on its inliers with PoseLib's truncated-loss
+   refinement and re-scored on all points, ``lo_steps`` times while the score improves (local optimisation).
 5. RANSAC's adaptive stopping rule: stop once ``k >= log(1 - confidence) / log(1 - w^3)`` samples are drawn
    (``w`` the best pose's inlier ratio), within ``[min_iterations, max_iterations]``; the last chunk is cut to
    what the rule still asks for.
@@ -227,8 +227,8 @@ def _chunk(rays, X64, X32, uv, idx, K, tau2):
     R, t, valid = p3p(rays[idx], X64[idx])
     R, t, valid = R.flatten(0, 1), t.flatten(0, 1), valid.flatten()
     scores = _msac_scores(R.float(), t.float(), valid, X32, uv, K, tau2)
-    i = scores.argmin()
-    return torch.cat([R[i].flatten(), t[i], valid[i, None].double()])
+    i = scores.argmin().reshape(1)  # a tensor index, not a Python number: no graph break, no sync
+    return torch.cat([R[i].flatten(), t[i].flatten(), valid[i].double()])
 
 
 _COMPILED: dict = {}
@@ -342,7 +342,7 @@ class TorchRansacPnP(AbsolutePoseSolver):
                     for _ in range(lo_steps):  # local optimisation while it improves the score
                         if best[3].sum() < 4:
                             break
-                        R2, t2 = host.refine(best[1], best[2], np.ones(n, bool), lo_bundle)
+                        R2, t2 = host.refine(best[1], best[2], best[3], lo_bundle)  # on its inliers
                         refinements += 1
                         s2, inl2 = host.score(R2, t2)
                         if not s2 < best[0]:
