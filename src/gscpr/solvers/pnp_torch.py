@@ -20,8 +20,9 @@ Algorithm
 5. RANSAC's adaptive stopping rule: stop once ``k >= log(1 - confidence) / log(1 - w^3)`` samples are drawn
    (``w`` the best pose's inlier ratio), within ``[min_iterations, max_iterations]``; the last chunk is cut to
    what the rule still asks for.
-6. The best pose is refined on its inliers (PoseLib's ``refine_absolute_pose``, Cauchy loss of scale 1 px unless
-   ``backend["bundle"]`` says otherwise), as ``poselib.estimate_absolute_pose`` does after its RANSAC.
+6. The best pose is refined on its inliers (PoseLib's ``refine_absolute_pose``, Cauchy loss of scale half the
+   threshold unless ``backend["bundle"]`` says otherwise), as ``poselib.estimate_absolute_pose`` does after its
+   RANSAC.
 
 P3P
 ---
@@ -42,8 +43,8 @@ Backend options (:attr:`SolverOptions.backend`)
 ``min_inliers``: fewer inliers than this is no pose (default 6: a P3P pose always fits its own 3 points).
 ``compile``: compile the chunk (P3P and scoring) with ``torch.compile`` on CUDA (default ``True``; the first call
 in a process pays the compilation, tens of seconds).
-``bundle``: PoseLib bundle options of the final refinement (``{"loss_type": "CAUCHY", "loss_scale": 1.0}``
-merged under it), as the ``poselib`` solver's.
+``bundle``: PoseLib bundle options of the final refinement (``{"loss_type": "CAUCHY", "loss_scale": threshold / 2}``
+merged under it, PoseLib's own default), as the ``poselib`` solver's.
 """
 
 from __future__ import annotations
@@ -354,7 +355,8 @@ class TorchRansacPnP(AbsolutePoseSolver):
         if best is None or best[3].sum() < min_inliers:
             return None
         _, R, t, inliers = best
-        bundle = {"loss_type": "CAUCHY", "loss_scale": 1.0, **backend.get("bundle", {})}
+        # poselib.estimate_absolute_pose's own default: a Cauchy loss of half the threshold.
+        bundle = {"loss_type": "CAUCHY", "loss_scale": 0.5 * options.threshold_px, **backend.get("bundle", {})}
         R, t = host.refine(R, t, inliers, bundle)
         info = {"iterations": done, "chunks": chunks, "refinements": refinements,
                 "num_inliers": int(inliers.sum()), "inlier_ratio": float(inliers.mean()),
