@@ -7,6 +7,8 @@ name             kind      what                                                 
 ``poselib``      absolute  PoseLib LO-RANSAC P3P + bundle adjustment (default)        ``pnp_poselib.py``
 ``pycolmap``     absolute  COLMAP LO-RANSAC + refinement                              ``pnp_pycolmap.py``
 ``opencv-epnp``  absolute  OpenCV EPnP-RANSAC, the original's (alias ``paper``)       ``pnp_opencv.py``
+``gpu-ransac``   absolute  P3P hypotheses in batches on a torch device (GPU), LO and  ``pnp_torch.py``
+                           refinement by PoseLib: for low inlier ratios
 ``essential``    relative  five-point essential matrix + cheirality (GS-CPR_rel with  ``relative_essential.py``
                            any matcher)
 ``mast3r-pair``  relative  MASt3R's pairwise pointmaps, as DUSt3R's PairViewer        ``relative_mast3r.py``
@@ -42,6 +44,7 @@ SOLVERS: dict[str, str | type[PoseSolver]] = {
     "poselib": "gscpr.solvers.pnp_poselib:PoseLibPnP",
     "pycolmap": "gscpr.solvers.pnp_pycolmap:PycolmapPnP",
     "opencv-epnp": "gscpr.solvers.pnp_opencv:OpenCVEPnP",
+    "gpu-ransac": "gscpr.solvers.pnp_torch:TorchRansacPnP",
     "essential": "gscpr.solvers.relative_essential:EssentialMatrixSolver",
     "mast3r-pair": "gscpr.solvers.relative_mast3r:Mast3rPairSolver",
 }
