@@ -118,7 +118,7 @@ def inlier_coverage(kpts: np.ndarray, size: tuple[int, int], grid: int = 8) -> f
 
 
 def focal_fit(
-    points3d: np.ndarray, pixels: np.ndarray, K: np.ndarray, size: tuple[int, int], max_points: int = 400
+    points3d: np.ndarray, pixels: np.ndarray, K: np.ndarray, size: tuple[int, int], max_points: int = 200
 ) -> tuple[float, float]:
     """The focal length that best explains the correspondences (world points ``[N, 3]`` -> pixels ``[N, 2]``)
     jointly with a pose, from the pinhole ``K [3, 3]``'s (square pixels, principal point, no distortion kept), and
@@ -128,8 +128,8 @@ def focal_fit(
 
     if len(points3d) < 8:
         return float("nan"), float("nan")
-    step = max(1, len(points3d) // max_points)
-    obj, img = points3d[::step].astype(np.float32), pixels[::step].astype(np.float32)
+    pick = np.linspace(0, len(points3d) - 1, min(len(points3d), max_points)).round().astype(int)
+    obj, img = points3d[pick].astype(np.float32), pixels[pick].astype(np.float32)
     flags = (cv2.CALIB_USE_INTRINSIC_GUESS | cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_FIX_ASPECT_RATIO
              | cv2.CALIB_ZERO_TANGENT_DIST | cv2.CALIB_FIX_K1 | cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3)  # fmt: skip
     try:
