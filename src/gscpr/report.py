@@ -253,9 +253,9 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
             '<p class="note">Each thumbnail: query | render at the coarse pose | render at the refined pose; below, '
             "render (left) and query (right) with the matches (green: refined, red: kept coarse). Success: rotation "
             "&lt; 5° and translation &lt; 0.05 D (D: the scene's scale). Accepted: the queries <code>refined</code> "
-            "(verified); precision: of the accepted, the share within the success threshold; recall: of the queries "
-            "whose solved pose is within it, the share accepted; ECE: the confidence's expected calibration error "
-            "(10 bins) against the solved pose's success.</p>"]  # fmt: skip
+            "(verified); precision: of the accepted, the share within the success threshold (with their fine rate and "
+            "median rotation error); recall: of the queries whose solved pose is within it, the share accepted; ECE: "
+            "the confidence's expected calibration error (10 bins) against the solved pose's success.</p>"]  # fmt: skip
     for folder, r in results:
         body.append(f"<h2>{html.escape(str(r['scene']))} — {html.escape(str(r['device']))}, {r['date']}</h2>")
         body.append(f'<p class="note">{r["format"]}, {r["queries"]} test views at {r["resolution"]}, '

@@ -213,8 +213,8 @@ def summarize(
     its ``refined`` status and confidences are worth (:func:`gscpr.calibration.acceptance` under the success
     criterion). ``solved`` holds the errors ``[N, 2]`` of the solved poses (:func:`solved_errors`, NaN rows where
     none); by default the final pose's where it is the solver's (``refined``, or ``unverified`` with the refined
-    pose kept), unknown elsewhere. ``accepted`` holds the rates over the accepted (``refined``) queries alone,
-    None when there are none."""
+    pose kept), unknown elsewhere. ``after_accepted`` holds the rates over the accepted (``refined``) queries
+    alone (its ``success`` is the precision), None when there are none."""
 
     def success(e: np.ndarray) -> np.ndarray:
         return within(e[:, 0], e[:, 1], SUCCESS[0], SUCCESS[1] * distance)
@@ -247,7 +247,7 @@ def summarize(
     trust = acceptance(statuses, success(after), ok_solved, [r.get("confidence") for r in records])
     accepted = np.array([s == "refined" for s in statuses], dtype=bool)
     return {"queries": len(records), "before": rates(before), "after": rates(after),
-            "accepted": rates(after[accepted]), **trust, "statuses": status_counts(records),
+            "after_accepted": rates(after[accepted]), **trust, "statuses": status_counts(records),
             "unconfirmed": unconfirmed, "ms": ms, "ms_total": total, "iterations_mean": iterations}  # fmt: skip
 
 

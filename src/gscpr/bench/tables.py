@@ -24,21 +24,27 @@ def failures_text(run: dict) -> str:
 
 
 #: The columns :func:`trust_cells` fills: what the ``refined`` status and the confidences of a run are worth.
-TRUST_HEAD = ("accepted", "success (accepted)", "precision", "recall", "ECE")
+TRUST_HEAD = ("accepted", "precision", "fine, accepted", "median rot °, accepted", "recall", "ECE")
 NO_CONFIDENCE = "no confidence recorded"
 
 
 def trust_cells(run: dict) -> list[str]:
     """A run's :data:`TRUST_HEAD` cells (``gscpr.calibration.acceptance``'s figures in ``bench.json``): the share
-    of queries ``refined`` (accepted), the success rate over those, the precision and recall of ``refined``, and
-    the confidence's expected calibration error, or :data:`NO_CONFIDENCE` (verification off, or an older run).
-    A ``bench.json`` written before these figures existed gives ``–`` in each."""
-    if "accepted" not in run or "acceptance_rate" not in run:
+    of queries ``refined`` (accepted); the precision of ``refined`` (the success rate over the accepted queries),
+    their fine success rate and median rotation error; the recall of ``refined``; the confidence's expected
+    calibration error, or :data:`NO_CONFIDENCE` (verification off, or an older run). A ``bench.json`` written
+    before these figures existed gives ``–`` in each."""
+    if "acceptance_rate" not in run:
         return ["–"] * len(TRUST_HEAD)
-    acc = run["accepted"] or {}
+    acc = run.get("after_accepted") or {}
     ece = number(run["ece"], ".3f") if run.get("confidence_recorded") else NO_CONFIDENCE
-    return [f"{number(run['acceptance_rate'], '.1f', 100)} %", f"{number(acc.get('success'), '.1f', 100)} %",
-            f"{number(run['precision'], '.1f', 100)} %", f"{number(run['recall'], '.1f', 100)} %", ece]  # fmt: skip
+
+    def pct(v) -> str:
+        text = number(v, ".1f", 100)
+        return text if text == "–" else f"{text} %"
+
+    return [pct(run["acceptance_rate"]), pct(run["precision"]), pct(acc.get("success_fine")),
+            number(acc.get("median_rot_deg"), ".3f"), pct(run["recall"]), ece]  # fmt: skip
 
 
 def format_tables(result: dict) -> str:
@@ -53,9 +59,9 @@ def format_tables(result: dict) -> str:
         f"Recipe {result['config'].get('recipe', 'gscpr')}: at most {result['config']['iterations']} iteration(s), "
         f"RANSAC {result['config']['ransac_px']} px. Times are medians per query (ms).",
         "Success, fine, abs and the errors are over all queries. Accepted: the share `refined` (verified); "
-        "success (accepted): over those alone; precision: of the accepted, the share within the success threshold; "
-        "recall: of the queries whose solved pose is within it, the share accepted; ECE: the confidence's expected "
-        "calibration error over 10 bins, against the solved pose's success.",
+        "precision: of the accepted, the share within the success threshold (their success rate), with their fine "
+        "rate and median rotation error; recall: of the queries whose solved pose is within the threshold, the share "
+        "accepted; ECE: the confidence's expected calibration error over 10 bins, against the solved pose's success.",
         "",
         "| protocol | matcher | solver | success before | success | fine | abs | median rot ° before → after "
         "| median trans before → after | mean rot ° | mean trans | " + " | ".join(TRUST_HEAD) + " | failures "
