@@ -219,9 +219,7 @@ def summarize(
     def success(e: np.ndarray) -> np.ndarray:
         return within(e[:, 0], e[:, 1], SUCCESS[0], SUCCESS[1] * distance)
 
-    def rates(e: np.ndarray) -> dict | None:
-        if not len(e):
-            return None
+    def rates(e: np.ndarray) -> dict:
         rot, trans = e[:, 0], e[:, 1]
         return {
             "success": float(np.mean(success(e))),
@@ -247,8 +245,9 @@ def summarize(
     trust = acceptance(statuses, success(after), ok_solved, [r.get("confidence") for r in records])
     accepted = np.array([s == "refined" for s in statuses], dtype=bool)
     return {"queries": len(records), "before": rates(before), "after": rates(after),
-            "after_accepted": rates(after[accepted]), **trust, "statuses": status_counts(records),
-            "unconfirmed": unconfirmed, "ms": ms, "ms_total": total, "iterations_mean": iterations}  # fmt: skip
+            "after_accepted": rates(after[accepted]) if accepted.any() else None, **trust,
+            "statuses": status_counts(records), "unconfirmed": unconfirmed, "ms": ms, "ms_total": total,
+            "iterations_mean": iterations}  # fmt: skip
 
 
 def train_or_load(data: Path, out: Path, steps: int, device: str) -> tuple[object, Path]:
