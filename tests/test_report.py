@@ -107,7 +107,7 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     # Chromium parsed the page: the table, the plots and the images are in its DOM.
-    assert "coarse-ace" in dom and dom.count("<svg") == 2 and dom.count("<img") == 6
+    assert "coarse-ace" in dom and dom.count("<svg") == 3 and dom.count("<img") == 6
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
                    capture_output=True, timeout=120)  # fmt: skip
