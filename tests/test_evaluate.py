@@ -200,5 +200,11 @@ def test_cli_with_a_runs_records_gives_the_accepted_queries_precision_and_recall
     assert "no confidence recorded" in capsys.readouterr().out
     assert main([*args, "--records", str(tmp_path / "none.jsonl")]) == 2
     assert "none.jsonl: no such records file" in capsys.readouterr().err
+    # The records of other poses: the coarse poses beside a run's records have no status of theirs.
+    write_poses(run / "coarse.txt", coarse)
+    assert main([*args[:2], str(run / "coarse.txt"), *args[3:]]) == 0
+    assert "accepted" not in capsys.readouterr().out
+    assert main([*args[:2], str(run / "coarse.txt"), *args[3:], "--records", str(run / "results.jsonl")]) == 2
+    assert "the poses of 16 record(s) are not those of" in capsys.readouterr().err
     assert main([*args, "--records", str(tmp_path / "gt.txt")]) == 2  # no record names a query
     assert "no record names a query" in capsys.readouterr().err

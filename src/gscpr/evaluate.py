@@ -12,7 +12,8 @@ Command line::
     gscpr eval --dataset 7scenes --estimator ace --test_all \\
         --coarse-dir ../shared/data/gscpr_coarse_poses/coarse_poses --pgt-dir ../shared/data/visloc_pgt/pgt/sfm
 
-With the run's records (``--records``; by default the ``results.jsonl`` beside ``--poses``, where there is one),
+With the run's records (``--records``; by default the ``results.jsonl`` beside ``--poses``, where there is one
+and its poses are those of ``--poses``),
 the accuracy of the *accepted* queries (status ``refined``: verified) is given too, with the acceptance rate and,
 per threshold, the precision of ``refined`` (its success rate over the accepted queries) and its recall (of the
 queries whose solved pose is within, the share accepted): :func:`acceptance_results`.
@@ -392,14 +393,22 @@ def run(args: argparse.Namespace) -> int:
             refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)]
         else:
             initial, refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)], None
-        records = args.records or Path(args.poses).with_name("results.jsonl")
         accepted = None
-        if args.records or records.is_file():
-            from .records import read_records
+        records = args.records or Path(args.poses).with_name("results.jsonl")
+        if args.records and not records.is_file():
+            raise FileNotFoundError(f"{records}: no such records file")
+        if records.is_file():
+            from .records import poses_from_records, read_records
 
-            if not records.is_file():
-                raise FileNotFoundError(f"{records}: no such records file")
-            accepted = acceptance_results(read_records(records), poses, gt, scene, thresholds, args.scheme)
+            recs = read_records(records)
+            # The records hold the poses they were written with: those of another file (the coarse poses beside
+            # a run's results.jsonl) have no status of theirs to report.
+            theirs = poses_from_records(recs, poses)
+            differ = sum(not np.allclose(theirs[n], poses[n], atol=1e-5) for n in theirs)
+            if differ and args.records:
+                raise ValueError(f"{records}: the poses of {differ} record(s) are not those of {args.poses}")
+            if not differ:
+                accepted = acceptance_results(recs, poses, gt, scene, thresholds, args.scheme)
         report_results(initial, refined, str(args.poses), args.json, accepted)
         if args.log:
             write_log(args.log, initial[0].scene, "", initial[0], refined[0] if refined else None)
