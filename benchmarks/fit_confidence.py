@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from gscpr.bench import PROTOCOLS, perturb_frames
+from gscpr.calibration import expected_calibration_error as ece
 from gscpr.camera import Camera
 from gscpr.geometry import camera_center, pose_errors
 from gscpr.refine import RefineConfig, Refiner
@@ -207,13 +208,6 @@ def collect(args: argparse.Namespace) -> None:
     out.close()
 
 
-def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error: sum over equal-width bins of |mean(p) - mean(y)| weighted by the bin's share."""
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    return float(sum(abs(p[idx == b].mean() - y[idx == b].mean()) * np.mean(idx == b) for b in range(bins)
-                     if np.any(idx == b)))  # fmt: skip
-
-
 def fit_variant(X: np.ndarray, y: np.ndarray, features: tuple[str, ...], fit: dict) -> ConfidenceModel:
     from sklearn.linear_model import LogisticRegression
 
@@ -258,12 +252,12 @@ def fit(args: argparse.Namespace) -> dict:
             m = fit_variant(X[train], y[train], feats, {})
             p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X[test & ~focal]])
             held[s] = {"queries": int((test & ~focal).sum()), "wrong": int((test & ~focal & ~y).sum()),
-                       "ece": round(ece(p, y[test & ~focal].astype(float)), 4)}  # fmt: skip
+                       "ece": round(ece(p, y[test & ~focal]), 4)}  # fmt: skip
         m = fit_variant(X[~focal], y[~focal], feats, {})
         p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X])
         t = threshold_for(p[~focal], y[~focal], args.max_drop)
         acc, d = p >= t, ~focal
-        info = {"threshold": t, "ece_fit": round(ece(p[d], y[d].astype(float)), 4), "held_out": held,
+        info = {"threshold": t, "ece_fit": round(ece(p[d], y[d]), 4), "held_out": held,
                 "accepted": int((acc & d).sum()), "accepted_wrong": int((acc & d & ~y).sum()),
                 "wrong": int((d & ~y).sum()), "right_rejected": int((~acc & d & y).sum()),
                 "success_drop": round(float(np.mean((~acc & y)[d])), 4),

@@ -102,6 +102,9 @@ def test_two_processes_write_what_one_process_writes(workdir, one):
     two = workdir / "two"
     assert (two / "refined_poses.txt").read_bytes() == (one / "refined_poses.txt").read_bytes()
     assert _without_timings(_records(two)) == _without_timings(_records(one))  # same records, same order
+    # Verified in each rank as in one process (the gscpr recipe verifies): the same confidences and statuses.
+    solved = [r for r in _records(two) if r["status"] in ("refined", "unverified")]
+    assert solved and all(0 <= r["confidence"] <= 1 and r["verify"]["variant"] == "render" for r in solved)
     assert not list((two / "shards").glob("*.jsonl"))  # merged
     assert output.count("refined 6") == 1  # rank 0 alone reports
     assert "rank 0" in output and "rank 1" in output  # both ranks refined

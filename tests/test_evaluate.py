@@ -14,7 +14,7 @@ from gscpr.evaluate import (
     write_log,
 )
 from gscpr.geometry import make_pose, perturb_pose, qvec_to_rotmat
-from gscpr.poses import UnknownNameError, write_poses
+from gscpr.poses import UnknownNameError, read_poses, write_poses
 
 
 def gt_poses(n, seed=0, fmt="seq-01/frame-{:06d}.color.png"):
@@ -156,3 +156,55 @@ def test_cli_errors_exit_2_with_a_message(tmp_path, capsys):
     assert f"{bad}:1: 6 number(s) after the name" in capsys.readouterr().err
     assert main(["eval", "--poses", str(tmp_path / "none.txt"), "--gt", str(tmp_path / "gt.txt")]) == 2
     assert "no such pose file" in capsys.readouterr().err
+
+
+def test_cli_with_a_runs_records_gives_the_accepted_queries_precision_and_recall(tmp_path, capsys):
+    """16 queries refined, 2 unverified whose solved pose was right (coarse pose kept: missed by recall), 1
+    unverified with a wrong solved pose, 1 with no pose solved; the records beside the poses are found."""
+    from gscpr.records import record_line, result_record
+    from gscpr.refine import RefineResult, Status
+
+    gt = _write_fixture(tmp_path)
+    coarse, right = read_poses(tmp_path / "coarse.txt"), read_poses(tmp_path / "refined.txt")
+    wrong = perturbed(gt, 10.0, 0.3, seed=3)
+    names = list(right)
+    results = [RefineResult(right[n], coarse[n], Status.REFINED, confidence=0.9) for n in names[:16]]
+    results += [RefineResult(coarse[n], coarse[n], Status.UNVERIFIED, confidence=0.3, solved=right[n])
+                for n in names[16:18]]  # fmt: skip
+    results += [RefineResult(coarse[names[18]], coarse[names[18]], Status.UNVERIFIED, confidence=0.1,
+                             solved=wrong[names[18]]),
+                RefineResult.failed(coarse[names[19]], Status.TOO_FEW_MATCHES)]  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    write_poses(run / "refined_poses.txt", {n: r.pose for n, r in zip(names, results, strict=True)})
+    (run / "results.jsonl").write_text(
+        "".join(record_line(result_record(n, r)) for n, r in zip(names, results, strict=True))
+    )
+    args = ["eval", "--poses", str(run / "refined_poses.txt"), "--gt", str(tmp_path / "gt.txt"), "--scene", "chess",
+            "--json", str(tmp_path / "r.json")]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "accepted (status refined): 16 of 20 queries (80.0 %)" in out
+    assert "| chess | 16 | 100.0 | 100.0 | 100.0 | 100.0 |" in out  # the precision of refined at each threshold
+    # Recall: 18 right solved poses at 1cm/1deg and 2cm/2deg; at 5cm/5deg the coarse poses kept are right too,
+    # but recall asks about the solved ones: still 16 of 18.
+    assert "recall of refined" in out and "1cm/1deg 88.9 %" in out and "5cm/5deg 88.9 %" in out
+    assert "no confidence recorded" not in out
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["acceptance"]["accepted"] == 16 and data["acceptance"]["precision"]["5cm/5deg"] == 1.0
+    assert data["accepted"]["n"] == 16
+    # Records of a run without verification: the figures of the status, and a word that nothing was verified.
+    lines = [record_line({**result_record(n, r), "confidence": None}) for n, r in zip(names, results, strict=True)]
+    (run / "results.jsonl").write_text("".join(lines))
+    assert main(args) == 0
+    assert "no confidence recorded" in capsys.readouterr().out
+    assert main([*args, "--records", str(tmp_path / "none.jsonl")]) == 2
+    assert "none.jsonl: no such records file" in capsys.readouterr().err
+    # The records of other poses: the coarse poses beside a run's records have no status of theirs.
+    write_poses(run / "coarse.txt", coarse)
+    assert main([*args[:2], str(run / "coarse.txt"), *args[3:]]) == 0
+    assert "accepted" not in capsys.readouterr().out
+    assert main([*args[:2], str(run / "coarse.txt"), *args[3:], "--records", str(run / "results.jsonl")]) == 2
+    assert "the poses of 16 record(s) are not those of" in capsys.readouterr().err
+    assert main([*args, "--records", str(tmp_path / "gt.txt")]) == 2  # no record names a query
+    assert "no record names a query" in capsys.readouterr().err

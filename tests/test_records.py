@@ -13,6 +13,7 @@ from gscpr.records import (
     read_records,
     record_line,
     result_record,
+    solved_pose,
     stage_medians,
     status_counts,
 )
@@ -28,6 +29,23 @@ def test_a_record_holds_the_status_value_the_confirmation_and_the_pose(tmp_path)
     assert rec["status"] == "refined" and rec["confirmed"] is False and rec["num_inliers"] == 40
     np.testing.assert_allclose(poses_from_records({"a/b.png": rec}, ["a/b.png", "missing"])["a/b.png"], pose)
     assert f"{Status.TOO_FEW_MATCHES}" == "too_few_matches" and Status("pnp_failed") is Status.PNP_FAILED
+
+
+def test_an_unverified_record_keeps_the_coarse_pose_and_the_solved_one_beside_it():
+    coarse, solved = np.eye(4), make_pose(np.eye(3), [0.5, 0.0, 0.0])
+    kept = RefineResult(coarse, coarse, Status.UNVERIFIED, confidence=0.1, solved=solved)
+    rec = json.loads(json.dumps(result_record("q", kept)))
+    assert rec["confidence"] == 0.1 and "solved" not in rec  # the array is not in the summary, its qvec/tvec are
+    np.testing.assert_allclose(poses_from_records({"q": rec}, ["q"])["q"], coarse)
+    np.testing.assert_allclose(solved_pose(rec), solved)
+    # Flagged with the refined pose kept (keep_unverified), or refined: the pose is the solved one.
+    flagged = json.loads(json.dumps(result_record("q", RefineResult(solved, coarse, Status.UNVERIFIED))))
+    assert "solved_qvec" not in flagged
+    np.testing.assert_allclose(solved_pose(flagged), solved)
+    np.testing.assert_allclose(solved_pose({**flagged, "status": "refined"}), solved)
+    assert (
+        solved_pose(json.loads(json.dumps(result_record("q", RefineResult.failed(coarse, Status.PNP_FAILED))))) is None
+    )
 
 
 def test_a_torn_last_line_is_skipped_and_ended_before_the_next_record(tmp_path):

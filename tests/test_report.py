@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import shutil
@@ -50,12 +51,34 @@ def test_report_is_one_self_contained_page_with_failures_first(results, capsys):
     # Self-contained: no network (or any external) asset.
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert "<script" not in page
-    assert page.count("<svg") == 2  # rotation and translation CDFs of the one protocol
+    assert page.count("<svg") == 3  # rotation and translation CDFs of the one protocol, the reliability plot
     assert page.count("data:image/jpeg;base64,") == 3 + 3  # 3 failures (matcher "none") + 3 successes
     # Failures come before the table, successes after it; the failing run's cause is in the table.
     assert page.index("fail_") < page.index("<table") < page.index('alt="ok_')
     assert "too_few_matches 3" in page and "xfeat" in page
     assert "ACE on 7-Scenes" in page and "half-normal 0.3" in page  # the protocol that drew the noise
+    # What refined is worth: the columns, the reliability plot of XFeat's confidences, each thumbnail's confidence.
+    assert all(h in page for h in ("precision", "recall", "ECE", "Confidence: reliability", "predicted confidence"))
+    assert (
+        page.count(": too_few_matches, no confidence,") == 3
+        and len(re.findall(r": refined, confidence \d\.\d\d,", page)) == 3
+    )
+
+
+def test_report_of_runs_without_confidences_says_so(results, tmp_path):
+    """A bench.json of an older gscpr (no confidence, no acceptance figures) or of runs with verification off."""
+    bench = json.loads((results / "room" / "bench.json").read_text())
+    for run in bench["runs"]:
+        for key in ("acceptance_rate", "precision", "recall", "ece", "reliability", "confidence_recorded"):
+            run.pop(key, None)
+        for q in run["per_query"]:
+            q.pop("confidence", None)
+            q.pop("solved", None)
+    folder = tmp_path / "old"
+    shutil.copytree(results / "room", folder)
+    (folder / "bench.json").write_text(json.dumps(bench))
+    page = write_report(folder).read_text()
+    assert "no confidence recorded" in page and page.count("<svg") == 2 and ": refined, no confidence," in page
 
 
 def test_report_errors_name_the_folder(tmp_path, capsys):
@@ -84,7 +107,7 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     # Chromium parsed the page: the table, the plots and the images are in its DOM.
-    assert "coarse-ace" in dom and dom.count("<svg") == 2 and dom.count("<img") == 6
+    assert "coarse-ace" in dom and dom.count("<svg") == 3 and dom.count("<img") == 6
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
                    capture_output=True, timeout=120)  # fmt: skip

@@ -8,8 +8,15 @@ A dataset figure is the mean of the per-scene figures, as in the paper.
 Command line::
 
     gscpr eval --poses refined.txt --gt pgt/sfm/7scenes/chess_test.txt
+    gscpr eval --poses out/refined_poses.txt --gt ... --records out/results.jsonl   # + the accepted queries
     gscpr eval --dataset 7scenes --estimator ace --test_all \\
         --coarse-dir ../shared/data/gscpr_coarse_poses/coarse_poses --pgt-dir ../shared/data/visloc_pgt/pgt/sfm
+
+With the run's records (``--records``; by default the ``results.jsonl`` beside ``--poses``, where there is one
+and its poses are those of ``--poses``),
+the accuracy of the *accepted* queries (status ``refined``: verified) is given too, with the acceptance rate and,
+per threshold, the precision of ``refined`` (its success rate over the accepted queries) and its recall (of the
+queries whose solved pose is within, the share accepted): :func:`acceptance_results`.
 
 The paper's datasets (``--dataset``, the dataset ground truth, ``--refined-dir``, ``--log-dir``) are
 ``gscpr.paper.evaluate``'s, a mode of this command (``gscpr.cli.MODES``): this module never imports it.
@@ -35,6 +42,7 @@ __all__ = [
     "CAMBRIDGE_THRESHOLDS",
     "DEFAULT_THRESHOLDS",
     "SceneResult",
+    "acceptance_results",
     "average_results",
     "evaluate_scene",
     "format_table",
@@ -187,6 +195,65 @@ def format_table(results: Sequence[SceneResult], refined: Sequence[SceneResult] 
     return "\n".join(lines)
 
 
+def acceptance_results(
+    records: Mapping[str, dict],
+    pred: Mapping[str, np.ndarray],
+    gt: Mapping[str, np.ndarray],
+    scene: str = "",
+    thresholds: Sequence[tuple[float, float]] = DEFAULT_THRESHOLDS,
+    scheme: str = "auto",
+) -> tuple[SceneResult | None, dict]:
+    """What the ``refined`` status of a run's records (``{name: record}``, :mod:`gscpr.records`) is worth for the
+    poses ``pred`` against ``gt``: the :class:`SceneResult` of the accepted (``refined``) queries alone (its rates
+    are the precision of ``refined`` at each threshold; None when none is accepted), and ``{"queries",
+    "accepted", "acceptance_rate", "without_record", "confidence_recorded", "precision": {label: ...}, "recall":
+    {label: ...}}`` over the predicted queries that have a record (:func:`gscpr.calibration.acceptance`; the
+    solved pose of an ``unverified`` query is the one its record keeps). Raises ``ValueError`` when no record
+    names a predicted query."""
+    from .calibration import acceptance
+    from .records import solved_pose
+
+    names, rot, trans, _ = pose_errors_by_name(pred, gt, scheme)
+    mapping, _ = align_names(pred, gt, scheme)
+    kept = [i for i, n in enumerate(names) if n in records]
+    if not kept:
+        raise ValueError(f"scene {scene!r}: no record names a query of the poses (records of another run?)")
+    names, rot, trans = [names[i] for i in kept], rot[kept], trans[kept]
+    recs = [records[n] for n in names]
+    statuses = [r.get("status") for r in recs]
+    solved = [solved_pose(r) for r in recs]
+    solved_err = [pose_errors(p, gt[mapping[n]]) if p is not None else None for p, n in zip(solved, names, strict=True)]
+    summary = {"precision": {}, "recall": {}}
+    for t, r in thresholds:
+        ok_solved = [bool(within(e[0], e[1], r, t)) if e is not None else None for e in solved_err]
+        a = acceptance(statuses, within(rot, trans, r, t), ok_solved, [rec.get("confidence") for rec in recs])
+        summary["precision"][threshold_label(t, r)] = a["precision"]
+        summary["recall"][threshold_label(t, r)] = a["recall"]
+    summary = {"queries": a["queries"], "accepted": a["accepted"], "acceptance_rate": a["acceptance_rate"],
+               "without_record": len(pred) - len(kept), "confidence_recorded": a["confidence_recorded"],
+               **summary}  # fmt: skip
+    accepted = [n for n, s in zip(names, statuses, strict=True) if s == "refined"]
+    if not accepted:
+        return None, summary
+    sub_gt = {mapping[n]: gt[mapping[n]] for n in accepted}
+    return evaluate_scene({n: pred[n] for n in accepted}, sub_gt, scene, "", thresholds, scheme), summary
+
+
+def format_acceptance(accepted: SceneResult | None, summary: dict) -> str:
+    """The lines ``gscpr eval`` prints for :func:`acceptance_results`: the accepted queries' table (their rates
+    are the precision of ``refined``), the recall per threshold, and whether a confidence was recorded."""
+    pct = f"{100 * summary['acceptance_rate']:.1f} %" if summary["queries"] else "–"
+    head = f"accepted (status refined): {summary['accepted']} of {summary['queries']} queries ({pct})"
+    lines = [format_table([accepted], title=head + "; rates = precision of refined") if accepted else f"### {head}"]
+    recall = ", ".join(f"{k} {'–' if v is None else f'{100 * v:.1f} %'}" for k, v in summary["recall"].items())
+    lines.append(f"recall of refined (of the queries whose solved pose is within, the share accepted): {recall}")
+    if summary["without_record"]:
+        lines.append(f"{summary['without_record']} pose(s) without a record are left out of these figures")
+    if not summary["confidence_recorded"]:
+        lines.append("no confidence recorded (--no-verify, the paper recipe or an older run): refined is unverified")
+    return "\n".join(lines)
+
+
 def _log_lines(result: SceneResult) -> list[str]:
     return [f"\t{k}: {v:.1f}%" for k, v in result.rates.items()]
 
@@ -275,15 +342,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="image-name scheme matching --poses to --gt (auto: guessed from the ground truth)",
     )
     single.add_argument("--log", type=Path, help="write the original's log format to this file")
+    single.add_argument(
+        "--records",
+        type=Path,
+        help="the run's results.jsonl (default: the one beside --poses, if any): adds the accuracy of the accepted "
+        "queries (status refined), the acceptance rate and the precision and recall of refined",
+    )
     parser.add_argument("--thresholds", type=_threshold, nargs="+", help="metres,degrees pairs, e.g. 0.5,5 0.15,5")
     parser.add_argument("--json", type=Path, help="write all figures (and per-query errors) as JSON")
 
 
 def report_results(
-    initial: Sequence[SceneResult], refined: Sequence[SceneResult] | None, title: str, json_path: Path | None = None
+    initial: Sequence[SceneResult],
+    refined: Sequence[SceneResult] | None,
+    title: str,
+    json_path: Path | None = None,
+    accepted: tuple[SceneResult | None, dict] | None = None,
 ) -> None:
-    """What ``gscpr eval`` prints (the table, a warning for images without a pose) and writes (``json_path``)."""
+    """What ``gscpr eval`` prints (the table, a warning for images without a pose, and with ``accepted``, what
+    :func:`acceptance_results` gives) and writes (``json_path``)."""
     print(format_table(initial, refined, title))
+    if accepted is not None:
+        print(format_acceptance(*accepted))
     missing = sum(r.n_missing for r in (refined or initial))
     if missing:
         print(f"warning: {missing} ground-truth image(s) had no pose and count as failures", file=sys.stderr)
@@ -294,6 +374,9 @@ def report_results(
             "refined": [asdict(r) for r in refined] if refined else None,
             "refined_average": average_results(refined).summary() if refined else None,
         }
+        if accepted is not None:
+            payload["accepted"] = asdict(accepted[0]) if accepted[0] is not None else None
+            payload["acceptance"] = accepted[1]
         write_json(json_path, payload)  # NaN / inf (no pose, no query) as null: standard JSON
 
 
@@ -310,7 +393,23 @@ def run(args: argparse.Namespace) -> int:
             refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)]
         else:
             initial, refined = [evaluate_scene(poses, gt, scene, "", thresholds, args.scheme)], None
-        report_results(initial, refined, str(args.poses), args.json)
+        accepted = None
+        records = args.records or Path(args.poses).with_name("results.jsonl")
+        if args.records and not records.is_file():
+            raise FileNotFoundError(f"{records}: no such records file")
+        if records.is_file():
+            from .records import poses_from_records, read_records
+
+            recs = read_records(records)
+            # The records hold the poses they were written with: those of another file (the coarse poses beside
+            # a run's results.jsonl) have no status of theirs to report.
+            theirs = poses_from_records(recs, poses)
+            differ = sum(not np.allclose(theirs[n], poses[n], atol=1e-5) for n in theirs)
+            if differ and args.records:
+                raise ValueError(f"{records}: the poses of {differ} record(s) are not those of {args.poses}")
+            if not differ:
+                accepted = acceptance_results(recs, poses, gt, scene, thresholds, args.scheme)
+        report_results(initial, refined, str(args.poses), args.json, accepted)
         if args.log:
             write_log(args.log, initial[0].scene, "", initial[0], refined[0] if refined else None)
     except (PoseFileError, UnknownNameError, FileNotFoundError, ValueError) as e:

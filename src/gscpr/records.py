@@ -25,7 +25,7 @@ import numpy as np
 
 from .geometry import pose_to_qt, qt_to_pose
 from .outputs import json_safe, naming, write_text
-from .refine.types import STAGES, RefineResult
+from .refine.types import STAGES, RefineResult, Status
 
 __all__ = [
     "FINGERPRINT_PARTS",
@@ -43,6 +43,7 @@ __all__ = [
     "record_line",
     "result_record",
     "resume_message",
+    "solved_pose",
     "stage_medians",
     "status_counts",
     "tree_identity",
@@ -56,9 +57,25 @@ def record_line(record: dict) -> str:
 
 def result_record(name: str, result: RefineResult) -> dict:
     """The JSON record of one query's result; values with no meaning for it (the reprojection error of a query
-    with no inliers) are None, written as null."""
+    with no inliers) are None, written as null. An ``unverified`` query that kept its coarse pose also carries the
+    solver's pose as ``solved_qvec`` / ``solved_tvec`` (:func:`solved_pose`)."""
     qv, t = pose_to_qt(result.pose)
-    return json_safe({"name": name, **result.summary(), "qvec": qv.tolist(), "tvec": t.tolist()})
+    rec = {"name": name, **result.summary(), "qvec": qv.tolist(), "tvec": t.tolist()}
+    if result.solved is not None:
+        sq, st = pose_to_qt(result.solved)
+        rec |= {"solved_qvec": sq.tolist(), "solved_tvec": st.tolist()}
+    return json_safe(rec)
+
+
+def solved_pose(record: dict) -> np.ndarray | None:
+    """The w2c ``[4, 4]`` the solver found for a record's query: ``solved_qvec`` / ``solved_tvec`` where the
+    record has them, else its pose when its status is ``refined`` or ``unverified`` (the refined pose kept,
+    flagged); None when no pose was solved."""
+    if record.get("solved_qvec") is not None:
+        return qt_to_pose(record["solved_qvec"], record["solved_tvec"])
+    if record.get("status") in (Status.REFINED, Status.UNVERIFIED):
+        return qt_to_pose(record["qvec"], record["tvec"])
+    return None
 
 
 def read_records(path: Path) -> dict[str, dict]:

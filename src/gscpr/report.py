@@ -3,8 +3,10 @@
     gscpr report bench/            # every bench.json below bench/ -> bench/report.html
 
 The page holds, per scene: the failure cases first (thumbnails: query | render at the coarse pose | render at
-the refined pose, match overlay below), the results table, cumulative error distributions before and after
-refinement per protocol (inline SVG), then the successful examples. Images are embedded (base64), plots are
+the refined pose, match overlay below, each with the query's confidence), the results table (accuracy over all
+queries and over the accepted ones, the precision and recall of ``refined``, the confidence's calibration error),
+cumulative error distributions before and after refinement per protocol and the confidence's reliability plot
+(inline SVG), then the successful examples. Images are embedded (base64), plots are
 SVG, styles inline: the file opens anywhere, offline, and can be mailed as it is.
 """
 
@@ -20,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench.tables import failures_text, number
+from .bench.scene_scale import SUCCESS
+from .bench.tables import NO_CONFIDENCE, TRUST_HEAD, failures_text, number, trust_cells
 from .bench.thumbnails import thumb_stem
+from .calibration import BINS, expected_calibration_error, reliability_bins
+from .evaluate import within
 from .outputs import check_writable, write_text
 
-__all__ = ["cdf_svg", "load_results", "write_report"]
+__all__ = ["cdf_svg", "load_results", "reliability_svg", "write_report"]
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 STYLE = """
@@ -104,6 +109,63 @@ def cdf_svg(
     return "\n".join(parts)
 
 
+def reliability_svg(bins: list[dict], ece: float, w: int = 300) -> str:
+    """An inline SVG reliability plot: per confidence bin (:func:`gscpr.calibration.reliability_bins`), a bar up
+    to its observed success rate with its query count above, a dot at its mean predicted confidence, and the
+    diagonal (perfect calibration); ``ece`` in the title."""
+    left, right, top, bottom = 46, 10, 24, 40
+    side = w - left - right
+
+    def x(v):
+        return left + side * v
+
+    def y(v):
+        return top + side * (1 - v)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{top + side + bottom}" font-size="11" '
+             f'font-family="sans-serif">',
+             f'<text x="{left}" y="14">ECE {number(ece, ".3f")} ({len(bins)} bins)</text>',
+             f'<rect x="{left}" y="{top}" width="{side}" height="{side}" fill="none" stroke="#999"/>',
+             f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" stroke="#888"'
+             ' stroke-dasharray="4 3"/>']  # fmt: skip
+    for v in (0.0, 0.5, 1.0):
+        parts.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.1f}</text>')
+        parts.append(f'<text x="{x(v):.1f}" y="{top + side + 14}" text-anchor="middle">{v:.1f}</text>')
+    parts.append(f'<text x="{left + side / 2}" y="{top + side + 30}" text-anchor="middle">predicted confidence</text>')
+    parts.append(f'<text transform="translate(12 {top + side / 2}) rotate(-90)" text-anchor="middle">observed success '
+                 "rate</text>")  # fmt: skip
+    for b in bins:
+        if not b["count"]:
+            continue
+        bx, bw = x(b["lo"]) + 1, side * (b["hi"] - b["lo"]) - 2
+        parts.append(
+            f'<rect x="{bx:.1f}" y="{y(b["success"]):.1f}" width="{bw:.1f}" '
+            f'height="{side * b["success"]:.1f}" fill="#1f77b4" fill-opacity="0.35" stroke="#1f77b4"/>'
+        )
+        parts.append(f'<circle cx="{x(b["confidence"]):.1f}" cy="{y(b["success"]):.1f}" r="3" fill="#d62728"/>')
+        parts.append(f'<text x="{bx + bw / 2:.1f}" y="{y(b["success"]) - 4:.1f}" text-anchor="middle">'
+                     f'{b["count"]}</text>')  # fmt: skip
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _reliability(result: dict) -> str:
+    """The reliability plot of a scene's confidences, pooled over its runs, against the solved poses' success; a
+    note where no run recorded a confidence."""
+    d = result["scene_distance"]
+    pairs = [(q["confidence"], bool(within(q["solved"][0], q["solved"][1], SUCCESS[0], SUCCESS[1] * d)))
+             for r in result["runs"] for q in r["per_query"]
+             if q.get("confidence") is not None and q.get("solved") is not None]  # fmt: skip
+    head = "<h3>Confidence: reliability</h3>"
+    if not pairs:
+        return head + f'<p class="note">{NO_CONFIDENCE} (verification off, or a run of an older gscpr).</p>'
+    p, ok = zip(*pairs, strict=True)
+    note = (f'<p class="note">{len(p)} solved poses of every run, pooled: per bin of predicted confidence, the share '
+            f"whose solved pose is within the success threshold (bar; the count above it) and the bin's mean "
+            f"confidence (dot). Calibrated: the dots on the diagonal.</p>")  # fmt: skip
+    return head + note + reliability_svg(reliability_bins(p, ok, BINS), expected_calibration_error(p, ok, BINS))
+
+
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(path.stem)}" src="data:image/jpeg;base64,{data}">'
@@ -111,7 +173,8 @@ def _img(path: Path) -> str:
 
 def _table(result: dict) -> str:
     head = ["protocol", "matcher", "solver", "success before", "success", "fine", "abs", "median rot ° before",
-            "median rot ° after", "median trans before", "median trans after", "failures", "ms / query"]  # fmt: skip
+            "median rot ° after", "median trans before", "median trans after", *TRUST_HEAD, "failures",
+            "ms / query"]  # fmt: skip
     rows = ["<table><tr>" + "".join(f'<th class="{"l" if i < 3 else ""}">{h}</th>' for i, h in enumerate(head))]
     for r in result["runs"]:
         b, a = r["before"], r["after"]
@@ -119,7 +182,7 @@ def _table(result: dict) -> str:
                  f"<b>{number(a['success'], '.1f', 100)} %</b>", f"{number(a['success_fine'], '.1f', 100)} %",
                  f"{number(a['success_abs'], '.1f', 100)} %", number(b["median_rot_deg"], ".2f"),
                  number(a["median_rot_deg"], ".3f"), number(b["median_trans"], ".4f"),
-                 number(a["median_trans"], ".5f"), html.escape(failures_text(r)),
+                 number(a["median_trans"], ".5f"), *map(html.escape, trust_cells(r)), html.escape(failures_text(r)),
                  number(r["ms_total"], ".1f")]  # fmt: skip
         rows.append("<tr>" + "".join(f'<td class="{"l" if i < 3 else ""}">{c}</td>' for i, c in enumerate(cells)))
     return "\n".join(rows) + "</table>"
@@ -166,7 +229,8 @@ def _thumbs(folder: Path, result: dict, kind: str) -> str:
             q = by_stem.get(jpg.stem)
             info = ""
             if q is not None:
-                info = (f"{html.escape(q['name'])}: {q['status']}, {q['inliers']} inliers; rotation "
+                conf = "no confidence" if q.get("confidence") is None else f"confidence {q['confidence']:.2f}"
+                info = (f"{html.escape(q['name'])}: {q['status']}, {conf}, {q['inliers']} inliers; rotation "
                         f"{q['before'][0]:.3f}° → {q['after'][0]:.3f}°, translation {q['before'][1]:.5f} → "
                         f"{q['after'][1]:.5f}")  # fmt: skip
             caption = f"{r['protocol']} / {r['matcher']} + {r['solver']} — {info}"
@@ -188,7 +252,10 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     body = ["<h1>gscpr: pose refinement accuracy</h1>",
             '<p class="note">Each thumbnail: query | render at the coarse pose | render at the refined pose; below, '
             "render (left) and query (right) with the matches (green: refined, red: kept coarse). Success: rotation "
-            "&lt; 5° and translation &lt; 0.05 D (D: the scene's scale).</p>"]  # fmt: skip
+            "&lt; 5° and translation &lt; 0.05 D (D: the scene's scale). Accepted: the queries <code>refined</code> "
+            "(verified); precision: of the accepted, the share within the success threshold (with their fine rate and "
+            "median rotation error); recall: of the queries whose solved pose is within it, the share accepted; ECE: "
+            "the confidence's expected calibration error (10 bins) against the solved pose's success.</p>"]  # fmt: skip
     for folder, r in results:
         body.append(f"<h2>{html.escape(str(r['scene']))} — {html.escape(str(r['device']))}, {r['date']}</h2>")
         body.append(f'<p class="note">{r["format"]}, {r["queries"]} test views at {r["resolution"]}, '
@@ -198,6 +265,7 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
         body.append("<h3>Results</h3>" + _table(r))
         body.append("<h3>Perturbation protocols</h3>" + _protocols(r))
         body.append(_plots(r))
+        body.append(_reliability(r))
         body.append("<h3>Successes</h3>" + _thumbs(folder, r, "ok"))
     page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gscpr bench report</title>'
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip

@@ -24,6 +24,35 @@ def test_summary_counts_failures_by_cause():
     assert s["ms"]["render"] == pytest.approx(10.0)
 
 
+def test_summary_gives_accuracy_over_the_accepted_queries_precision_recall_and_calibration():
+    gt = np.stack([np.eye(4)] * 4)
+    before = np.full((4, 2), [10.0, 0.5])
+    after = np.array([[0.1, 0.001], [8.0, 0.3], [10.0, 0.5], [10.0, 0.5]])  # the unverified kept the coarse pose
+    solved = np.array([[0.1, 0.001], [8.0, 0.3], [0.2, 0.002], [np.nan, np.nan]])  # the third was right
+    recs = [
+        {"status": s, "timings": {}, "iterations": 1, "confidence": c}
+        for s, c in (("refined", 0.95), ("refined", 0.7), ("unverified", 0.2), ("too_few_inliers", None))
+    ]
+    s = summarize(before, after, 1.0, recs, solved)
+    assert s["after"]["success"] == 0.25 and s["after_accepted"]["success"] == 0.5
+    assert s["after_accepted"]["median_rot_deg"] == pytest.approx(4.05)
+    assert s["accepted"] == 2 and s["acceptance_rate"] == 0.5
+    assert s["precision"] == 0.5 and s["recall"] == 0.5  # the right unverified pose is a missed one
+    assert s["confidence_recorded"] == 3 and s["ece"] == pytest.approx((0.05 + 0.7 + 0.8) / 3)
+    assert sum(b["count"] for b in s["reliability"]) == 3
+    # Records of an older run (no confidence) or of no accepted query: said, not made up.
+    old = [{k: v for k, v in r.items() if k != "confidence"} for r in recs[:2]] + [{**recs[3]}] * 2
+    s = summarize(before, after, 1.0, old)
+    assert s["confidence_recorded"] == 0 and s["ece"] is None and s["precision"] == 0.5
+    none = summarize(before, after, 1.0, [{**recs[3]}] * 4)
+    assert none["after_accepted"] is None and none["precision"] is None and none["recall"] is None
+    from gscpr.bench.run import solved_errors
+
+    rec = {"status": "unverified", "qvec": [1, 0, 0, 0], "tvec": [0, 0, 0], "solved_qvec": [1, 0, 0, 0],
+           "solved_tvec": [0.3, 0, 0]}  # fmt: skip
+    np.testing.assert_allclose(solved_errors([rec, recs[3]], gt[:2]), [[0.0, 0.3], [np.nan, np.nan]], atol=1e-9)
+
+
 CAM = Camera.centered(200, 150, 170.0)
 
 
@@ -54,6 +83,9 @@ def test_bench_command_refines_every_protocol_run_and_resumes(bench_dir, capsys)
         assert run["before"]["median_rot_deg"] > 0.5
         assert set(run["ms"]) == {"render", "match", "subpixel", "lift", "pnp", "verify"}
         assert len(run["per_query"]) == 4 and run["per_query"][0]["noise"]["rot_deg"] > 0
+        assert run["confidence_recorded"] > 0 and 0 <= run["ece"] <= 1  # verification is on in the gscpr recipe
+        for q in run["per_query"]:
+            assert (q["confidence"] is None) == (q["solved"] is None)  # a solved pose has its confidence
         run_dir = out / run["dir"]
         n_ok = round(4 * run["after"]["success"])
         assert len(list((run_dir / "thumbs").glob("ok_*.jpg"))) == min(3, n_ok)  # thumbnails_ok

@@ -10,7 +10,6 @@ import torch
 
 from gscpr.camera import Camera
 from gscpr.geometry import perturb_pose
-from gscpr.match import load_matcher
 from gscpr.refine import RefineConfig, Status, refine_query
 from gscpr.refine.verify import (
     FEATURES,
@@ -21,7 +20,7 @@ from gscpr.refine.verify import (
     load_confidence_model,
 )
 from gscpr.splat import render
-from gscpr.synthetic import mirrored_x, pose_inside, textured_room
+from gscpr.synthetic import mirrored_x, pose_inside
 
 CAM = Camera.centered(320, 240, 260.0)
 
@@ -75,19 +74,9 @@ def test_confidence_model_round_trips_and_the_packaged_one_loads():
 
 
 @pytest.fixture(scope="module")
-def room():
-    return textured_room()
-
-
-@pytest.fixture(scope="module")
 def query(room):
     gt = pose_inside(np.random.default_rng(1))
     return render(room, CAM, gt, backend="torch").rgb[0].numpy(), gt, perturb_pose(gt, 3.0, 0.05, frame="world", rng=1)
-
-
-@pytest.fixture(scope="module")
-def xfeat():
-    return load_matcher("xfeat", "cpu")
 
 
 def test_a_right_pose_is_refined_with_high_confidence(room, query, xfeat):

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from ..argtypes import check_device, default_device
+from ..calibration import acceptance
 from ..evaluate import within
 from ..geometry import pose_errors
 from ..outputs import output_folder, write_json, write_text
-from ..records import stage_medians, status_counts
+from ..records import solved_pose, stage_medians, status_counts
 from .protocols import PROTOCOLS, perturb_frames
 from .scene_scale import ABSOLUTE, FINE, SUCCESS, scene_distance
 from .tables import format_tables
@@ -179,11 +180,15 @@ def bench_scene(
                 write_poses(run_dir / "refined_poses.txt", refined)
                 after = np.stack(pose_errors(np.stack([refined[n] for n in names]), gt), axis=1)
                 recs = [records[n] for n in names]
+                solved = solved_errors(recs, gt)
                 run = {"protocol": pname, "matcher": mname, "solver": solver, "dir": str(run_dir.relative_to(out)),
-                       "seconds": seconds, **summarize(before, after, distance, recs),
+                       "seconds": seconds, **summarize(before, after, distance, recs, solved),
                        "per_query": [{"name": n, "status": r["status"], "before": b.tolist(), "after": a.tolist(),
-                                      "inliers": r["num_inliers"], "message": r.get("message", ""), "noise": z}
-                                     for n, r, b, a, z in zip(names, recs, before, after, noise, strict=True)],
+                                      "solved": sv.tolist() if np.all(np.isfinite(sv)) else None,
+                                      "confidence": r.get("confidence"), "inliers": r["num_inliers"],
+                                      "message": r.get("message", ""), "noise": z}
+                                     for n, r, b, a, sv, z in zip(names, recs, before, after, solved, noise,
+                                                                  strict=True)],
                        }  # fmt: skip
                 result["runs"].append(run)
                 write_json(out / "bench.json", result)
@@ -191,13 +196,33 @@ def bench_scene(
     return result
 
 
-def summarize(before: np.ndarray, after: np.ndarray, distance: float, records: list[dict]) -> dict:
-    """Success rates, errors, failures by cause and median stage times of one run (errors ``[N, 2]``)."""
+def solved_errors(records: list[dict], gt: np.ndarray) -> np.ndarray:
+    """``[N, 2]`` rotation (degrees) and translation errors of each record's solved pose
+    (:func:`~gscpr.records.solved_pose`) against ``gt [N, 4, 4]``; NaN rows where no pose was solved."""
+    out = np.full((len(records), 2), np.nan)
+    for i, (r, g) in enumerate(zip(records, gt, strict=True)):
+        if (pose := solved_pose(r)) is not None:
+            out[i] = pose_errors(pose, g)
+    return out
+
+
+def summarize(
+    before: np.ndarray, after: np.ndarray, distance: float, records: list[dict], solved: np.ndarray | None = None
+) -> dict:
+    """Success rates, errors, failures by cause and median stage times of one run (errors ``[N, 2]``), and what
+    its ``refined`` status and confidences are worth (:func:`gscpr.calibration.acceptance` under the success
+    criterion). ``solved`` holds the errors ``[N, 2]`` of the solved poses (:func:`solved_errors`, NaN rows where
+    none); by default the final pose's where it is the solver's (``refined``, or ``unverified`` with the refined
+    pose kept), unknown elsewhere. ``after_accepted`` holds the rates over the accepted (``refined``) queries
+    alone (its ``success`` is the precision), None when there are none."""
+
+    def success(e: np.ndarray) -> np.ndarray:
+        return within(e[:, 0], e[:, 1], SUCCESS[0], SUCCESS[1] * distance)
 
     def rates(e: np.ndarray) -> dict:
         rot, trans = e[:, 0], e[:, 1]
         return {
-            "success": float(np.mean(within(rot, trans, SUCCESS[0], SUCCESS[1] * distance))),
+            "success": float(np.mean(success(e))),
             "success_fine": float(np.mean(within(rot, trans, FINE[0], FINE[1] * distance))),
             "success_abs": float(np.mean(within(rot, trans, *ABSOLUTE))),
             "median_rot_deg": float(np.median(rot)),
@@ -211,8 +236,18 @@ def summarize(before: np.ndarray, after: np.ndarray, distance: float, records: l
     iterations = float(np.mean([r["iterations"] for r in records])) if records else 0.0
     # Refined, but a later pass at the refined pose found no pose: a hint of a wrong refinement.
     unconfirmed = sum(r["status"] == "refined" and r.get("confirmed") is False for r in records)
-    return {"queries": len(records), "before": rates(before), "after": rates(after), "statuses": status_counts(records),
-            "unconfirmed": unconfirmed, "ms": ms, "ms_total": total, "iterations_mean": iterations}  # fmt: skip
+    statuses = [r["status"] for r in records]
+    if solved is None:
+        own = [s == "refined" or (s == "unverified" and r.get("solved_qvec") is None)
+               for s, r in zip(statuses, records, strict=True)]  # fmt: skip
+        solved = np.where(np.array(own, dtype=bool).reshape(-1, 1), after, np.nan)
+    ok_solved = [bool(s) if np.all(np.isfinite(e)) else None for s, e in zip(success(solved), solved, strict=True)]
+    trust = acceptance(statuses, success(after), ok_solved, [r.get("confidence") for r in records])
+    accepted = np.array([s == "refined" for s in statuses], dtype=bool)
+    return {"queries": len(records), "before": rates(before), "after": rates(after),
+            "after_accepted": rates(after[accepted]) if accepted.any() else None, **trust,
+            "statuses": status_counts(records), "unconfirmed": unconfirmed, "ms": ms, "ms_total": total,
+            "iterations_mean": iterations}  # fmt: skip
 
 
 def train_or_load(data: Path, out: Path, steps: int, device: str) -> tuple[object, Path]:

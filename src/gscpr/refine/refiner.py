@@ -133,7 +133,7 @@ class Refiner:
         if best.inlier_points is not None and best.solve_K is not None:  # the absolute step's inliers
             focal = float(best.solve_K[0, 0])
             focal_fitted, rms_fitted = focal_fit(best.inlier_points, best.inlier_kpts, best.solve_K, query.camera.size)
-        features = pose_features(best.num_inliers, best.num_lifted, best.reproj_error, cfg.ransac_px,
+        features = pose_features(best.num_inliers, best.inlier_ratio, best.reproj_error, cfg.ransac_px,
                                  best.inlier_kpts, query.camera.size, float(rot), float(trans),
                                  float(np.median(valid)) if len(valid) else 0.0, ncc_refined, ncc_coarse,
                                  focal, focal_fitted, best.reproj_rms, rms_fitted)  # fmt: skip
@@ -147,6 +147,7 @@ class Refiner:
             result.message = "; ".join(m for m in (result.message, why) if m)
             result.status = Status.UNVERIFIED
             result.pose = best.pose if cfg.keep_unverified else coarse
+            result.solved = None if cfg.keep_unverified else best.pose
         return result
 
     def _image_agreement(

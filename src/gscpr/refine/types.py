@@ -101,6 +101,8 @@ class RefineResult:
     ``confidence`` is the calibrated probability that the solved pose is within the success threshold (< 5 deg and
     < 5 % of the scene distance; :mod:`gscpr.refine.verify`), ``None`` when no pose was solved or verification is
     off; ``verify`` holds the features it was computed from. ``status`` is ``refined`` only for a verified pose.
+    ``solved`` is the solver's w2c pose ``[4, 4]`` where it is not ``pose`` (``unverified`` with the coarse pose
+    kept), so that whether it was right can still be told; None otherwise.
     """
 
     pose: np.ndarray
@@ -116,6 +118,7 @@ class RefineResult:
     confirmed: bool | None = None
     confidence: float | None = None
     verify: dict | None = None  # the verification features (gscpr.refine.verify.FEATURES) and model variant
+    solved: np.ndarray | None = field(default=None, repr=False)
     timings: dict = field(default_factory=dict)
     message: str = ""
     matches: Matches | None = field(default=None, repr=False)  # of the pass the pose comes from, for overlays
@@ -129,7 +132,7 @@ class RefineResult:
     def summary(self) -> dict:
         """The JSON-ready fields (no poses, matches or render)."""
         # Not asdict(): it would deep-copy the matches and the render only to drop them.
-        skip = ("pose", "coarse", "matches", "render_rgb")
+        skip = ("pose", "coarse", "solved", "matches", "render_rgb")
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["status"] = Status(self.status).value
         return out

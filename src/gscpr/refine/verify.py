@@ -8,9 +8,10 @@ the scene model rendered at the refined pose should look like the query. It cost
 
 Features (:data:`FEATURES`, each a finite float; what is not available is 0 and flagged by the model variant):
 
-- ``log_inliers``: ``log(1 + inliers)``; ``inlier_ratio``: inliers / lifted matches; ``reproj``: the inliers'
-  median reprojection error over the RANSAC threshold; ``coverage``: the share of an 8 x 8 grid over the query
-  holding at least one inlier (a pose held by one corner is fragile).
+- ``log_inliers``: ``log(1 + inliers)``; ``inlier_ratio``: inliers / lifted matches (the relative step: / matches);
+  ``reproj``: the inliers' median reprojection error over the RANSAC threshold (absolute step; 0 for the relative
+  one, which has none); ``coverage``: the share of an 8 x 8 grid over the query holding at least one inlier (a pose
+  held by one corner is fragile).
 - ``ncc``: the normalised cross-correlation of the image gradients of the render at the refined pose and of the
   query, over the render's opaque pixels (gradients: insensitive to exposure, white balance and to the smooth
   appearance changes ACT corrects; in [-1, 1]); ``ncc_gain``: ``ncc`` minus the same at the coarse pose (a right
@@ -141,7 +142,7 @@ def focal_fit(
 
 def pose_features(
     num_inliers: int,
-    num_lifted: int,
+    inlier_ratio: float,
     reproj_error: float,
     threshold_px: float,
     inlier_kpts: np.ndarray | None,
@@ -156,7 +157,9 @@ def pose_features(
     rms_px: float = float("nan"),
     rms_fitted_px: float = float("nan"),
 ) -> dict[str, float]:
-    """The :data:`FEATURES` of one refined pass (see the module docstring); unavailable ones are 0."""
+    """The :data:`FEATURES` of one refined pass (see the module docstring); unavailable ones are 0.
+    ``inlier_ratio`` is the pass's: inliers over what the solver was given (lifted matches for the absolute step,
+    matches for the relative one)."""
 
     def finite(v: float) -> float:
         return float(v) if math.isfinite(v) else 0.0
@@ -164,7 +167,7 @@ def pose_features(
     return clip_features(
         {
             "log_inliers": math.log1p(max(num_inliers, 0)),
-            "inlier_ratio": num_inliers / max(num_lifted, 1),
+            "inlier_ratio": float(inlier_ratio),
             "reproj": finite(reproj_error / max(threshold_px, 1e-9)),
             "coverage": inlier_coverage(inlier_kpts, image_size) if inlier_kpts is not None else 0.0,
             "ncc": finite(ncc_refined),
