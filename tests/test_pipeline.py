@@ -44,6 +44,7 @@ def test_refine_command_end_to_end_and_resume(workdir, capsys):
     assert "refined 4" in captured.out and "no_image 1" in captured.out
     assert "1 coarse pose(s) have no image" in captured.err
     assert "| data |" in (out / "summary.md").read_text() and "→" in (out / "summary.md").read_text()
+    assert "confidence (the calibrated probability" in captured.out and "over the 4 refined" in captured.out
     refined = read_poses(out / "refined_poses.txt")
     assert set(refined) == set(coarse)
     np.testing.assert_array_equal(refined["test/r_9.png"], np.eye(4))  # kept as it was
@@ -534,3 +535,16 @@ def test_a_solver_for_the_variant_that_does_not_run_is_refused(workdir, tmp_path
     root, _, _ = workdir
     assert main([*refine_args(root), "--out", str(tmp_path / "o"), "--device", "cpu", *extra]) == 2
     assert said in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_summary_says_the_confidences_and_each_unverified_query():
+    from gscpr.pipeline import _confidence_lines
+
+    records = {"a": {"status": "refined", "confidence": 0.98}, "b": {"status": "refined", "confidence": 0.9},
+               "c": {"status": "unverified", "confidence": 0.1, "message": "verification: confidence 0.10 < 0.31"},
+               "d": {"status": "too_few_matches", "confidence": None}}  # fmt: skip
+    lines = _confidence_lines(list(records), records)
+    assert "median 0.94, lowest 0.90 over the 2 refined" in lines[0]
+    assert lines[1].startswith("unverified, the solved pose not trusted (1):") and "c: verification" in lines[1]
+    # verification off (no confidence recorded): no paragraph
+    assert _confidence_lines(["d"], {"d": records["d"]}) == []

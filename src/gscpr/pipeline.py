@@ -276,6 +276,7 @@ def write_outputs(
     if bad:  # one line each: the image or render file and what is wrong with it
         lines.append(f"bad input, coarse pose kept ({len(bad)}):\n" + _listing([f"{n}: {records[n]['message']}"
                                                                               for n in bad]))  # fmt: skip
+    lines.extend(_confidence_lines(names, records))
     if inputs is not None:
         lines.extend(inputs.summary_lines())
         write_text(out / "inputs.json", json.dumps(inputs.as_json(), indent=1) + "\n")
@@ -293,6 +294,23 @@ def write_outputs(
     text = "\n\n".join(lines)
     write_text(out / "summary.md", text + "\n")
     return text
+
+
+def _confidence_lines(names: list[str], records: dict[str, dict]) -> list[str]:
+    """The verification's paragraph of ``summary.md``: the confidences of the refined queries, and each
+    ``unverified`` one with its confidence; nothing when no record has a confidence (verification off)."""
+    conf = {n: records[n]["confidence"] for n in names if records[n].get("confidence") is not None}
+    if not conf:
+        return []
+    ok = [c for n, c in conf.items() if records[n]["status"] == Status.REFINED.value]
+    lines = ["confidence (the calibrated probability that a pose is within the success threshold): "
+             + (f"median {np.median(ok):.2f}, lowest {min(ok):.2f} over the {len(ok)} refined" if ok else
+                "no query refined")]  # fmt: skip
+    unverified = [n for n in names if records[n]["status"] == Status.UNVERIFIED.value]
+    if unverified:
+        lines.append(f"unverified, the solved pose not trusted ({len(unverified)}):\n"
+                     + _listing([f"{n}: {records[n].get('message', '')}" for n in unverified]))  # fmt: skip
+    return lines
 
 
 def _listing(items: list[str], limit: int = 10) -> str:
