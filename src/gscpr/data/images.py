@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..outputs import not_there
 from .frame import DatasetError
 
 __all__ = ["image_size", "load_rgb", "to_uint8"]
@@ -39,7 +40,7 @@ def _open(path: Path, decode: bool = True) -> Iterator[Image.Image]:
     """The image at ``path``, decoded (or its header only); DatasetError in one line naming the file for what is
     missing, cannot be opened, is not an image or cannot be decoded."""
     if not path.is_file():
-        raise DatasetError(f"{path}: no such image")
+        raise DatasetError(f"{path}: {not_there(path, 'image')}")
     try:
         f = path.open("rb")
     except OSError as e:  # permissions, a file gone since
