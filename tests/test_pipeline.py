@@ -534,3 +534,23 @@ def test_a_solver_for_the_variant_that_does_not_run_is_refused(workdir, tmp_path
     root, _, _ = workdir
     assert main([*refine_args(root), "--out", str(tmp_path / "o"), "--device", "cpu", *extra]) == 2
     assert said in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_run_without_a_model_never_says_the_model_changed(tmp_path):
+    """Neither run had a model: a render gone from disk (now made on the fly, or failing) changes the render file,
+    not the model; with a model, where the query renders decides whether the model counts."""
+    from gscpr.pipeline import query_fingerprint
+    from gscpr.queries import Query
+    from gscpr.records import changed_parts
+
+    rgb, depth = tmp_path / "q.png", tmp_path / "q.npy"
+    rgb.write_bytes(b"x")
+    np.save(depth, np.ones((2, 2), np.float32))
+    on_disk = Query("q.png", tmp_path / "q.png", Camera.centered(2, 2, 1.0), np.eye(4), render_files=(rgb, depth))
+    gone = Query("q.png", tmp_path / "q.png", Camera.centered(2, 2, 1.0), np.eye(4))
+    before = {"fingerprint": query_fingerprint(on_disk, "opts", None, False)}
+    assert changed_parts(before, query_fingerprint(gone, "opts", None, False)) == ["render file"]
+    assert changed_parts(before, query_fingerprint(on_disk, "opts", None, True)) == []  # --iterations 2, no model
+    with_model = {"fingerprint": query_fingerprint(on_disk, "opts", "m1", False)}
+    assert changed_parts(with_model, query_fingerprint(gone, "opts", "m1", False)) == ["model", "render file"]
+    assert changed_parts(with_model, query_fingerprint(on_disk, "opts", "m2", False)) == []  # the model unused

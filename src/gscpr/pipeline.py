@@ -94,10 +94,11 @@ def query_fingerprint(q: Query, options: str, model: str | None, renders_again: 
 
     ``options`` and ``model`` are the run's digests, computed once; the model (with the colour transform of
     renders made on the fly) counts only where this query renders: no render on disk, or ``renders_again``
-    (further iterations, recovery renders). The query image and the render file count by path, size and
+    (further iterations, recovery renders); a run without a model (``model`` None) has one model part whatever
+    its queries render. The query image and the render file count by path, size and
     modification time (:func:`gscpr.records.file_identity`): a replaced image redoes its record.
     """
-    uses_model = q.render_files is None or renders_again
+    uses_model = model is not None and (q.render_files is None or renders_again)  # no model: nothing to change
     color = q.render_color.identity if q.render_color is not None else None
     render = [file_identity(f) for f in q.render_files] if q.render_files is not None else "on the fly"
     return {
