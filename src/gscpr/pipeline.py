@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from .argtypes import check_device, default_device, device_arg, nonnegative_int, positive_int
 from .data.frame import DatasetError
-from .data.images import load_rgb
+from .data.images import exif_note, load_rgb
 from .distributed import Dist, init_distributed, shard
 from .match import MATCHERS, MatchError, load_matcher
 from .outputs import output_folder, write_json, write_text
@@ -238,6 +238,8 @@ def refine_queries(
         else:
             refined = _ordered(pool, refine_one, loaded, ahead=workers)
         for q, r, image in refined:
+            if r.status not in (Status.REFINED, Status.BAD_INPUT):  # a turned photo: the likely reason, said
+                r.message += exif_note(q.image_path)
             rec = {**result_record(q.name, r), "render": q.render_source(), "fingerprint": prints[q.name]}
             log.write(record_line(rec))  # unbuffered: on disk as soon as the query is done
             done[q.name] = rec
