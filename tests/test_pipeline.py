@@ -519,6 +519,7 @@ def test_no_coarse_pose_naming_an_image_exits_2_with_a_name_from_each_side(workd
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("gscpr refine: error: none of the 5 coarse poses in") and "'elsewhere/0.jpg'" in line
     assert "'test/r_0.png'" in line and "--scheme" in line
+    assert "(any split)" in line and "None" not in line  # no --split: every frame the poses name, in any split
     out = tmp_path / "out"  # refused before anything is written (the folder was checked and locked first)
     assert not out.exists() or [f.name for f in out.iterdir()] in ([], [LOCK_FILE])
 

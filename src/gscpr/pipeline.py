@@ -364,9 +364,10 @@ def _warn(message: str) -> None:
 
 def _no_query_message(poses, coarse: dict, data: Path, split: str, frames: list, scheme: str) -> str:
     """Why no coarse pose became a query, with a name from each side to compare."""
-    images = f"the {len(frames)} images of {data} (split {split})"
+    where = f"split {split}" if split else "any split"  # None: every frame --poses names, wherever it is
+    images = f"the {len(frames)} images of {data} ({where})"
     if not frames:
-        return f"{data} has no images in split {split}: nothing to refine"
+        return f"{data} has no images in {where}: nothing to refine"
     if not coarse:
         return f"{poses}: no coarse pose could be read (the skipped lines are listed above)"
     if scheme == "auto":
