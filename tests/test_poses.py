@@ -393,3 +393,16 @@ def test_a_pose_path_that_is_no_file_says_what_it_is(tmp_path):
         read_pose_file(tmp_path / "link.txt")
     with pytest.raises(PoseFileError, match="none.txt: no such pose file"):
         read_pose_file(tmp_path / "none.txt")
+
+
+def test_a_colmap_images_txt_given_as_a_pose_file_is_named_as_such(tmp_path):
+    """COLMAP's images.txt holds the same world-to-camera poses, in another column order: said, not 'not a number'."""
+    path = tmp_path / "images.txt"
+    path.write_text("# Image list with two lines of data per image:\n1 1 0 0 0 0.1 0.2 0.3 1 night shots/IMG 1.jpg\n"
+                    "12.5 40.1 -1\n")  # fmt: skip
+    with pytest.raises(PoseFileError) as info:
+        read_pose_file(path)
+    assert str(info.value).startswith(f"{path}:2: a COLMAP images.txt line (IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID")
+    assert "NAME QW QX QY QZ TX TY TZ" in str(info.value)
+    path.write_text("seq 1 2 3 4 5 6 7 8 9 a.png 1 0 0 0 0 0 0\n")  # numbers in a name: a name, read as such
+    assert list(read_pose_file(path)) == ["seq 1 2 3 4 5 6 7 8 9 a.png"]

@@ -148,6 +148,10 @@ def _parse_line(path: PathLike, line: str, lineno: int, fmt: str) -> PoseEntry:
         if count not in FORMAT_OF_COUNT:
             # A word among the numbers ("1 0 x 0") ends the run of numbers early: name it rather than count.
             words = name.split()
+            if len(words) >= 10 and words[0].isdigit() and words[8].isdigit() and all(map(_is_number, words[1:8])):
+                raise PoseFileError(path, "a COLMAP images.txt line (IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME), "
+                                    "not a pose-file line: write each image as NAME QW QX QY QZ TX TY TZ (the same "
+                                    "world-to-camera pose, w first)", lineno)  # fmt: skip
             if any(_is_number(w) for w in words[1:]):  # numbers in the name: a word among the numbers
                 raise PoseFileError(path, f"not a number: {words[-1]!r} (name {words[0]!r})", lineno)
             raise PoseFileError(path, f"{count} number(s) after the name {name!r}; {_EXPECTED}", lineno)
