@@ -122,6 +122,37 @@ def no_good_pose_line(scene, tmp, mp) -> Case:
     return Case(refine_argv(scene, tmp / "out", **{"--poses": tmp / "poses.txt"}), [str(tmp / "poses.txt")])
 
 
+def every_pose_line_bad(scene, tmp, mp) -> Case:
+    """No good line: the one line gives the first bad line's reason, not only a count."""
+    (tmp / "poses.txt").write_text("test/r_0.png 0 0 0 0 1 2 3\ntest/r_1.png 0 0 0 0 1 2 3\n")
+    return Case(refine_argv(scene, tmp / "out", **{"--poses": tmp / "poses.txt"}),
+                [str(tmp / "poses.txt"), "every line malformed: 2", "line 1: quaternion has zero length"])  # fmt: skip
+
+
+def poses_is_a_folder(scene, tmp, mp) -> Case:
+    (tmp / "poses").mkdir()
+    return Case(refine_argv(scene, tmp / "out", **{"--poses": tmp / "poses"}),
+                [str(tmp / "poses"), "is a folder, not a pose file"])  # fmt: skip
+
+
+def data_is_a_file(scene, tmp, mp) -> Case:
+    return Case(refine_argv(scene, tmp / "out", **{"--data": scene / "coarse.txt"}),
+                [str(scene / "coarse.txt"), "is a file, not a dataset folder"])  # fmt: skip
+
+
+def model_is_a_broken_link(scene, tmp, mp) -> Case:
+    (tmp / "scene.ply").symlink_to(tmp / "moved" / "scene.ply")
+    return Case(refine_argv(scene, tmp / "out", **{"--model": tmp / "scene.ply"}),
+                [str(tmp / "scene.ply"), f"broken symbolic link to {tmp / 'moved' / 'scene.ply'}"])  # fmt: skip
+
+
+def eval_json_under_a_file(scene, tmp, mp) -> Case:
+    (tmp / "afile").write_text("")
+    coarse = str(scene / "coarse.txt")
+    return Case(["eval", "--poses", coarse, "--gt", coarse, "--json", str(tmp / "afile" / "e.json")],
+                [str(tmp / "afile"), "is a file, not a folder"])  # fmt: skip
+
+
 def one_bad_pose_line(scene, tmp, mp) -> Case:
     """One bad line never stops a run: said (naming the file and line), the other poses refined."""
     lines = (scene / "coarse.txt").read_text().splitlines()
@@ -270,6 +301,7 @@ def cuda_without_a_gpu(scene, tmp, mp) -> Case:
 
 
 FAULTS = [read_only_output, output_is_a_file, output_under_a_file, missing_model, truncated_ply, no_good_pose_line,
+          every_pose_line_bad, poses_is_a_folder, data_is_a_file, model_is_a_broken_link, eval_json_under_a_file,
           one_bad_pose_line, bad_image, disk_full, disk_full_while_rendering, lock_held, render_lock_held,
           ctrl_c_while_refining, ctrl_c_at_start_up, cuda_without_a_gpu]  # fmt: skip
 

@@ -12,6 +12,8 @@ from gscpr.outputs import (
     atomic_path,
     check_writable,
     error_line,
+    naming,
+    not_there,
     output_folder,
     run_command,
     write_json,
@@ -92,3 +94,45 @@ def test_a_folder_where_the_file_goes_is_named_not_the_temporary(tmp_path):
         write_json(tmp_path / "log.json", {})
     assert error_line(info.value) == f"{tmp_path / 'log.json'}: Is a directory"
     assert [p.name for p in tmp_path.iterdir()] == ["log.json"]
+
+
+def test_a_file_in_the_way_of_a_files_folder_is_named(tmp_path):
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NotADirectoryError) as info:
+        write_json(tmp_path / "afile" / "sub" / "x.json", {})  # mkdir would say only "File exists"
+    assert error_line(info.value) == f"{tmp_path / 'afile'}: is a file, not a folder"
+    assert (tmp_path / "afile").read_text() == ""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux) to fail a write as a full disk")
+def test_torch_saves_failed_write_is_an_os_error_naming_the_file(tmp_path, capsys):
+    import torch
+
+    target = tmp_path / "ckpt_100.pt"
+    with pytest.raises(OSError) as info, naming(target):
+        torch.save({"w": torch.zeros(100_000)}, "/dev/full")  # every write fails as on a full disk
+    assert info.value.filename == str(target) and "torch: " in info.value.strerror
+
+    def save():
+        with atomic_path(target), naming(target):
+            torch.save({"w": torch.zeros(100_000)}, "/dev/full")
+
+    assert run_command(save, "gscpr train: ") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gscpr train: error: {target}: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="not a write"), naming(target):  # torch's other errors stay bugs
+        raise RuntimeError("not a write")
+
+
+def test_not_there_says_what_stands_at_the_path(tmp_path):
+    (tmp_path / "file.txt").write_text("")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    assert not_there(tmp_path / "folder", "pose file") == "is a folder, not a pose file"
+    assert not_there(tmp_path / "file.txt", "dataset folder", folder=True) == "is a file, not a dataset folder"
+    assert not_there(tmp_path / "dangling", "image") == f"broken symbolic link to {tmp_path / 'gone.png'}"
+    assert not_there(tmp_path / "loop1", "image") == "symbolic link loop"
+    assert not_there(tmp_path / "none", "image") == "no such image"

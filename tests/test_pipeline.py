@@ -520,6 +520,7 @@ def test_no_coarse_pose_naming_an_image_exits_2_with_a_name_from_each_side(workd
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("gscpr refine: error: none of the 5 coarse poses in") and "'elsewhere/0.jpg'" in line
     assert "'test/r_0.png'" in line and "--scheme" in line
+    assert "(any split)" in line and "None" not in line  # no --split: every frame the poses name, in any split
     out = tmp_path / "out"  # refused before anything is written (the folder was checked and locked first)
     assert not out.exists() or [f.name for f in out.iterdir()] in ([], [LOCK_FILE])
 
@@ -548,3 +549,58 @@ def test_summary_says_the_confidences_and_each_unverified_query():
     assert lines[1].startswith("unverified, the solved pose not trusted (1):") and "c: verification" in lines[1]
     # verification off (no confidence recorded): no paragraph
     assert _confidence_lines(["d"], {"d": records["d"]}) == []
+
+
+def test_a_run_without_a_model_never_says_the_model_changed(tmp_path):
+    """Neither run had a model: a render gone from disk (now made on the fly, or failing) changes the render file,
+    not the model; with a model, where the query renders decides whether the model counts."""
+    from gscpr.pipeline import query_fingerprint
+    from gscpr.queries import Query
+    from gscpr.records import changed_parts
+
+    rgb, depth = tmp_path / "q.png", tmp_path / "q.npy"
+    rgb.write_bytes(b"x")
+    np.save(depth, np.ones((2, 2), np.float32))
+    on_disk = Query("q.png", tmp_path / "q.png", Camera.centered(2, 2, 1.0), np.eye(4), render_files=(rgb, depth))
+    gone = Query("q.png", tmp_path / "q.png", Camera.centered(2, 2, 1.0), np.eye(4))
+    before = {"fingerprint": query_fingerprint(on_disk, "opts", None, False)}
+    assert changed_parts(before, query_fingerprint(gone, "opts", None, False)) == ["render file"]
+    assert changed_parts(before, query_fingerprint(on_disk, "opts", None, True)) == []  # --iterations 2, no model
+    with_model = {"fingerprint": query_fingerprint(on_disk, "opts", "m1", False)}
+    assert changed_parts(with_model, query_fingerprint(gone, "opts", "m1", False)) == ["model", "render file"]
+    assert changed_parts(with_model, query_fingerprint(on_disk, "opts", "m2", False)) == []  # the model unused
+
+
+def test_a_failed_query_turned_by_its_exif_orientation_says_so_in_its_record(tmp_path):
+    """Read as stored, a photo turned on display by its EXIF orientation rarely matches its render: the failure's
+    message names the orientation; an ordinary failure's does not."""
+    from PIL import Image
+
+    from gscpr.match import Matches
+    from gscpr.pipeline import refine_queries
+    from gscpr.queries import Query
+    from gscpr.refine import RefineConfig
+
+    class NoMatches:
+        name, device, max_size = "none", "cpu", None
+
+        def match(self, image0, image1):
+            return Matches.empty()
+
+    rng = np.random.default_rng(0)
+    queries = []
+    for name, orientation in (("turned.jpg", 6), ("plain.jpg", None)):
+        pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        exif = Image.Exif()
+        if orientation:
+            exif[0x0112] = orientation
+        Image.fromarray(pixels).save(tmp_path / name, exif=exif.tobytes())
+        Image.fromarray(pixels).save(tmp_path / f"render_{name}")
+        np.save(tmp_path / f"render_{name}.npy", np.full((32, 32), 2.0, np.float32))
+        files = (tmp_path / f"render_{name}", tmp_path / f"render_{name}.npy")
+        queries.append(Query(name, tmp_path / name, Camera.centered(32, 32, 30.0), np.eye(4), render_files=files))
+    cfg = RefineConfig(iterations=1, recovery=(), verify=False)
+    records = refine_queries(None, queries, NoMatches(), cfg, tmp_path / "out", progress=False)
+    assert records["turned.jpg"]["status"] == records["plain.jpg"]["status"] == "too_few_matches"
+    assert "EXIF orientation 6 shows it rotated 90°" in records["turned.jpg"]["message"]
+    assert "EXIF" not in records["plain.jpg"]["message"]

@@ -374,6 +374,35 @@ def test_a_file_of_only_bad_lines_says_so(tmp_path):
     path = tmp_path / "p.txt"
     path.write_text("a;1;0;0;0;0;0;0\nb;1;0;0;0;0;0;0\n")  # semicolons: not a separator pose files use
     bad = []
-    with pytest.raises(PoseFileError, match=r"p.txt: no poses in file \(every line malformed: 2\)"):
+    with pytest.raises(PoseFileError, match=r"p.txt: no poses in file \(every line malformed: 2; line 1: 0 number"):
         read_pose_file(path, on_error=bad.append)
     assert [e.line for e in bad] == [1, 2] and "0 number(s) after the name 'a;1;0;0;0;0;0;0'" in str(bad[0])
+    # The first bad line's reason is in the one line, for the callers that never get to report each line.
+    path.write_text("# zero quaternions\nq.png 0 0 0 0 1 2 3\nr.png 0 0 0 0 1 2 3\n")
+    with pytest.raises(PoseFileError) as info:
+        read_pose_file(path, on_error=lambda e: None)
+    assert str(info.value) == f"{path}: no poses in file (every line malformed: 2; line 2: quaternion has zero length)"
+
+
+def test_a_pose_path_that_is_no_file_says_what_it_is(tmp_path):
+    (tmp_path / "poses").mkdir()
+    (tmp_path / "link.txt").symlink_to(tmp_path / "moved.txt")
+    with pytest.raises(PoseFileError, match="poses: is a folder, not a pose file"):
+        read_pose_file(tmp_path / "poses")
+    with pytest.raises(PoseFileError, match=f"link.txt: broken symbolic link to {tmp_path / 'moved.txt'}"):
+        read_pose_file(tmp_path / "link.txt")
+    with pytest.raises(PoseFileError, match="none.txt: no such pose file"):
+        read_pose_file(tmp_path / "none.txt")
+
+
+def test_a_colmap_images_txt_given_as_a_pose_file_is_named_as_such(tmp_path):
+    """COLMAP's images.txt holds the same world-to-camera poses, in another column order: said, not 'not a number'."""
+    path = tmp_path / "images.txt"
+    path.write_text("# Image list with two lines of data per image:\n1 1 0 0 0 0.1 0.2 0.3 1 night shots/IMG 1.jpg\n"
+                    "12.5 40.1 -1\n")  # fmt: skip
+    with pytest.raises(PoseFileError) as info:
+        read_pose_file(path)
+    assert str(info.value).startswith(f"{path}:2: a COLMAP images.txt line (IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID")
+    assert "NAME QW QX QY QZ TX TY TZ" in str(info.value)
+    path.write_text("seq 1 2 3 4 5 6 7 8 9 a.png 1 0 0 0 0 0 0\n")  # numbers in a name: a name, read as such
+    assert list(read_pose_file(path)) == ["seq 1 2 3 4 5 6 7 8 9 a.png"]

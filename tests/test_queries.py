@@ -79,3 +79,33 @@ def test_a_scheme_that_makes_one_name_fit_two_images_is_an_error_naming_both():
     with pytest.raises(UnknownNameError, match="'frame-000001.color.jpg' is both 'a/frame-000001.color.jpg' and "
                        "'b/frame-000001.color.jpg' under the 12scenes name scheme"):  # fmt: skip
         build_queries(frames, {"frame-000001.color.jpg": np.eye(4)})
+
+
+def _turned_photo(path: Path, orientation: int | None) -> None:
+    """A 24x16 photo saved turned (16x24 stored), with an EXIF orientation that turns it back on display."""
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    image.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("orientation", [6, 8, None])
+def test_a_photo_turned_by_its_exif_orientation_is_read_as_stored_and_said(tmp_path, orientation):
+    """The camera describes the image as shown (24x16), the file stores it turned (16x24) with an EXIF orientation:
+    the pixels are read as stored (what COLMAP and the 3DGS trainers read), and the refusal names the orientation
+    instead of asking about the intrinsics; without one it asks."""
+    path = tmp_path / "IMG 0001.jpg"
+    _turned_photo(path, orientation)
+    q = Query("IMG 0001.jpg", path, Camera.centered(24, 16, 20.0), np.eye(4))
+    with pytest.raises(DatasetError) as info:
+        load_query(q, load_rgb)
+    said = str(info.value)
+    assert said.startswith(f"{path}: image is 16x24, camera says 24x16")
+    if orientation is None:
+        assert said.endswith("(wrong intrinsics?)") and "EXIF" not in said
+    else:
+        assert f"EXIF orientation {orientation} shows it rotated" in said and "as stored" in said
+        assert "wrong intrinsics" not in said

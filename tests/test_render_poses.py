@@ -47,6 +47,27 @@ def test_generic_mode_names_with_slashes_and_bad_lines(tmp_path, model, capsys):
     assert "rendered 2" in capsys.readouterr().out
 
 
+def test_a_name_that_would_write_outside_the_output_folder_is_refused_and_the_rest_rendered(tmp_path, model, capsys):
+    """An estimator's absolute image path (or a '..' one) as a render name would overwrite the photo itself, or any
+    file, with its render: refused per view, in render_failures.json; nothing is written outside --out."""
+    photo = tmp_path / "photos" / "IMG_0001.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"the user's photo")
+    q = "1 0 0 0 0 0 3"
+    names = [str(photo), "../escaped.png", "..\\win\\escaped.png", "C:\\shots\\a.png", "a/../../b.png"]
+    (tmp_path / "poses.txt").write_text("".join(f"{n} {q}\n" for n in names) + f"ok/..x.png {q}\n")
+    out = tmp_path / "run" / "out"
+    argv = ["render", "--model", str(model), "--poses", str(tmp_path / "poses.txt"), "--intrinsics",
+            "50,50,31.5,23.5,64,48", "--out", str(out), "--device", "cpu", "--backend", "torch"]  # fmt: skip
+    assert main(argv) == 1  # refused views reported, the rest rendered
+    assert photo.read_bytes() == b"the user's photo" and sorted(p.name for p in photo.parent.iterdir()) == [photo.name]
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["out"] and not (tmp_path / "escaped.png").exists()
+    assert (out / "ok" / "..x.png").is_file()  # '..' inside a file name is no parent folder
+    failures = json.loads((out / "render_failures.json").read_text())
+    assert sorted(failures) == sorted(names) and all("would write outside" in why for why in failures.values())
+    assert "rendered 1" in capsys.readouterr().out
+
+
 def test_white_background_of_cfg_args_unless_background_is_given(tmp_path):
     model = tmp_path / "model"
     save_scaffold(random_scaffold(30, seed=4), model, 1)
@@ -78,3 +99,26 @@ def test_a_render_made_at_another_pose_is_made_again_and_never_taken_for_the_new
     index = read_pose_index(out)
     assert np.allclose(index["y.png"], far) and not made_at_other_pose(index, "y.png", far)
     assert made_at_other_pose(index, "y.png", near) and not made_at_other_pose(index, "not-indexed.png", near)
+
+
+def test_a_file_render_did_not_write_is_never_rendered_over(tmp_path, model, capsys):
+    """--out the query folder itself: a render named as a photo there would replace the photo. A file with no depth
+    beside it that render_poses.json does not list is not ours: refused per view, the rest rendered; a depth file
+    left without its RGB (a run killed between the two) is ours and is completed."""
+    out = tmp_path / "queries"
+    (out / "test").mkdir(parents=True)
+    (out / "test" / "r_0.png").write_bytes(b"the user's photo")
+    np.save(out / "test" / "r_2.npy", np.zeros((48, 64), np.float32))  # depth written, then killed
+    q = "1 0 0 0 0 0 3"
+    (tmp_path / "poses.txt").write_text("".join(f"test/r_{i}.png {q}\n" for i in range(3)))
+    argv = ["render", "--model", str(model), "--poses", str(tmp_path / "poses.txt"), "--intrinsics",
+            "50,50,31.5,23.5,64,48", "--out", str(out), "--device", "cpu", "--backend", "torch"]  # fmt: skip
+    assert main(argv) == 1
+    assert (out / "test" / "r_0.png").read_bytes() == b"the user's photo" and not (out / "test" / "r_0.npy").exists()
+    failures = json.loads((out / "render_failures.json").read_text())
+    assert list(failures) == ["test/r_0.png"] and "gscpr render did not write" in failures["test/r_0.png"]
+    assert (
+        cv2.imread(str(out / "test" / "r_1.png")) is not None and cv2.imread(str(out / "test" / "r_2.png")) is not None
+    )
+    assert np.load(out / "test" / "r_2.npy").shape == (48, 64)
+    assert "rendered 2" in capsys.readouterr().out

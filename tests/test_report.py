@@ -86,6 +86,33 @@ def test_report_errors_name_the_folder(tmp_path, capsys):
     assert f"{tmp_path}: no bench.json" in capsys.readouterr().err
 
 
+def test_another_tools_bench_json_is_passed_over_and_a_damaged_one_named(results, tmp_path, capsys):
+    import json
+
+    root = tmp_path / "results"
+    shutil.copytree(results, root)
+    for i, foreign in enumerate(({}, [], {"benchmarks": [{"name": "test_x", "stats": {}}]})):  # pytest-benchmark's
+        (root / f"other{i}").mkdir()
+        (root / f"other{i}" / "bench.json").write_text(json.dumps(foreign))
+    assert main(["report", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("not a gscpr bench result") == 3
+    assert f"{root / 'other1' / 'bench.json'}: not a gscpr bench result" in err
+    assert (root / "report.html").is_file()
+    assert main(["report", str(root / "other0" / "bench.json")]) == 2  # asked for by name: refused
+    assert "other0/bench.json: not a gscpr bench result" in capsys.readouterr().err
+    shutil.rmtree(root / "room")
+    assert main(["report", str(root)]) == 2  # only others' files: nothing to show
+    assert f"{root}: no bench.json of gscpr bench found" in capsys.readouterr().err.splitlines()[-1]
+    damaged = json.loads((results / "room" / "bench.json").read_text())
+    del damaged["runs"][0]["after"]
+    (root / "room").mkdir()
+    (root / "room" / "bench.json").write_text(json.dumps(damaged))
+    assert main(["report", str(root)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("gscpr report: error: ") and "room/bench.json: damaged bench result" in line, line
+
+
 def test_cdf_plot_is_a_staircase_per_series():
     svg = cdf_svg([("a", np.array([0.1, 1.0, 10.0]), "#000", False), ("b", np.array([]), "#f00", True)], "x", 1e-2, 1e2)
     assert svg.count("<polyline") == 1  # an empty series has a legend entry but no line

@@ -5,7 +5,8 @@
   killed or failed run leaves the old file or the new one, never a torn one (a resumed ``gscpr render`` never
   takes a half-written ``.npy``).
   No ``fsync``: the page cache outlives a killed process; a power cut may still lose the last files.
-* :func:`naming`: an OS error raised without a file name (``write`` on a full disk) gets the path it was about.
+* :func:`naming`: an OS error raised without a file name (``write`` on a full disk) gets the path it was about;
+  ``torch.save``'s ``RuntimeError`` for a failed write becomes such an OS error.
 * :func:`output_folder`: the folder is created and checked writable before any work (a read-only folder, or a
   file where the folder should be, is said at once, not after the refining), and locked for the run
   (``fcntl.flock`` on :data:`LOCK_FILE` in it, which holds who has it: pid, host, start time, command). A
@@ -24,6 +25,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import socket
 import sys
 import time
@@ -42,6 +44,7 @@ __all__ = [
     "error_line",
     "json_safe",
     "naming",
+    "not_there",
     "output_folder",
     "run_command",
     "write_image",
@@ -55,16 +58,52 @@ LOCK_FILE = ".gscpr.lock"
 _serial = itertools.count()  # temporary names unique within a process (threads write side by side)
 
 
+#: How ``torch.save`` (PyTorch's zip writer) says that a write failed: a ``RuntimeError``, not an ``OSError``
+#: (``[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598`` on a full disk).
+_TORCH_WRITE_FAILED = ("inline_container", "PytorchStreamWriter", "file write failed")
+
+
+def _torch_write_error(e: RuntimeError, path: Path) -> OSError | None:
+    """The ``OSError`` naming ``path`` that ``e`` means when it is torch's failed write (``ENOSPC`` where the
+    folder's file system has under 1 MiB left, else ``EIO``), else None."""
+    text = str(e)
+    if not any(w in text for w in _TORCH_WRITE_FAILED):
+        return None
+    try:
+        full = shutil.disk_usage(path.parent).free < 2**20
+    except OSError:
+        full = False
+    code = errno.ENOSPC if full else errno.EIO
+    detail = text.splitlines()[0].split("] ")[-1].strip(" .")
+    return OSError(code, f"{os.strerror(code)} (torch: {detail})", str(path))
+
+
 @contextmanager
 def naming(path: str | Path) -> Iterator[None]:
     """Re-raise an ``OSError`` of the block that has no file name (``write`` on a full disk, ``flush``) with
-    ``path`` as its file name, so that the one line it becomes names the file."""
+    ``path`` as its file name, so that the one line it becomes names the file; likewise ``torch.save``'s
+    ``RuntimeError`` for a failed write (a full disk), which becomes an ``OSError``."""
     try:
         yield
     except OSError as e:
         if e.filename is not None or e.errno is None:
             raise
         raise type(e)(e.errno, e.strerror, str(path)) from e
+    except RuntimeError as e:
+        os_error = _torch_write_error(e, Path(path))
+        if os_error is None:
+            raise
+        raise os_error from e
+
+
+def _no_file_in_the_way(folder: Path) -> None:
+    """Raise ``NotADirectoryError`` naming the file that stands where ``folder`` or one of its parents should be
+    (``mkdir(parents=True)`` would say ``File exists`` of it)."""
+    for p in (folder, *folder.parents):  # the first one that exists must be a folder
+        if p.exists():
+            if not p.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(p))
+            return
 
 
 @contextmanager
@@ -73,6 +112,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     (``cv2.imwrite``, ``np.save``, ``torch.save``); renamed to ``path`` when the block ends, removed when it
     raises. The folder is created if needed. OS errors name ``path``."""
     path = Path(path)
+    _no_file_in_the_way(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The extension is kept: writers choose the format by it (cv2) or append theirs when it is missing (np.save).
     tmp = path.with_name(f".{path.stem}.{os.getpid()}-{next(_serial)}.tmp{path.suffix}")
@@ -135,11 +175,7 @@ def check_writable(folder: str | Path) -> Path:
     Raises ``NotADirectoryError`` naming the file that stands where a folder should be, or the ``OSError`` of
     the failed creation (``PermissionError``, read-only file system, full disk) naming the folder."""
     folder = Path(folder)
-    for p in (folder, *folder.parents):  # the first one that exists must be a folder
-        if p.exists():
-            if not p.is_dir():
-                raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(p))
-            break
+    _no_file_in_the_way(folder)
     with naming(folder):
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".gscpr-write-test.{os.getpid()}-{next(_serial)}"
@@ -218,6 +254,30 @@ def output_folder(
 
 
 # ----------------------------------------------------------------------------- the top-level handler
+def not_there(path: str | Path, what: str, folder: bool = False) -> str:
+    """Why ``path`` cannot be read as ``what`` (a file, or a folder with ``folder``), in the words of the one line
+    that refuses it: ``is a folder, not a <what>``, ``is a file, not a <what>``, ``broken symbolic link to
+    <target>``, ``symbolic link loop``, else ``no such <what>``. For a path that is missing or of the wrong kind;
+    the caller has checked that (``is_file`` / ``is_dir``)."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13
+            return "symbolic link loop"
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return "symbolic link loop"
+        return f"broken symbolic link to {os.readlink(path)}"
+    if path.is_dir() and not folder:
+        return f"is a folder, not a {what}"
+    if path.exists() and folder:
+        return f"is a file, not a {what}"
+    if path.exists():
+        return f"is not a regular file, so not a {what}"
+    return f"no such {what}"
+
+
 def error_line(e: OSError) -> str:
     """``<path>: <reason>`` of an OS error (``<path> -> <path2>: <reason>`` for a rename); its text as it is
     when it has no file name."""

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from .argtypes import check_device, default_device, device_arg, nonnegative_int, positive_int
 from .data.frame import DatasetError
-from .data.images import load_rgb
+from .data.images import exif_note, load_rgb
 from .distributed import Dist, init_distributed, shard
 from .match import MATCHERS, MatchError, load_matcher
 from .outputs import output_folder, write_json, write_text
@@ -94,10 +94,11 @@ def query_fingerprint(q: Query, options: str, model: str | None, renders_again: 
 
     ``options`` and ``model`` are the run's digests, computed once; the model (with the colour transform of
     renders made on the fly) counts only where this query renders: no render on disk, or ``renders_again``
-    (further iterations, recovery renders). The query image and the render file count by path, size and
+    (further iterations, recovery renders); a run without a model (``model`` None) has one model part whatever
+    its queries render. The query image and the render file count by path, size and
     modification time (:func:`gscpr.records.file_identity`): a replaced image redoes its record.
     """
-    uses_model = q.render_files is None or renders_again
+    uses_model = model is not None and (q.render_files is None or renders_again)  # no model: nothing to change
     color = q.render_color.identity if q.render_color is not None else None
     render = [file_identity(f) for f in q.render_files] if q.render_files is not None else "on the fly"
     return {
@@ -237,6 +238,8 @@ def refine_queries(
         else:
             refined = _ordered(pool, refine_one, loaded, ahead=workers)
         for q, r, image in refined:
+            if r.status not in (Status.REFINED, Status.BAD_INPUT):  # a turned photo: the likely reason, said
+                r.message += exif_note(q.image_path)
             rec = {**result_record(q.name, r), "render": q.render_source(), "fingerprint": prints[q.name]}
             log.write(record_line(rec))  # unbuffered: on disk as soon as the query is done
             done[q.name] = rec
@@ -379,9 +382,10 @@ def _warn(message: str) -> None:
 
 def _no_query_message(poses, coarse: dict, data: Path, split: str, frames: list, scheme: str) -> str:
     """Why no coarse pose became a query, with a name from each side to compare."""
-    images = f"the {len(frames)} images of {data} (split {split})"
+    where = f"split {split}" if split else "any split"  # None: every frame --poses names, wherever it is
+    images = f"the {len(frames)} images of {data} ({where})"
     if not frames:
-        return f"{data} has no images in split {split}: nothing to refine"
+        return f"{data} has no images in {where}: nothing to refine"
     if not coarse:
         return f"{poses}: no coarse pose could be read (the skipped lines are listed above)"
     if scheme == "auto":

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import check_pose, make_pose, pose_to_qt, qt_to_pose, qvec_to_rotmat
-from .outputs import write_text
+from .outputs import not_there, write_text
 
 __all__ = [
     "NAME_SCHEMES",
@@ -65,7 +65,7 @@ class PoseFileError(ValueError):
     """A pose file that cannot be read; the message names the file and, where known, the line."""
 
     def __init__(self, path: PathLike, message: str, line: int | None = None):
-        self.path, self.line = Path(path), line
+        self.path, self.line, self.reason = Path(path), line, message
         where = f"{path}:{line}" if line is not None else f"{path}"
         super().__init__(f"{where}: {message}")
 
@@ -148,6 +148,10 @@ def _parse_line(path: PathLike, line: str, lineno: int, fmt: str) -> PoseEntry:
         if count not in FORMAT_OF_COUNT:
             # A word among the numbers ("1 0 x 0") ends the run of numbers early: name it rather than count.
             words = name.split()
+            if len(words) >= 10 and words[0].isdigit() and words[8].isdigit() and all(map(_is_number, words[1:8])):
+                raise PoseFileError(path, "a COLMAP images.txt line (IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME), "
+                                    "not a pose-file line: write each image as NAME QW QX QY QZ TX TY TZ (the same "
+                                    "world-to-camera pose, w first)", lineno)  # fmt: skip
             if any(_is_number(w) for w in words[1:]):  # numbers in the name: a word among the numbers
                 raise PoseFileError(path, f"not a number: {words[-1]!r} (name {words[0]!r})", lineno)
             raise PoseFileError(path, f"{count} number(s) after the name {name!r}; {_EXPECTED}", lineno)
@@ -236,7 +240,7 @@ def read_pose_file(
     if fmt != "auto" and fmt not in FORMAT_COLUMNS:
         raise ValueError(f"unknown pose format {fmt!r}; expected one of {sorted(FORMAT_COLUMNS)} or 'auto'")
     if not path.is_file():
-        raise PoseFileError(path, "no such pose file")
+        raise PoseFileError(path, not_there(path, "pose file"))
     try:
         lines = _decode_lines(path, warn)
     except OSError as e:
@@ -244,7 +248,7 @@ def read_pose_file(
     entries: dict[str, PoseEntry] = {}
     first_line: dict[str, int] = {}  # NFC name -> line
     formats: dict[int, list[int]] = {}  # count of numbers -> lines
-    seen_content, skipped = False, 0
+    seen_content, skipped, first_error = False, 0, None
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
@@ -263,12 +267,14 @@ def read_pose_file(
                 raise
             on_error(e)
             skipped += 1
+            first_error = first_error or e
             continue
         first_line[key] = lineno
         entries[entry.name] = entry
         formats.setdefault(_count(entry), []).append(lineno)
-    if not entries:
-        raise PoseFileError(path, "no poses in file" + (f" (every line malformed: {skipped})" if skipped else ""))
+    if not entries:  # the first bad line's reason too: the callers that report each one never get to
+        why = f" (every line malformed: {skipped}; line {first_error.line}: {first_error.reason})" if skipped else ""
+        raise PoseFileError(path, "no poses in file" + why)
     if len(formats) > 1:
         main = max(formats, key=lambda n: len(formats[n]))
         others = "; ".join(f"{len(ls)} {FORMAT_OF_COUNT[n]} (line {', '.join(map(str, ls[:3]))}"
@@ -355,7 +361,7 @@ def read_matrix_pose(path: PathLike) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise PoseFileError(path, "no such pose file")
+        raise PoseFileError(path, not_there(path, "pose file"))
     rows = [line.split() for line in _read_text(path).splitlines() if line.strip()]
     if len(rows) != 4 or any(len(r) != 4 for r in rows):
         shape = "x".join(str(n) for n in (len(rows), max((len(r) for r in rows), default=0)))
@@ -388,7 +394,7 @@ def read_cambridge_split(path: PathLike) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     if not path.is_file():
-        raise PoseFileError(path, "no such split file")
+        raise PoseFileError(path, not_there(path, "split file"))
     poses: dict[str, np.ndarray] = {}
     lines = _read_text(path).splitlines()
     if len(lines) < 3:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .camera import Camera
 from .data.frame import DatasetError, Frame
+from .data.images import size_mismatch
 from .poses import NameIndex, UnknownNameError, guess_name_scheme
 from .refine.types import Render
 
@@ -101,10 +102,7 @@ def load_query(q: Query, load_image: Callable[[Path], np.ndarray]) -> tuple[np.n
     depth file that is not a ``.npy`` array) or what ``load_image`` raises."""
     image = load_image(q.image_path)
     if image.shape[:2] != (q.camera.height, q.camera.width):
-        raise DatasetError(
-            f"{q.image_path}: image is {image.shape[1]}x{image.shape[0]}, camera says "
-            f"{q.camera.width}x{q.camera.height} (wrong intrinsics?)"
-        )
+        raise DatasetError(size_mismatch(q.image_path, image.shape[1], image.shape[0], q.camera.width, q.camera.height))
     render = None
     if q.render_files is not None:  # read here, one query at a time, not all up front
         rgb_file, depth_file = q.render_files

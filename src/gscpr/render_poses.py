@@ -116,6 +116,13 @@ def _write_rgb(path: Path, rgb: np.ndarray, jpeg_quality: int = JPEG_QUALITY) ->
     write_image(path, cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params)  # atomic: never a torn image to resume over
 
 
+def _leaves(name: str) -> bool:
+    """Whether the render file of ``name`` would lie outside the output folder: an absolute name (POSIX, or a
+    Windows drive or ``\\`` root) or one with a ``..`` part."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or (name[:1].isalpha() and name[1:2] == ":") or ".." in parts
+
+
 def render_poses(
     model,
     poses: dict[str, np.ndarray],
@@ -152,6 +159,16 @@ def render_poses(
             continue
         try:
             check_pose(pose, what=f"pose of {name}")
+            if _leaves(name):  # "/home/me/IMG_1.jpg" would overwrite the photo itself with its render
+                raise ValueError(
+                    f"{name}: an absolute or '..' name would write outside {out_dir} (a render is "
+                    "written under its name there): name the view relative to its images"
+                )
+            if (out_dir / name).exists() and not depth_path(out_dir, name).is_file() and name not in index:
+                raise ValueError(  # --out the query folder: the render would replace the photo of that name
+                    f"{out_dir / name}: a file gscpr render did not write is there (no depth file beside it, not in "
+                    f"{POSE_INDEX}); not overwritten: move it, or render into another --out"
+                )
             if not cv2.haveImageWriter(name):  # checked before rendering: cv2.imwrite would raise cv2.error
                 raise ValueError(f"{name}: no image format for this name's extension (use .png or .jpg)")
             cam = cameras if isinstance(cameras, Camera) else cameras[name]
@@ -184,9 +201,10 @@ def render_poses(
                         rgb = out.rgb[i]
                         if color_transforms is not None and name in color_transforms:
                             rgb = color_transforms[name](rgb)
-                        _write_rgb(out_dir / name, rgb.float().cpu().numpy(), jpeg_quality)
+                        # Depth first: an RGB file with no depth beside it is never one of ours (see above).
                         with atomic_path(depth_path(out_dir, name)) as tmp:
                             np.save(tmp, out.depth[i].float().cpu().numpy())
+                        _write_rgb(out_dir / name, rgb.float().cpu().numpy(), jpeg_quality)
                         report.rendered.append(name)
                     except (ValueError, RuntimeError) as e:  # an OS error (full disk) stops the run
                         report.failed[name] = str(e)

@@ -18,6 +18,7 @@ import errno
 import html
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,19 +48,42 @@ figcaption { font-size: 12px; color: #444; max-width: 640px; }
 """
 
 
-def load_results(root: str | Path) -> list[tuple[Path, dict]]:
-    """``(folder, content)`` of every ``bench.json`` below ``root`` (or ``root`` itself), sorted by scene."""
+#: What a ``bench.json`` of ``gscpr bench`` holds (``"benchmark": "accuracy"``) that the page shows.
+BENCH_KEYS = ("scene", "device", "date", "format", "queries", "resolution", "model_size", "scene_distance", "config",
+              "protocols", "runs")  # fmt: skip
+
+
+def _is_bench_result(content) -> bool:
+    return (
+        isinstance(content, dict) and content.get("benchmark") == "accuracy" and all(k in content for k in BENCH_KEYS)
+    )
+
+
+def load_results(root: str | Path, warn: Callable[[str], None] | None = None) -> list[tuple[Path, dict]]:
+    """``(folder, content)`` of every ``bench.json`` of ``gscpr bench`` below ``root`` (or ``root`` itself), sorted
+    by scene. A ``bench.json`` found below ``root`` that another tool wrote (valid JSON without ``gscpr bench``'s
+    fields) is passed over and ``warn`` told (default: stderr). Raises ``ValueError`` naming the file for one that
+    cannot be read or is not JSON, or for ``root`` given as a file that is not ``gscpr bench``'s, and when none is
+    found."""
     root = Path(root)
+    warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
     files = [root] if root.is_file() else sorted(root.rglob("bench.json"))
     found = []
     for f in files:
         try:
-            found.append((f.parent, json.loads(f.read_text(encoding="utf-8"))))
-        except (OSError, json.JSONDecodeError) as e:
+            content = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"{f}: not a readable bench.json ({e})") from None
+        if _is_bench_result(content):
+            found.append((f.parent, content))
+            continue
+        why = f"{f}: not a gscpr bench result (no 'benchmark': 'accuracy' with {', '.join(BENCH_KEYS)})"
+        if f == root:
+            raise ValueError(why)
+        warn(f"{why}; passed over")
     if not found:
-        raise ValueError(f"{root}: no bench.json found (run gscpr bench first)")
-    return sorted(found, key=lambda x: x[1].get("scene", ""))
+        raise ValueError(f"{root}: no bench.json of gscpr bench found (run gscpr bench first)")
+    return sorted(found, key=lambda x: str(x[1]["scene"]))
 
 
 def cdf_svg(
@@ -240,6 +264,22 @@ def _thumbs(folder: Path, result: dict, kind: str) -> str:
     return f'<div class="thumbs">{"".join(figs)}</div>'
 
 
+def _section(folder: Path, r: dict) -> list[str]:
+    """The page's part for one bench result (``r``, read from ``folder/bench.json``)."""
+    return [
+        f"<h2>{html.escape(str(r['scene']))} — {html.escape(str(r['device']))}, {r['date']}</h2>",
+        f'<p class="note">{r["format"]}, {r["queries"]} test views at {r["resolution"]}, '
+        f"{r['model_size']:,} Gaussians, D = {r['scene_distance']:.4g}, "
+        f"at most {r['config']['iterations']} iteration(s).</p>",
+        "<h3>Failures</h3>" + _thumbs(folder, r, "fail"),
+        "<h3>Results</h3>" + _table(r),
+        "<h3>Perturbation protocols</h3>" + _protocols(r),
+        _plots(r),
+        _reliability(r),
+        "<h3>Successes</h3>" + _thumbs(folder, r, "ok"),
+    ]
+
+
 def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML page for every ``bench.json`` below ``root``; returns its path (default
     ``root/report.html``)."""
@@ -257,16 +297,10 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
             "median rotation error); recall: of the queries whose solved pose is within it, the share accepted; ECE: "
             "the confidence's expected calibration error (10 bins) against the solved pose's success.</p>"]  # fmt: skip
     for folder, r in results:
-        body.append(f"<h2>{html.escape(str(r['scene']))} — {html.escape(str(r['device']))}, {r['date']}</h2>")
-        body.append(f'<p class="note">{r["format"]}, {r["queries"]} test views at {r["resolution"]}, '
-                    f'{r["model_size"]:,} Gaussians, D = {r["scene_distance"]:.4g}, '
-                    f'at most {r["config"]["iterations"]} iteration(s).</p>')  # fmt: skip
-        body.append("<h3>Failures</h3>" + _thumbs(folder, r, "fail"))
-        body.append("<h3>Results</h3>" + _table(r))
-        body.append("<h3>Perturbation protocols</h3>" + _protocols(r))
-        body.append(_plots(r))
-        body.append(_reliability(r))
-        body.append("<h3>Successes</h3>" + _thumbs(folder, r, "ok"))
+        try:
+            body += _section(folder, r)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:  # a damaged or older file
+            raise ValueError(f"{folder / 'bench.json'}: damaged bench result ({type(e).__name__}: {e})") from None
     page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gscpr bench report</title>'
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
     write_text(out, page)

@@ -172,3 +172,21 @@ def test_image_size_reads_the_header_and_says_what_is_not_an_image(tmp_path):
         image_size(tmp_path / "empty.png")
     with pytest.raises(DatasetError, match="no such image"):
         image_size(tmp_path / "nope.png")
+
+
+def test_exif_orientation_is_read_from_the_header_and_noted_only_when_it_turns_the_image(tmp_path):
+    from PIL import Image
+
+    from gscpr.data.images import exif_note, exif_orientation, size_mismatch
+
+    plain, turned, damaged = tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "c.jpg"
+    Image.new("RGB", (8, 4)).save(plain)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    Image.new("RGB", (8, 4)).save(turned, exif=exif.tobytes())
+    damaged.write_bytes(b"\xff\xd8 cut")
+    assert [exif_orientation(p) for p in (plain, turned, damaged, tmp_path / "none.jpg")] == [1, 3, 1, 1]
+    assert exif_note(plain) == "" and "EXIF orientation 3 shows it rotated 180°" in exif_note(turned)
+    assert load_rgb(turned).shape == (4, 8, 3)  # read as stored, never turned
+    # 180°: the size is the same either way, so a size that differs is not the orientation's doing.
+    assert size_mismatch(turned, 8, 4, 4, 8).endswith("(wrong intrinsics?)")

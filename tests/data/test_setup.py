@@ -230,3 +230,13 @@ def test_no_network_is_one_line_that_says_so(tmp_path, capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"gscpr setup: error: http://127.0.0.1:{port}/") and "cannot connect" in line
     assert "is this machine online? (--base-url downloads from a mirror)" in line and "Traceback" not in line
+
+
+def test_a_mirror_url_ending_in_a_slash_makes_no_double_slash(tmp_path, capsys):
+    """``--base-url https://mirror/`` as often written: the archive's URL has one slash before its path (a
+    double one is a different path on S3-style mirrors). Port 9 (discard) refuses: the line shows the URL."""
+    argv = ["setup", "cambridge", "--yes", "--scenes", "ShopFacade", "--out", str(tmp_path / "d"), "--no-progress",
+            "--base-url", "http://127.0.0.1:9/"]  # fmt: skip
+    assert main(argv) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "http://127.0.0.1:9/251336/ShopFacade.zip: cannot connect" in line, line

@@ -151,5 +151,5 @@ def test_mcmc_on_the_cpu_is_refused_saying_why_before_anything_is_read(tmp_path,
             "--device", "cpu"]  # fmt: skip
     assert main(argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("error: --strategy mcmc") and "use --device cuda" in line
+    assert line.startswith("gscpr train: error: --strategy mcmc") and "use --device cuda" in line
     assert not (tmp_path / "model").exists()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..outputs import not_there
 from .ace import read_ace_split
 from .blender import load_blender
 from .cambridge import load_cambridge, load_cambridge_original
@@ -70,7 +71,7 @@ def detect_format(path: str | Path, split: str = "test") -> str:
     ``split`` is the ACE-layout split folder looked for (``"all"``: ``test`` or ``train``)."""
     p = Path(path)
     if not p.is_dir():
-        raise DatasetError(f"{p}: no such dataset folder")
+        raise DatasetError(f"{p}: {not_there(p, 'dataset folder', folder=True)}")
     for s in ("test", "train") if split == ALL else (split,):
         if (p / s / "rgb").is_dir() and (p / s / "calibration").is_dir():
             return "cambridge" if p.name.startswith("Cambridge_") else "ace"

@@ -14,7 +14,9 @@ https://pillow.readthedocs.io/en/stable/handbook/concepts.html#modes):
 - ``F`` (32-bit float grey): taken as [0, 1] and clipped, refused with NaN or infinity.
 
 A single transparent colour (PNG ``tRNS`` on an ``L`` or ``RGB`` image) counts as alpha. The pixels are read as
-stored: the EXIF orientation is not applied, since a dataset's intrinsics describe the stored pixels. Multi-frame
+stored: the EXIF orientation is not applied, since a dataset's intrinsics describe the stored pixels (COLMAP,
+instant-ngp and the 3DGS trainers read them so); where that is the likely cause of a failure, it is said
+(:func:`exif_note`, :func:`size_mismatch`). Multi-frame
 files (GIF, TIFF pages, phones' MPO) give their first frame.
 """
 
@@ -27,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..outputs import not_there
 from .frame import DatasetError
 
-__all__ = ["image_size", "load_rgb", "to_uint8"]
+__all__ = ["exif_note", "exif_orientation", "image_size", "load_rgb", "size_mismatch", "to_uint8"]
 
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
@@ -39,7 +42,7 @@ def _open(path: Path, decode: bool = True) -> Iterator[Image.Image]:
     """The image at ``path``, decoded (or its header only); DatasetError in one line naming the file for what is
     missing, cannot be opened, is not an image or cannot be decoded."""
     if not path.is_file():
-        raise DatasetError(f"{path}: no such image")
+        raise DatasetError(f"{path}: {not_there(path, 'image')}")
     try:
         f = path.open("rb")
     except OSError as e:  # permissions, a file gone since
@@ -71,6 +74,47 @@ def image_size(path: str | Path) -> tuple[int, int]:
     path = Path(path)
     with _open(path, decode=False) as im:
         return im.size
+
+
+#: What an EXIF orientation (TIFF tag 274) does to the stored pixels on display (EXIF 2.32, section 4.6.5).
+ORIENTATIONS = {2: "mirrored", 3: "rotated 180°", 4: "flipped", 5: "mirrored and rotated 90°", 6: "rotated 90°",
+                7: "mirrored and rotated 270°", 8: "rotated 270°"}  # fmt: skip
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation of an image file (1-8; 1, "as stored", where there is none or it cannot be read),
+    from its header only."""
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 1
+    return value if isinstance(value, int) and value in range(1, 9) else 1
+
+
+def exif_note(path: str | Path) -> str:
+    """``""``, or for an image whose EXIF orientation turns it on display, a note saying that its pixels are read
+    as stored: `` (its EXIF orientation 6 shows it rotated 90°; gscpr reads the pixels as stored, which the
+    camera's intrinsics describe: rotate the pixels themselves, e.g. with exiftran -a or ImageOps.exif_transpose,
+    and the intrinsics with them)``. Added where a query fails, the likely reason when its view is turned."""
+    o = exif_orientation(path)
+    if o == 1:
+        return ""
+    return (f" (its EXIF orientation {o} shows it {ORIENTATIONS[o]}; gscpr reads the pixels as stored, which the "
+            "camera's intrinsics describe: rotate the pixels themselves, e.g. with exiftran -a or "
+            "ImageOps.exif_transpose, and the intrinsics with them)")  # fmt: skip
+
+
+def size_mismatch(path: str | Path, width: int, height: int, camera_width: int, camera_height: int) -> str:
+    """The one line for an image of ``width`` x ``height`` pixels whose camera says another size: ``<path>: image
+    is 1920x1080, camera says 1080x1920 (wrong intrinsics?)``, or, where the image's EXIF orientation turns it
+    on display to the camera's size, the orientation named (:func:`exif_note`) instead of the question."""
+    head = f"{path}: image is {width}x{height}, camera says {camera_width}x{camera_height}"
+    note = exif_note(path)
+    turned = exif_orientation(path) >= 5  # 5-8 swap width and height on display
+    if note and turned and (height, width) == (camera_width, camera_height):
+        return head + note
+    return head + " (wrong intrinsics?)"
 
 
 def _has_transparency(im: Image.Image) -> bool:

@@ -356,6 +356,7 @@ def setup_dataset(
     scene folders. Raises ``ValueError`` for options that do not go together, :class:`DownloadError`,
     :class:`DatasetError` or ``PoseFileError``."""
     check_options(dataset, poses, pgt_dir, scenes)
+    base_url = base_url.rstrip("/") if base_url else None  # "https://mirror/" + "/scene.zip": no "//" in the path
     kw = {"scenes": tuple(dict.fromkeys(scenes))} if scenes else {}  # each once, in the order given
     # Checked writable and locked before any download; Ctrl-C says how many scene folders are complete.
     with output_folder(out, count=lambda: len(list(Path(out).glob("*/.complete"))), unit="prepared scene folders"):

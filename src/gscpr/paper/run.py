@@ -90,9 +90,10 @@ def _parser(dataset: str, relative: bool) -> argparse.ArgumentParser:
 
 def _queries(
     ds, scene: str, pe: str, root: Path, legacy_focal: bool, legacy_one_focal: bool = False
-) -> tuple[list[Query], dict]:
+) -> tuple[list[Query], dict, set[str]]:
     """Queries of one scene, with ground truth and the renders on disk where they exist; ``(queries, {coarse name:
-    w2c} of the coarse poses with no test frame)``.
+    w2c} of the coarse poses with no test frame, names of the queries whose render on disk was made at another
+    pose (not taken))``.
 
     The frames come from the original's folders with its per-scene intrinsics; queries are named by the
     dataset's image names and take the renders on disk where they exist (``PaperDataset.render_files``: the
@@ -112,8 +113,11 @@ def _queries(
     coarse = read_poses(ds.coarse_pose_file(root / "coarse_poses", pe, scene))
     renders = render_dir(root, ds.name, scene, pe)
 
+    query_name: dict[str, str] = {}  # coarse name -> query name
+
     def out_name(name: str, f) -> str:  # the original names its outputs by the dataset's image names
-        return f.meta.get("original_name", f.name) if ds.name == "cambridge" else f.name
+        query_name[name] = f.meta.get("original_name", f.name) if ds.name == "cambridge" else f.name
+        return query_name[name]
 
     index, stale = read_pose_index(renders), []  # the poses gscpr render made its renders at
 
@@ -129,11 +133,7 @@ def _queries(
         example = f"e.g. {next(iter(coarse), '')!r}; images like {frames[0].name if frames else '-'!r}"
         raise DatasetError(f"none of the {len(coarse)} coarse poses of {pe} names a test image of {scene_dir} "
                            f"({example})")  # fmt: skip
-    if stale:
-        print(f"warning: {scene}: {len(stale)} render(s) in {renders} were made at another pose than the coarse "
-              f"pose now given (e.g. {stale[0]}; {POSE_INDEX}): not used, rendered again on the fly "
-              "(gscpr render --dataset ... redoes them)", file=sys.stderr)  # fmt: skip
-    return queries, {n: coarse[n] for n in missing}
+    return queries, {n: coarse[n] for n in missing}, {query_name[n] for n in stale if n in query_name}
 
 
 def refine_config(args: argparse.Namespace, ds: PaperDataset, relative: bool) -> RefineConfig:
@@ -151,11 +151,13 @@ def refine_config(args: argparse.Namespace, ds: PaperDataset, relative: bool) ->
     )
 
 
-def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_path: Path, cfg, device, say: bool):
+def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_path: Path, cfg, device, say: bool,
+              stale: set[str] = frozenset()):  # fmt: skip
     """The scene model where some query renders (no render on disk, further iterations or recovery), else None;
     on Cambridge, renders made on the fly take each query's ACT colour transform (``find_act_weights``) when
     weights exist (set on the queries). ``say``: tell stderr once when renders are made on the fly, from which
-    model and with which ACT, or why not."""
+    model and with which ACT, or why not, counting apart the renders not on disk and those on disk made at
+    another pose (``stale``: query names; :data:`~gscpr.render_poses.POSE_INDEX`), which are not taken."""
     missing = [q for q in queries if q.render_files is None]
     if not missing and cfg.iterations == 1 and not cfg.recovery:
         return None
@@ -171,8 +173,16 @@ def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_p
             q.render_color = color
     if say and missing:
         where = render_dir(root, ds.name, scene, pe)
-        looked = " or ".join(ds.render_names(missing[0].name))
-        head = f"{scene}: {len(missing)} of {len(queries)} renders not in {where} (e.g. no {looked} + .npy)"
+        absent = [q for q in missing if q.name not in stale]
+        moved = [q.name for q in missing if q.name in stale]
+        parts = []
+        if absent:
+            looked = " or ".join(ds.render_names(absent[0].name))
+            parts.append(f"{len(absent)} of {len(queries)} renders not in {where} (e.g. no {looked} + .npy)")
+        if moved:  # on disk but not taken: said as such, not as missing (gscpr render --dataset redoes them)
+            parts.append(f"{len(moved)} of {len(queries)} renders in {'it' if absent else where} made at another "
+                         f"pose than the coarse pose now given (e.g. {moved[0]}; {POSE_INDEX}), not taken")  # fmt: skip
+        head = f"{scene}: {' and '.join(parts)}"
         if model is None:
             why = f"and no model at {model_path}: those queries fail (render_failed)"
         elif not ds.uses_act:
@@ -254,10 +264,10 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
             print(f"error: {scene}: {e}", file=sys.stderr)
             return 2
     for scene in scenes:
-        queries, unmatched = scene_queries[scene]
+        queries, unmatched, stale = scene_queries[scene]
         model_path = model_dir(args.root, ds.name, scene)
         try:
-            model = _renderer(ds, scene, pe, args.root, queries, model_path, cfg, device, dist.is_main)
+            model = _renderer(ds, scene, pe, args.root, queries, model_path, cfg, device, dist.is_main, stale)
             # The background the model was trained on (its cfg_args), for renders and RGBA queries alike.
             bg = cfg.background or scene_background(model, model_path) or (0.0, 0.0, 0.0)
         except (ValueError, OSError) as e:  # a model or ACT file that cannot be read (the format errors included)

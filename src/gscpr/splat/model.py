@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..outputs import not_there
 from .formats import read_splat, read_spz
 from .gaussians import Gaussians, PlyFormatError, gaussians_from_arrays
 from .ply import read_scene_ply, warn_default
@@ -61,7 +62,7 @@ def load_scene_model(
     if path.is_file():
         return load_gaussians(path, device, warn)
     if not path.is_dir():
-        raise PlyFormatError(f"{path}: no such model file or folder")
+        raise PlyFormatError(f"{path}: {not_there(path, 'model file or folder')}")
     it = iteration if iteration is not None else _latest_iteration(path)
     ply = path / "point_cloud" / f"iteration_{it}" / "point_cloud.ply"
     if not ply.is_file():

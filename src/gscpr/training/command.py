@@ -302,7 +302,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.model != "scaffold" and (args.act or args.exposure or args.masks or args.ratio != 1 or args.lod
                                      or args.warmup):  # fmt: skip
-        print("error: --act, --exposure, --masks, --ratio, --lod and --warmup train with --model scaffold",
+        print("gscpr train: error: --act, --exposure, --masks, --ratio, --lod and --warmup train with --model scaffold",
               file=sys.stderr)  # fmt: skip
         return 2
     try:
@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
             ratio=args.ratio, lod=args.lod, warmup=args.warmup, all_views=args.all_views, overwrite=args.overwrite,
         )  # fmt: skip
     except (DatasetError, ValueError, ModelExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"gscpr train: error: {e}", file=sys.stderr)
         return 2
     for e in result.evals:
         size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in e.items() if k.startswith("num_"))

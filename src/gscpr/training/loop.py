@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..camera import Camera
 from ..data.frame import DatasetError
-from ..data.images import load_rgb, to_uint8
+from ..data.images import load_rgb, size_mismatch, to_uint8
 from ..outputs import atomic_path, naming, write_json
 from ..splat.render import resolve_backend
 
@@ -326,9 +326,7 @@ def load_views(frames, max_size: int | None = MAX_SIZE, background=(0.0, 0.0, 0.
             raise DatasetError(f"{f.image_path}: training views need a pose, this frame has none")
         img, cam = load_rgb(f.image_path, background), f.camera
         if img.shape[:2] != (cam.height, cam.width):
-            raise DatasetError(
-                f"{f.image_path}: image is {img.shape[1]}x{img.shape[0]}, camera says {cam.width}x{cam.height}"
-            )
+            raise DatasetError(size_mismatch(f.image_path, img.shape[1], img.shape[0], cam.width, cam.height))
         if cam.has_distortion:  # OpenCV or fisheye: the renders are the pinhole's
             img, cam = cam.undistort_image(img), cam.without_distortion()
         if max_size and max(cam.width, cam.height) > max_size:
