@@ -77,3 +77,26 @@ def test_ransac_failure_is_flagged_and_the_coarse_pose_kept(query):
     # Under 4 matches the original keeps the coarse pose too.
     r = refine_query(scene, image, CAM, coarse, Fixed(k0[:3], k1[:3]), cfg)
     assert r.status == Status.TOO_FEW_MATCHES
+
+
+def test_the_solver_computes_on_the_matchers_device(query, monkeypatch):
+    """A solver that runs on a torch device (gpu-ransac) is handed the matcher's: ``--device cpu`` keeps it on the
+    CPU even where a GPU is present."""
+    from gscpr.refine import RefineConfig
+    from gscpr.solvers import SOLVERS
+    from gscpr.solvers.pnp_poselib import PoseLibPnP
+
+    seen = []
+
+    class Records(PoseLibPnP):
+        def _solve(self, points2d, points3d, camera, options):
+            seen.append(options.device)
+            return super()._solve(points2d, points3d, camera, options)
+
+    monkeypatch.setitem(SOLVERS, "records-device", Records)
+    scene, image, gt, coarse = query
+    from gscpr.match import load_matcher
+
+    r = refine_query(scene, image, CAM, coarse, load_matcher("xfeat", "cpu"),
+                     RefineConfig(solver="records-device", recovery=(), iterations=1))  # fmt: skip
+    assert r.status == Status.REFINED and seen == ["cpu"]

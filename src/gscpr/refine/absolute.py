@@ -4,6 +4,7 @@ the query pose from PnP-RANSAC on the query keypoints."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -40,7 +41,9 @@ def solve_absolute(
     lifted = int(valid.sum())
     if lifted < cfg.min_matches:
         return Pass(Status.TOO_FEW_VALID_DEPTH, num_lifted=lifted)
-    est = solver.solve(p2d, p3d, pinhole, cfg.pose_solver_options())
+    # A solver that computes on a device takes the matcher's (where the query already is): --device cpu stays off.
+    options = replace(cfg.pose_solver_options(), device=str(getattr(query.for_matching, "device", "cpu")))
+    est = solver.solve(p2d, p3d, pinhole, options)
     timings["pnp"] += time.perf_counter() - t1
     if est is None:
         return Pass(Status.PNP_FAILED, num_lifted=lifted, message=f"{solver.name} found no pose")

@@ -36,6 +36,8 @@ class SolverOptions:
         max_iterations, min_iterations, confidence: RANSAC's bounds and its adaptive stopping rule's
             confidence; ``None`` takes the solver's own default (:attr:`PoseSolver.defaults`).
         seed: the random generator's seed, so that a query's pose does not depend on what was solved before.
+        device: the torch device of a solver that computes on one (``gpu-ransac``): refinement passes its
+            matcher's, so that ``--device cpu`` keeps it off the GPU; ``None`` takes the solver's own default.
         backend: options handed to the backend as they are, over the ones derived from the fields above
             (PoseLib's ``ransac`` / ``bundle`` dicts, attributes of pycolmap's ``AbsolutePoseEstimationOptions``,
             keyword arguments of ``cv2.solvePnPRansac`` / ``cv2.findEssentialMat``): see each solver.
@@ -46,6 +48,7 @@ class SolverOptions:
     min_iterations: int | None = None
     confidence: float | None = None
     seed: int = 0
+    device: str | None = None
     backend: Mapping[str, Any] = field(default_factory=dict)
 
 

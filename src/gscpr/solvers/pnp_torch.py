@@ -36,7 +36,8 @@ the camera triangle's (exact for three points, the minimal case of Kabsch's alig
 
 Backend options (:attr:`SolverOptions.backend`)
 -----------------------------------------------
-``device``: torch device of the hypotheses (default ``cuda`` when available, else ``cpu``).
+``device``: torch device of the hypotheses (default :attr:`SolverOptions.device`, which refinement sets to its
+matcher's; else ``cuda`` when available, else ``cpu``).
 ``chunk``: minimal samples per chunk (default 16384 on CUDA: inlier ratios down to 0.085 in one chunk at confidence
 0.9999; 256 on the CPU, where time grows with the hypotheses drawn).
 ``lo_steps``: local-optimisation rounds per new best pose (default 2; 0: none).
@@ -307,7 +308,8 @@ class TorchRansacPnP(AbsolutePoseSolver):
     def _solve(self, points2d: np.ndarray, points3d: np.ndarray, camera: Camera, options: SolverOptions):
         n = len(points2d)
         backend = dict(options.backend)
-        device = torch.device(backend.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+        default = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(backend.get("device") or options.device or default)
         chunk = int(backend.get("chunk") or (16384 if device.type == "cuda" else 256))
         lo_steps = int(backend.get("lo_steps", 2))
         min_inliers = max(int(backend.get("min_inliers", 6)), 4)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -408,8 +409,12 @@ def save_scaffold(model: ScaffoldModel, model_dir: str | Path, iteration: int) -
         with warnings.catch_warnings():  # TorchScript is deprecated, but it is the released format
             warnings.simplefilter("ignore", FutureWarning)
             traced = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.trace(module, example)
-            with atomic_path(it_dir / file) as tmp:
-                traced.save(str(tmp))
+            # Serialised in memory and written by Python: TorchScript's own file writer aborts the process on a
+            # full disk (a C++ exception nothing can catch); this write fails with an OSError naming the file.
+            buffer = io.BytesIO()
+            torch.jit.save(traced, buffer)
+        with atomic_path(it_dir / file) as tmp:
+            tmp.write_bytes(buffer.getvalue())
     return it_dir
 
 
