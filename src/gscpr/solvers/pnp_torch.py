@@ -41,6 +41,8 @@ matcher's; else ``cuda`` when available, else ``cpu``).
 ``chunk``: minimal samples per chunk (default 16384 on CUDA: inlier ratios down to 0.085 in one chunk at confidence
 0.9999; 256 on the CPU, where time grows with the hypotheses drawn).
 ``lo_steps``: local-optimisation rounds per new best pose (default 2; 0: none).
+``lo_points``: at most this many of the inliers, evenly spread, are refined on in a local-optimisation round
+(default 256: its cost grows with them and a few hundred fix the pose as well; the final refinement takes all).
 ``min_inliers``: fewer inliers than this is no pose (default 6: a P3P pose always fits its own 3 points).
 ``compile``: compile the chunk (P3P and scoring) with ``torch.compile`` on CUDA (default ``True``; the first call
 in a process pays the compilation, tens of seconds).
@@ -264,6 +266,16 @@ def _collinear(points: np.ndarray, tol: float = 1e-9) -> bool:
     return bool(sv[1] <= tol * sv[0]) if sv[0] > 0 else True
 
 
+def _spread(mask: np.ndarray, most: int) -> np.ndarray:
+    """``mask [N]`` (bool) with at most ``most`` of its set entries kept, evenly spaced in index order."""
+    idx = np.flatnonzero(mask)
+    if len(idx) <= most:
+        return mask
+    out = np.zeros_like(mask)
+    out[idx[np.linspace(0, len(idx) - 1, most).round().astype(int)]] = True
+    return out
+
+
 class _HostScorer:
     """MSAC scores and inliers of single poses on the host (float64), and PoseLib's refinement."""
 
@@ -312,6 +324,7 @@ class TorchRansacPnP(AbsolutePoseSolver):
         device = torch.device(backend.get("device") or options.device or default)
         chunk = int(backend.get("chunk") or (16384 if device.type == "cuda" else 256))
         lo_steps = int(backend.get("lo_steps", 2))
+        lo_points = max(int(backend.get("lo_points", 256)), 8)
         min_inliers = max(int(backend.get("min_inliers", 6)), 4)
         if n < max(min_inliers, 4) or not (np.isfinite(points2d).all() and np.isfinite(points3d).all()):
             return None
@@ -359,7 +372,7 @@ class TorchRansacPnP(AbsolutePoseSolver):
                     for _ in range(lo_steps):  # local optimisation while it improves the score
                         if best[3].sum() < 4:
                             break
-                        R2, t2 = host.refine(best[1], best[2], best[3], lo_bundle)  # on its inliers
+                        R2, t2 = host.refine(best[1], best[2], _spread(best[3], lo_points), lo_bundle)  # inliers
                         refinements += 1
                         s2, inl2 = host.score(R2, t2)
                         if not s2 < best[0]:
