@@ -94,3 +94,13 @@ def test_the_new_options_on_the_command_line_and_their_checks():
             get_recipe("paper", **bad)
     with pytest.raises(SystemExit):
         parse(["--depth-sampling", "cubic"])
+
+
+def test_verification_options_without_verification_are_refused_not_ignored():
+    assert parse(["--min-confidence", "0.5", "--keep-unverified"]).min_confidence == 0.5  # verification on
+    with pytest.raises(ValueError, match="--min-confidence would be ignored: --no-verify turns verification off"):
+        parse(["--no-verify", "--min-confidence", "0.5"])
+    with pytest.raises(ValueError, match="--keep-unverified would be ignored: --recipe paper turns"):
+        parse(["--recipe", "paper", "--keep-unverified"])
+    cfg = parse(["--recipe", "paper", "--verify", "--min-confidence", "0"])
+    assert cfg.verify and cfg.min_confidence == 0.0

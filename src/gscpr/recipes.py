@@ -178,7 +178,8 @@ def add_refine_arguments(
 def config_from_args(args: argparse.Namespace, **overrides) -> RefineConfig:
     """The :class:`RefineConfig` of parsed :func:`add_refine_arguments` options: the recipe, then the options
     given, then ``overrides`` (values of ``None`` are skipped). A solver given for the variant that does not run
-    (``solver`` with ``relative``, ``relative_solver`` without) is a ``ValueError``, not ignored."""
+    (``solver`` with ``relative``, ``relative_solver`` without), and ``min_confidence`` / ``keep_unverified``
+    with verification off, is a ``ValueError``, not ignored."""
     given = {f: getattr(args, f) for f in OPTIONS if getattr(args, f, None) is not None}
     relative = overrides.get("relative") or given.get("relative")
     if relative and "solver" in given:
@@ -191,4 +192,11 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RefineConfig:
     if "recovery" in given:
         given["recovery"] = RECIPES["gscpr"].recovery if given["recovery"] else ()
     given.update({k: v for k, v in overrides.items() if v is not None})
-    return get_recipe(args.recipe, **given)
+    config = get_recipe(args.recipe, **given)
+    if not config.verify:  # the options of verification would be ignored: say so instead
+        unused = [f"--{f.replace('_', '-')}" for f in ("min_confidence", "keep_unverified") if f in given]
+        if unused:
+            off = "--no-verify" if "verify" in given else f"--recipe {args.recipe}"
+            raise ValueError(f"{' and '.join(unused)} would be ignored: {off} turns verification off (add --verify "
+                             "to verify the poses)")  # fmt: skip
+    return config
