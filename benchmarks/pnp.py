@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gscpr.argtypes import device_arg, fraction, positive_float, positive_int
 from gscpr.camera import Camera
 from gscpr.geometry import axis_angle_to_rotmat, make_pose, pose_errors
-from gscpr.solvers import SolverOptions, get_solver
+from gscpr.solvers import SolverOptions, get_solver, solver_names
 
 CAMERA = Camera.centered(1920, 1080, 1500.0)
 
@@ -79,13 +80,15 @@ def run(solver_name: str, n: int, ratio: float, draws: int, options: SolverOptio
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ratios", type=float, nargs="+", default=[0.9, 0.5, 0.3, 0.2, 0.1, 0.05])
-    parser.add_argument("--matches", type=int, nargs="+", default=[1000, 2000])
-    parser.add_argument("--solvers", nargs="+", default=["poselib", "gpu-ransac"])
-    parser.add_argument("--draws", type=int, default=30, help="scenes per row (after one warm-up solve)")
-    parser.add_argument("--threshold", type=float, default=2.0, help="inlier threshold, px")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="gpu-ransac's")
-    parser.add_argument("--chunk", type=int, help="gpu-ransac's samples per chunk (default: its own)")
+    parser.add_argument("--ratios", type=fraction, nargs="+", default=[0.9, 0.5, 0.3, 0.2, 0.1, 0.05])
+    parser.add_argument("--matches", type=positive_int, nargs="+", default=[1000, 2000])
+    parser.add_argument("--solvers", nargs="+", choices=solver_names("absolute"), default=["poselib", "gpu-ransac"])
+    parser.add_argument("--draws", type=positive_int, default=30, help="scenes per row (after one warm-up solve)")
+    parser.add_argument("--threshold", type=positive_float, default=2.0, help="inlier threshold, px")
+    parser.add_argument(
+        "--device", type=device_arg, default="cuda" if torch.cuda.is_available() else "cpu", help="gpu-ransac's"
+    )
+    parser.add_argument("--chunk", type=positive_int, help="gpu-ransac's samples per chunk (default: its own)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the JSON here")
     args = parser.parse_args()
