@@ -106,5 +106,9 @@ def test_verification_off_and_thresholds(room, query, xfeat):
     assert off.status == Status.REFINED and off.confidence is None and off.timings["verify"] == 0.0
     strict = refine_query(room, image, CAM, coarse, xfeat, RefineConfig(ransac_px=1.0, min_confidence=1.0))
     assert strict.status == Status.UNVERIFIED and np.array_equal(strict.pose, coarse)
+    # a confidence of 0.999... under 1 reads as such, never "1.00 < 1.00"
+    said = strict.message.split("verification: confidence ")[1]
+    shown, limit = (float(x) for x in said.split(" < "))
+    assert shown < limit == 1.0 and abs(shown - strict.confidence) < 1e-4
     with pytest.raises(ValueError, match="min_confidence"):
         RefineConfig(min_confidence=1.5)

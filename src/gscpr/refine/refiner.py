@@ -143,7 +143,7 @@ class Refiner:
         result.timings["verify"] = result.timings.get("verify", 0.0) + time.perf_counter() - t0
         result.confidence, result.verify = round(confidence, 4), {"variant": variant, **features}
         if confidence < threshold:
-            why = f"verification: confidence {confidence:.2f} < {threshold:.2f}"
+            why = f"verification: confidence {_below(confidence, threshold)}"
             result.message = "; ".join(m for m in (result.message, why) if m)
             result.status = Status.UNVERIFIED
             result.pose = best.pose if cfg.keep_unverified else coarse
@@ -240,3 +240,13 @@ def refine_relative(
     """GS-CPR_rel: :func:`refine_query` with the relative pose step (``cfg.relative`` set)."""
     cfg = replace(cfg or RefineConfig(), relative=True)
     return Refiner(model, matcher, cfg).refine(query_image, query_camera, coarse_pose)
+
+
+def _below(value: float, threshold: float) -> str:
+    """``"0.05 < 0.32"``: ``value < threshold`` with the fewest decimals (2 to 6) that tell them apart, so a
+    confidence just under its threshold never reads ``1.00 < 1.00``."""
+    for digits in range(2, 7):
+        a, b = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
+        if a != b:
+            return f"{a} < {b}"
+    return f"{value!r} < {threshold!r}"
