@@ -547,8 +547,15 @@ def test_summary_says_the_confidences_and_each_unverified_query():
     lines = _confidence_lines(list(records), records)
     assert "median 0.94, lowest 0.90 over the 2 refined" in lines[0]
     assert lines[1].startswith("unverified, the solved pose not trusted (1):") and "c: verification" in lines[1]
-    # verification off (no confidence recorded): no paragraph
+    # no query refined and no confidence: no paragraph
     assert _confidence_lines(["d"], {"d": records["d"]}) == []
+    # verification off, or an older run's records kept by a resume: said, not left out
+    bare = {"e": {"status": "refined"}, "f": {"status": "refined", "confidence": None}}
+    (line,) = _confidence_lines(list(bare), bare)
+    assert line.startswith("no confidence recorded for 2 refined") and "unverified" in line
+    mixed = {**records, "e": bare["e"]}
+    lines = _confidence_lines(list(mixed), mixed)
+    assert "over the 2 refined; no confidence recorded for 1 refined" in lines[0]
 
 
 def test_a_run_without_a_model_never_says_the_model_changed(tmp_path):

@@ -301,14 +301,19 @@ def write_outputs(
 
 def _confidence_lines(names: list[str], records: dict[str, dict]) -> list[str]:
     """The verification's paragraph of ``summary.md``: the confidences of the refined queries, and each
-    ``unverified`` one with its confidence; nothing when no record has a confidence (verification off)."""
+    ``unverified`` one with its confidence; refined queries with no confidence (verification off, or records of
+    an older run kept by a resume) are said to be unverified, as ``gscpr eval`` says."""
     conf = {n: records[n]["confidence"] for n in names if records[n].get("confidence") is not None}
+    bare = [n for n in names if records[n]["status"] == Status.REFINED.value and n not in conf]
+    note = (f"no confidence recorded for {len(bare)} refined (--no-verify, the paper recipe or an older run): "
+            "their pose is unverified")  # fmt: skip
     if not conf:
-        return []
+        return [note] if bare else []
     ok = [c for n, c in conf.items() if records[n]["status"] == Status.REFINED.value]
     lines = ["confidence (the calibrated probability that a pose is within the success threshold): "
              + (f"median {np.median(ok):.2f}, lowest {min(ok):.2f} over the {len(ok)} refined" if ok else
-                "no query refined")]  # fmt: skip
+                "no query refined")
+             + (f"; {note}" if bare else "")]  # fmt: skip
     unverified = [n for n in names if records[n]["status"] == Status.UNVERIFIED.value]
     if unverified:
         lines.append(f"unverified, the solved pose not trusted ({len(unverified)}):\n"
