@@ -29,14 +29,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gscpr.argtypes import device_arg, nonnegative_int, positive_int
 from gscpr.bench import PROTOCOLS, perturb_frames, scene_distance
 from gscpr.bench.run import train_or_load
 from gscpr.bench.scene_scale import SUCCESS
-from gscpr.data import detect_format, format_traits, load_dataset, load_rgb
+from gscpr.data import DatasetError, detect_format, format_traits, load_dataset, load_rgb
 from gscpr.evaluate import within
 from gscpr.geometry import pose_errors
-from gscpr.match import load_matcher
+from gscpr.match import MATCHERS, load_matcher
 from gscpr.refine import STAGES, RefineConfig, refine_batch, refine_query
+from gscpr.solvers import solver_names
 
 
 def load_scene(folder: Path, work: Path, steps: int, device: str, views: int):
@@ -113,29 +115,49 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
     }
 
 
+def scene_arg(text: str) -> tuple[str, Path]:
+    """``--scene NAME=FOLDER``: the name and a folder holding a dataset :func:`detect_format` reads."""
+    name, sep, folder = text.partition("=")
+    if not (sep and name and folder):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=FOLDER, e.g. fox=../shared/data/fox")
+    try:
+        detect_format(folder)
+    except DatasetError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return name, Path(folder)
+
+
+def side_arg(text: str) -> str:
+    """``--max-side``: ``native`` or a longer side in pixels (a whole number >= 1)."""
+    return text if text == "native" else str(positive_int(text))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scene", action="append", required=True, metavar="NAME=FOLDER", help="a dataset folder")
-    p.add_argument("--views", type=int, default=16, help="test views per scene")
-    p.add_argument("--draws", type=int, default=4, help="coarse poses per view and protocol")
+    p.add_argument(
+        "--scene", type=scene_arg, action="append", required=True, metavar="NAME=FOLDER", help="a dataset folder"
+    )
+    p.add_argument("--views", type=positive_int, default=16, help="test views per scene")
+    p.add_argument("--draws", type=positive_int, default=4, help="coarse poses per view and protocol")
     p.add_argument("--protocols", nargs="+", default=["coarse-dfnet", "icomma-small", "gsfeatloc"],
                    choices=sorted(PROTOCOLS))  # fmt: skip
-    p.add_argument("--max-side", nargs="+", default=["native"], help="query sizes: native, or the longer side (px)")
-    p.add_argument("--matchers", nargs="+", default=["xfeat"])
-    p.add_argument("--solvers", nargs="+", default=["poselib"])
-    p.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes (1: query after query)")
-    p.add_argument("--workers", type=int, default=1, help="threads finishing a batch's queries")
+    p.add_argument(
+        "--max-side", type=side_arg, nargs="+", default=["native"], help="query sizes: native, or the longer side (px)"
+    )
+    p.add_argument("--matchers", nargs="+", choices=list(MATCHERS), default=["xfeat"])
+    p.add_argument("--solvers", nargs="+", choices=solver_names("absolute"), default=["poselib"])
+    p.add_argument("--batch", type=positive_int, nargs="+", default=[1], help="batch sizes (1: query after query)")
+    p.add_argument("--workers", type=positive_int, default=1, help="threads finishing a batch's queries")
     p.add_argument("--no-verify", action="store_true", help="time without verification")
-    p.add_argument("--train-steps", type=int, default=7000)
+    p.add_argument("--train-steps", type=nonnegative_int, default=7000)
     p.add_argument("--work", type=Path, default=Path("refine_real_work"))
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", type=device_arg, default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--profile", type=Path, help="cProfile the first row's queries; the top functions go here")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     rows = []
-    for spec in args.scene:
-        name, _, folder = spec.partition("=")
-        model, frames, distance, background = load_scene(Path(folder), args.work / name, args.train_steps,
+    for name, folder in args.scene:
+        model, frames, distance, background = load_scene(folder, args.work / name, args.train_steps,
                                                          args.device, args.views)  # fmt: skip
         names = [f.name for f in frames]
         gts = np.stack([f.pose for f in frames])
@@ -167,7 +189,7 @@ def main() -> None:
                             print(json.dumps(row), flush=True)
     result = {
         "benchmark": "refine_real",
-        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "device": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu",
         "date": datetime.date.today().isoformat(),
         "torch": torch.__version__,
         "train_steps": args.train_steps,
