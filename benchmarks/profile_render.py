@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from gscpr.argtypes import positive_float, positive_int
 from gscpr.camera import Camera
 from gscpr.geometry import perturb_pose
 from gscpr.refine import RefineConfig
@@ -28,6 +29,15 @@ from gscpr.synthetic import pose_inside, textured_room
 def sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
+
+
+def resolution_arg(text: str) -> tuple[int, int]:
+    """``--resolution WxH``: width and height in pixels, whole numbers >= 1."""
+    w, sep, h = text.partition("x")
+    try:
+        return positive_int(w), positive_int(h)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
 
 
 def timed(fn, repeats: int) -> float:
@@ -50,14 +60,14 @@ def pageable(scene, cam, poses, cfg):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--resolution", default="1920x1080")
-    p.add_argument("--focal", type=float, default=1670.0)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--resolution", type=resolution_arg, default="1920x1080")
+    p.add_argument("--focal", type=positive_float, default=1670.0)
+    p.add_argument("--batch", type=positive_int, default=8)
+    p.add_argument("--repeats", type=positive_int, default=10)
     p.add_argument("--model", type=Path, help="a scene file (default: the generated room)")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    w, h = (int(v) for v in args.resolution.split("x"))
+    w, h = args.resolution
     cam = Camera.centered(w, h, args.focal)
     device = "cuda" if torch.cuda.is_available() else "cpu"  # the CPU: a smoke test of the script
     if args.model:
@@ -70,7 +80,7 @@ def main() -> None:
     poses = np.stack([perturb_pose(pose_inside(rng), 3.0, 0.05, frame="world", rng=i) for i in range(args.batch)])
     cfg = RefineConfig()
     gpu = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    lines = [f"# render_many at {args.resolution}, batch {args.batch}, {gpu}"]
+    lines = [f"# render_many at {w}x{h}, batch {args.batch}, {gpu}"]
     for label, fn in {
         "render_many, one call per view": lambda: [render_many(scene, [cam], poses[i : i + 1], cfg) for i in
                                                    range(args.batch)],
