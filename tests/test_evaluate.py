@@ -206,5 +206,21 @@ def test_cli_with_a_runs_records_gives_the_accepted_queries_precision_and_recall
     assert "accepted" not in capsys.readouterr().out
     assert main([*args[:2], str(run / "coarse.txt"), *args[3:], "--records", str(run / "results.jsonl")]) == 2
     assert "the poses of 16 record(s) are not those of" in capsys.readouterr().err
-    assert main([*args, "--records", str(tmp_path / "gt.txt")]) == 2  # no record names a query
+    assert main([*args, "--records", str(tmp_path / "gt.txt")]) == 2  # a pose file, not records
+    assert "gt.txt: no gscpr refine record in it" in capsys.readouterr().err
+    other = {**json.loads(lines[0]), "name": "elsewhere/0.png"}
+    (tmp_path / "other.jsonl").write_text(record_line(other))
+    assert main([*args, "--records", str(tmp_path / "other.jsonl")]) == 2  # another run's records
     assert "no record names a query" in capsys.readouterr().err
+    # Not a records file, or a record with no pose: one line naming the file, not a traceback.
+    (tmp_path / "junk.jsonl").write_text("garbage{\n")
+    assert main([*args, "--records", str(tmp_path / "junk.jsonl")]) == 2
+    assert "junk.jsonl: no gscpr refine record in it" in capsys.readouterr().err
+    name = names[0]
+    (tmp_path / "bare.jsonl").write_text(record_line({"name": name, "status": "refined", "confidence": 0.9}))
+    assert main([*args, "--records", str(tmp_path / "bare.jsonl")]) == 2
+    assert f"bare.jsonl: the record of {name} has no pose" in capsys.readouterr().err
+    (run / "results.jsonl").write_text("".join(lines[:-1]) + record_line(
+        {**json.loads(lines[-1]), "status": "unverified", "solved_qvec": [1, 0, 0]}))  # fmt: skip
+    assert main([*args, "--records", str(run / "results.jsonl")]) == 2
+    assert "has a broken solved pose" in capsys.readouterr().err

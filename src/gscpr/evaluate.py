@@ -195,6 +195,15 @@ def format_table(results: Sequence[SceneResult], refined: Sequence[SceneResult] 
     return "\n".join(lines)
 
 
+def _vector(value, n: int) -> bool:
+    """Whether a record's ``value`` is a list of ``n`` finite numbers (a ``qvec`` of 4, a ``tvec`` of 3)."""
+    return (
+        isinstance(value, list)
+        and len(value) == n
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value)
+    )
+
+
 def acceptance_results(
     records: Mapping[str, dict],
     pred: Mapping[str, np.ndarray],
@@ -401,6 +410,20 @@ def run(args: argparse.Namespace) -> int:
             from .records import poses_from_records, read_records
 
             recs = read_records(records)
+            if args.records and not recs:
+                raise ValueError(f"{records}: no gscpr refine record in it (results.jsonl: one JSON object a line "
+                                 "with name, status, qvec and tvec)")  # fmt: skip
+            for name in poses:
+                rec = recs.get(name)
+                if rec is not None and not (_vector(rec.get("qvec"), 4) and _vector(rec.get("tvec"), 3)):
+                    raise ValueError(f"{records}: the record of {name} has no pose (qvec: 4 numbers, tvec: 3)")
+                if (
+                    rec is not None
+                    and rec.get("solved_qvec") is not None
+                    and not (_vector(rec["solved_qvec"], 4) and _vector(rec.get("solved_tvec"), 3))
+                ):
+                    raise ValueError(f"{records}: the record of {name} has a broken solved pose (solved_qvec, "
+                                     "solved_tvec)")  # fmt: skip
             # The records hold the poses they were written with: those of another file (the coarse poses beside
             # a run's results.jsonl) have no status of theirs to report.
             theirs = poses_from_records(recs, poses)
