@@ -224,3 +224,8 @@ def test_cli_with_a_runs_records_gives_the_accepted_queries_precision_and_recall
         {**json.loads(lines[-1]), "status": "unverified", "solved_qvec": [1, 0, 0]}))  # fmt: skip
     assert main([*args, "--records", str(run / "results.jsonl")]) == 2
     assert "has a broken solved pose" in capsys.readouterr().err
+    (run / "results.jsonl").write_text(
+        "".join(lines[:-1]) + record_line({**json.loads(lines[-1]), "confidence": "high"})
+    )
+    assert main([*args, "--records", str(run / "results.jsonl")]) == 2
+    assert "has confidence 'high'; expected a number in [0, 1] or null" in capsys.readouterr().err

@@ -417,6 +417,10 @@ def run(args: argparse.Namespace) -> int:
                 rec = recs.get(name)
                 if rec is not None and not (_vector(rec.get("qvec"), 4) and _vector(rec.get("tvec"), 3)):
                     raise ValueError(f"{records}: the record of {name} has no pose (qvec: 4 numbers, tvec: 3)")
+                conf = None if rec is None else rec.get("confidence")
+                if conf is not None and not (_vector([conf], 1) and 0 <= conf <= 1):
+                    raise ValueError(f"{records}: the record of {name} has confidence {conf!r}; expected a number "
+                                     "in [0, 1] or null")  # fmt: skip
                 if (
                     rec is not None
                     and rec.get("solved_qvec") is not None
