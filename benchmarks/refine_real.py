@@ -197,13 +197,15 @@ def main() -> None:
         "rows": rows,
     }
     head = ["scene", "size", "protocol", "matcher", "solver", "batch", *STAGES, "total ms", "q/s", "inlier ratio",
-            "RANSAC it.", "success", "rot °", "trans"]  # fmt: skip
+            "RANSAC it.", "success", "accepted", "success, accepted", "rot °", "trans"]  # fmt: skip
     print("\n| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
     for r in rows:
         cells = [r["scene"], r["size"], r["protocol"], r["matcher"], r["solver"], r["batch"],
                  *(f"{r[f'ms_{s}']:.1f}" for s in STAGES), f"{r['ms_total_median']:.1f}", f"{r['queries_per_s']:.1f}",
                  f"{r['inlier_ratio_median'] or 0:.2f}", f"{r['ransac_iterations_median'] or 0:.0f}",
-                 f"{100 * r['success']:.0f} %", f"{r['median_rot_deg']:.3f}", f"{r['median_trans']:.4f}"]  # fmt: skip
+                 f"{100 * r['success']:.0f} %", f"{100 * r['accepted']:.0f} %",
+                 "–" if r["success_accepted"] is None else f"{100 * r['success_accepted']:.0f} %",
+                 f"{r['median_rot_deg']:.3f}", f"{r['median_trans']:.4f}"]  # fmt: skip
         print("| " + " | ".join(str(c) for c in cells) + " |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
