@@ -118,9 +118,9 @@ class Refiner:
         cfg, coarse = self.config, result.coarse
         t0 = time.perf_counter()
         rot, trans = pose_errors(best.pose, coarse)
-        depth = first.render.depth if first.render is not None else None
         # The depth scale from every 8th pixel each way: the median of a 1080p map costs ~5 ms, this ~0.1.
-        valid = depth[::8, ::8][depth[::8, ::8] > 0] if depth is not None else np.zeros(0)
+        depth = first.render.depth[::8, ::8] if first.render is not None else np.zeros(0)
+        valid = depth[depth > 0]
         ncc_refined = ncc_coarse = float("nan")
         if self.model is not None:
             try:

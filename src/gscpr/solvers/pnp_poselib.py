@@ -13,6 +13,12 @@ from ..geometry import make_pose
 from .base import AbsolutePoseSolver, Estimate, SolverOptions
 
 
+def poselib_camera(camera: Camera) -> dict:
+    """``camera`` as PoseLib's camera dict (ideal pinhole; PoseLib takes the pixel-index convention too)."""
+    return {"model": "PINHOLE", "width": camera.width, "height": camera.height,
+            "params": [camera.fx, camera.fy, camera.cx, camera.cy]}  # fmt: skip
+
+
 class PoseLibPnP(AbsolutePoseSolver):
     name = "poselib"
     # PoseLib and COLMAP default to at least 1000 RANSAC iterations. With the hundreds of good matches of a render
@@ -24,8 +30,7 @@ class PoseLibPnP(AbsolutePoseSolver):
     def _solve(self, points2d: np.ndarray, points3d: np.ndarray, camera: Camera, options: SolverOptions):
         import poselib
 
-        cam = {"model": "PINHOLE", "width": camera.width, "height": camera.height,
-               "params": [camera.fx, camera.fy, camera.cx, camera.cy]}  # fmt: skip
+        cam = poselib_camera(camera)
         ransac = {"max_reproj_error": options.threshold_px, "max_iterations": options.max_iterations,
                   "min_iterations": options.min_iterations, "success_prob": options.confidence,
                   "seed": options.seed, **options.backend.get("ransac", {})}  # fmt: skip

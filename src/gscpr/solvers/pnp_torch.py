@@ -62,6 +62,7 @@ import torch
 from ..camera import Camera
 from ..geometry import make_pose
 from .base import AbsolutePoseSolver, Estimate, SolverOptions
+from .pnp_poselib import poselib_camera
 
 __all__ = ["TorchRansacPnP", "p3p", "sample_triplets"]
 
@@ -280,18 +281,15 @@ class _HostScorer:
     """MSAC scores and inliers of single poses on the host (float64), and PoseLib's refinement."""
 
     def __init__(self, points2d, points3d, camera: Camera, threshold: float):
-        self.p2d, self.p3d, self.tau2 = points2d, points3d, threshold * threshold
+        self.p2d, self.p3d, self.tau2, self.camera = points2d, points3d, threshold * threshold, camera
         self.K = (camera.fx, camera.fy, camera.cx, camera.cy)
-        self.cam = {"model": "PINHOLE", "width": camera.width, "height": camera.height, "params": list(self.K)}
+        self.cam = poselib_camera(camera)
 
     def errors(self, R, t):
         pc = self.p3d @ R.T + t
-        z = pc[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            u = self.K[0] * pc[:, 0] / z + self.K[2]
-            v = self.K[1] * pc[:, 1] / z + self.K[3]
-        e = (u - self.p2d[:, 0]) ** 2 + (v - self.p2d[:, 1]) ** 2
-        return np.where((z > 0) & np.isfinite(e), e, np.inf)
+            e = np.sum((self.camera.project(pc) - self.p2d) ** 2, axis=1)
+        return np.where((pc[:, 2] > 0) & np.isfinite(e), e, np.inf)
 
     def score(self, R, t) -> tuple[float, np.ndarray]:
         e = self.errors(R, t)
@@ -335,8 +333,7 @@ class TorchRansacPnP(AbsolutePoseSolver):
 
         # Device data: bearings (float64, for P3P) and centred world points (float32, for scoring).
         centre = points3d.mean(0)
-        rays = np.stack([(points2d[:, 0] - camera.cx) / camera.fx, (points2d[:, 1] - camera.cy) / camera.fy,
-                         np.ones(n)], axis=1)  # fmt: skip
+        rays = camera.unproject(points2d, np.ones(n))
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
         table = np.zeros((n + 1, 8))  # one host-to-device copy: rays, centred points, pixels; K and tau^2
         table[:n] = np.hstack([rays, points3d - centre, points2d])
