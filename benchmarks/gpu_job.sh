@@ -10,8 +10,10 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
 # gsplat's JIT build in the (ignored) checkout: a second call on a still-warm machine reuses it.
 export TORCH_EXTENSIONS_DIR=$PWD/.gpu/torch_extensions
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/src
+# SITE: where the wheels go (two jobs side by side on a 2-GPU machine, each with CUDA_VISIBLE_DEVICES, OUT and SITE)
+SITE=${SITE:-/tmp/site}
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || exit 1
+export PYTHONPATH=$SITE:$PWD/src
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 
 t0=$(date +%s)
@@ -44,10 +46,11 @@ for step in "${steps[@]}"; do
       python3 benchmarks/refine.py --matchers "${ms[@]}" --batch 1 --out "$OUT/refine_lightglue.json" 2>&1 | tee "$OUT/refine_lightglue.log" | tail -8 ;;
     accuracy)  # data: python benchmarks/prepare_gpu_data.py <scene>; wheels: --lightglue aliked --no-lighterglue
       scenes=(); for s in lego mic fox fern; do [ -d .gpu/$s ] && scenes+=($s); done  # what was carried
-      timeout ${ACCURACY_TIMEOUT:-480} python3 benchmarks/accuracy.py "${scenes[@]}" --work /tmp/accuracy \
-        --train-steps ${TRAIN_STEPS:-15000} --out "$OUT" 2>&1 | tee "$OUT/accuracy.log" | grep -v "it/s\]" | tail -40
-      cp /tmp/accuracy/report.html "$OUT/" 2>/dev/null
-      for s in "${scenes[@]}"; do cp /tmp/accuracy/$s/model/eval.csv "$OUT/eval_$s.csv" 2>/dev/null; done ;;
+      [ -n "${ACCURACY_SCENES:-}" ] && scenes=($ACCURACY_SCENES); work=${ACCURACY_WORK:-/tmp/accuracy}
+      timeout ${ACCURACY_TIMEOUT:-480} python3 benchmarks/accuracy.py "${scenes[@]}" --work $work \
+        --train-steps ${TRAIN_STEPS:-15000} ${ACCURACY_ARGS:-} --out "$OUT" 2>&1 | tee "$OUT/accuracy.log" | grep -v "it/s\]" | tail -40
+      cp $work/report.html "$OUT/" 2>/dev/null
+      for s in "${scenes[@]}"; do cp $work/$s/model/eval.csv "$OUT/eval_$s.csv" 2>/dev/null; cp $work/$s/bench.json "$OUT/bench_$s.json" 2>/dev/null; done ;;
     scale)  # 2,000 views around lego (.gpu/lego): 1 process and one per GPU, 1 and 4 workers, batch 1 (SCALE_PROCS,
       # SCALE_WORKERS, SCALE_BATCH to choose); then the sequential command under cProfile on 200 views (SCALE_PROFILE=0: not)
       n=$(nvidia-smi -L | wc -l); procs=(${SCALE_PROCS:-1 $(( n > 1 ? n : 2 ))}); steps=${SCALE_TRAIN_STEPS:-3000}
@@ -93,10 +96,12 @@ for step in "${steps[@]}"; do
         --work /tmp/confidence --train-steps ${TRAIN_STEPS:-7000} 2>&1 | tee "$OUT/confidence.log" | grep -v "it/s\]" | tail -30 ;;
     refine-real)  # data: python benchmarks/prepare_gpu_data.py fox fern; the real-capture speed rows (REAL_SOLVERS, REAL_BATCH)
       scenes=(); for s in fox fern; do [ -d .gpu/$s ] && scenes+=(--scene $s=.gpu/$s); done
-      timeout ${REAL_TIMEOUT:-420} python3 benchmarks/refine_real.py "${scenes[@]}" --work /tmp/real --train-steps ${TRAIN_STEPS:-7000} \
+      timeout ${REAL_TIMEOUT:-420} python3 benchmarks/refine_real.py "${scenes[@]}" --work ${REAL_WORK:-/tmp/real} --train-steps ${TRAIN_STEPS:-7000} \
         --solvers ${REAL_SOLVERS:-poselib} --batch ${REAL_BATCH:-1 8} --max-side ${REAL_SIZES:-native 640} --views ${REAL_VIEWS:-16} \
         --draws ${REAL_DRAWS:-2} --protocols ${REAL_PROTOCOLS:-coarse-dfnet icomma-small gsfeatloc} ${REAL_ARGS:-} \
         --profile "$OUT/profile_real.txt" --out "$OUT/refine_real.json" 2>&1 | tee "$OUT/refine_real.log" | grep -v "it/s\]\|step/s\]" | tail -40 ;;
+    pnp)  # gpu-ransac against PoseLib on generated correspondences (PNP_ARGS: e.g. --solvers gpu-ransac --first-chunk 16384)
+      timeout ${PNP_TIMEOUT:-200} python3 benchmarks/pnp.py ${PNP_ARGS:-} --out "$OUT/pnp.json" 2>&1 | tee "$OUT/pnp.log" | tail -30 ;;
     profile-render)  # where a batched 1080p render's time goes: the fox model refine-real trained, else the generated room
       fox=/tmp/real/fox/model/point_cloud/iteration_${TRAIN_STEPS:-7000}/point_cloud.ply; model=()
       [ -f $fox ] && model=(--model $fox --resolution 1080x1920 --focal 1600)

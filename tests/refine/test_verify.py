@@ -16,6 +16,7 @@ from gscpr.refine.verify import (
     ConfidenceModel,
     focal_fit,
     gradient_ncc,
+    gradient_ncc_many,
     inlier_coverage,
     load_confidence_model,
 )
@@ -40,6 +41,17 @@ def test_gradient_ncc_is_one_for_the_same_view_whatever_the_exposure_and_low_for
     shifted = torch.roll(img, 3, dims=1)
     assert gradient_ncc(img, shifted, mask) < 0.8
     assert np.isnan(gradient_ncc(img, img, torch.zeros(60, 80, dtype=torch.bool)))  # nothing opaque
+
+
+def test_gradient_ncc_of_several_views_at_once_is_each_views_own():
+    query, mask = _texture(), torch.ones(60, 80, dtype=torch.bool)
+    views = torch.stack([query, torch.roll(query, 3, dims=1), _texture(seed=1)])
+    masks = torch.stack([mask, mask, torch.zeros_like(mask)])
+    masks[1, :, :40] = False  # another mask per view
+    together = gradient_ncc_many(views, query, masks)
+    alone = [gradient_ncc(v, query, m) for v, m in zip(views, masks, strict=True)]
+    assert together[:2] == pytest.approx(alone[:2], abs=1e-6) and together[0] == pytest.approx(1.0)
+    assert np.isnan(together[2]) and np.isnan(alone[2])
 
 
 def test_inlier_coverage_counts_occupied_cells():

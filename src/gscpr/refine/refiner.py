@@ -28,7 +28,7 @@ from .matching import QueryImage, match_render
 from .relative import solve_relative
 from .rendering import recovery_camera, render_at
 from .types import RECOVERABLE, STAGES, Pass, RefineResult, Render, Status
-from .verify import downsample, focal_fit, gradient_ncc, load_confidence_model, pose_features
+from .verify import downsample, focal_fit, gradient_ncc_many, load_confidence_model, pose_features
 
 __all__ = ["Refiner", "refine_query", "refine_relative"]
 
@@ -162,8 +162,8 @@ class Refiner:
         with torch.inference_mode():
             out = render(self.model, cam, np.stack([refined, coarse]), background=cfg.background, backend=cfg.backend,
                          **cfg.render_options())  # fmt: skip
-        rgb = [color(out.rgb[i]) if color is not None else out.rgb[i] for i in range(2)]
-        return tuple(gradient_ncc(rgb[i], q, out.alpha[i] > 0.5) for i in range(2))
+        rgb = torch.stack([color(out.rgb[i]) for i in range(2)]) if color is not None else out.rgb
+        return tuple(gradient_ncc_many(rgb, q, out.alpha > 0.5))
 
     def _pass(
         self,

@@ -49,6 +49,7 @@ __all__ = [
     "ConfidenceModel",
     "Verification",
     "gradient_ncc",
+    "gradient_ncc_many",
     "inlier_coverage",
     "clip_features",
     "load_confidence_model",
@@ -94,17 +95,25 @@ def gradient_ncc(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     device) over the pixels where ``mask [H, W]`` (bool) holds, in [-1, 1]; ``nan`` with fewer than
     :data:`MIN_PIXELS` such pixels or no texture. Central differences; both images' gradients in one vector
     (x and y), not mean-centred (gradients are signed: a shifted edge anti-correlates)."""
-    ga, gb = _grey(a), _grey(b.to(a.device))
-    m = mask.to(a.device)[1:-1, 1:-1]
-    if int(m.sum()) < MIN_PIXELS:
-        return float("nan")
+    return gradient_ncc_many(a[None], b, mask[None])[0]
 
-    def grads(g: torch.Tensor) -> torch.Tensor:
-        return torch.stack([g[1:-1, 2:] - g[1:-1, :-2], g[2:, 1:-1] - g[:-2, 1:-1]])[:, m]
 
-    da, db = grads(ga), grads(gb)
-    den = torch.sqrt((da * da).sum() * (db * db).sum())
-    return float((da * db).sum() / den) if float(den) > 1e-12 else float("nan")
+def gradient_ncc_many(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> list[float]:
+    """:func:`gradient_ncc` of each of ``B`` images ``a [B, H, W, 3]`` against one ``b [H, W, 3]`` over its own
+    ``mask [B, H, W]``, computed together on ``a``'s device with one synchronisation."""
+    ga, gb = _grey(a), _grey(b.to(a.device))  # [B, H, W], [H, W]
+    m = mask.to(a.device)[:, 1:-1, 1:-1].float()
+
+    def grads(g: torch.Tensor) -> torch.Tensor:  # [..., 2, H - 2, W - 2]
+        return torch.stack([g[..., 1:-1, 2:] - g[..., 1:-1, :-2], g[..., 2:, 1:-1] - g[..., :-2, 1:-1]], dim=-3)
+
+    da, db = grads(ga) * m[:, None], grads(gb)[None] * m[:, None]
+    stats = torch.stack([m.sum((1, 2)), (da * db).sum((1, 2, 3)), (da * da).sum((1, 2, 3)), (db * db).sum((1, 2, 3))])
+    out = []
+    for count, cross, aa, bb in stats.T.tolist():  # the one synchronisation
+        den = math.sqrt(aa * bb)
+        out.append(cross / den if count >= MIN_PIXELS and den > 1e-12 else float("nan"))
+    return out
 
 
 def inlier_coverage(kpts: np.ndarray, size: tuple[int, int], grid: int = 8) -> float:
