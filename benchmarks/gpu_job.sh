@@ -90,8 +90,9 @@ for step in "${steps[@]}"; do
       # the generated hard cases first (quick, and cut by the timeout last time), then mic's, then the real captures
       cases=(room room-mirrored room-focal); [ -d .gpu/mic ] && cases+=(mic mic-focal mic-missing mic-wrong-scene)
       for s in fox fern lego; do [ -d .gpu/$s ] && cases+=($s=.gpu/$s $s-focal=.gpu/$s); done
+      [ -n "${CONFIDENCE_CASES:-}" ] && cases=($CONFIDENCE_CASES)  # e.g. "fox=.gpu/fox fox-focal=.gpu/fox"
       timeout ${CONFIDENCE_TIMEOUT:-480} python3 benchmarks/fit_confidence.py collect --out "$OUT/confidence_data.jsonl" \
-        --cases "${cases[@]}" --mic .gpu/mic --views ${CONFIDENCE_VIEWS:-24} --draws ${CONFIDENCE_DRAWS:-3} --solvers poselib opencv-epnp \
+        --cases "${cases[@]}" --mic .gpu/mic --views ${CONFIDENCE_VIEWS:-24} --draws ${CONFIDENCE_DRAWS:-3} --solvers ${CONFIDENCE_SOLVERS:-poselib opencv-epnp} \
         --protocols coarse-dfnet icomma-small icomma-medium gsfeatloc \
         --work /tmp/confidence --train-steps ${TRAIN_STEPS:-7000} 2>&1 | tee "$OUT/confidence.log" | grep -v "it/s\]" | tail -30 ;;
     refine-real)  # data: python benchmarks/prepare_gpu_data.py fox fern; the real-capture speed rows (REAL_SOLVERS, REAL_BATCH)

@@ -611,3 +611,92 @@ def test_a_failed_query_turned_by_its_exif_orientation_says_so_in_its_record(tmp
     assert records["turned.jpg"]["status"] == records["plain.jpg"]["status"] == "too_few_matches"
     assert "EXIF orientation 6 shows it rotated 90°" in records["turned.jpg"]["message"]
     assert "EXIF" not in records["plain.jpg"]["message"]
+
+
+@pytest.fixture(scope="module")
+def focal_runs(tmp_path_factory):
+    """Twelve room queries refined twice: with their right intrinsics and with a focal length 20 % too long (the
+    Blender folder's ``camera_angle_x`` narrowed), each in its own output folder. Returns (root, coarse, runs)
+    with ``runs[factor] = (exit status, stderr)``."""
+    import math
+    import shutil
+
+    root, cam = tmp_path_factory.mktemp("focal"), CAM
+    _, gt = write_room_queries(root, cam, 12, seed=7)
+    coarse = {n: perturb_pose(p, 3.0, 0.05, frame="world", rng=i) for i, (n, p) in enumerate(gt.items())}
+    write_poses(root / "coarse.txt", coarse)
+    meta = json.loads((root / "data" / "transforms_test.json").read_text())
+    runs = {}
+    for factor in (1.0, 1.2):
+        data = root / f"data{factor}"
+        shutil.copytree(root / "data", data)
+        meta["camera_angle_x"] = 2 * math.atan(cam.width / (2 * factor * cam.fx))
+        (data / "transforms_test.json").write_text(json.dumps(meta))
+        args = [*refine_args(root, data), "--out", str(root / f"out{factor}"), "--device", "cpu"]
+        runs[factor] = args
+    return root, coarse, runs
+
+
+def test_a_wrong_focal_length_is_caught_over_the_run_and_no_pose_is_refined(focal_runs, capsys):
+    root, coarse, runs = focal_runs
+    assert main(runs[1.2]) == 2  # none refined
+    err = capsys.readouterr().err
+    assert "run check" in err and "intrinsics look wrong" in err and "12 of 12 shorter" in err
+    out = root / "out1.2"
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 12 and {r["status"] for r in records} == {"unverified"}
+    for r in records:  # each one: the reason, the check's numbers, the solved pose kept aside, the coarse pose out
+        assert "intrinsics look wrong" in r["message"] and r["intrinsics_check"]["suspect"]
+        assert r["solved_qvec"] is not None and r["confidence"] > 0.5  # the per-query check alone let it through
+    refined = read_poses(out / "refined_poses.txt")
+    for name, pose in coarse.items():
+        np.testing.assert_allclose(refined[name], pose, atol=1e-6)
+    assert "intrinsics look wrong" in (out / "summary.md").read_text()
+    # Resumed: nothing redone, the check decided again on the same records, the same outcome.
+    before = (out / "results.jsonl").read_text()
+    assert main(runs[1.2]) == 2
+    assert (out / "results.jsonl").read_text() == before
+
+
+def test_the_right_focal_length_passes_the_run_check(focal_runs, capsys):
+    root, _, runs = focal_runs
+    assert main(runs[1.0]) == 0
+    assert "run check" not in capsys.readouterr().err
+    records = [json.loads(line) for line in (root / "out1.0" / "results.jsonl").read_text().splitlines()]
+    assert {r["status"] for r in records} == {"refined"} and not any("intrinsics_check" in r for r in records)
+    assert all(abs(r["verify"]["focal_log_ratio"]) < 0.01 for r in records)
+
+
+def test_the_run_check_keeps_the_refined_poses_flagged_when_asked_and_undoes_itself(focal_runs):
+    from dataclasses import replace
+
+    from gscpr.data import load_dataset
+    from gscpr.pipeline import check_intrinsics
+    from gscpr.queries import build_queries
+    from gscpr.records import read_records, solved_pose
+    from gscpr.refine import RefineConfig
+
+    root, coarse, runs = focal_runs
+    out = root / "out1.2"
+    if not (out / "results.jsonl").is_file():
+        assert main(runs[1.2]) == 2
+    queries, _ = build_queries(load_dataset(root / "data1.2", "test"), coarse)
+    records = read_records(out / "results.jsonl")
+    solved = {n: solved_pose(r) for n, r in records.items()}
+    kept = check_intrinsics(out, queries, records, replace(RefineConfig(), keep_unverified=True), log=lambda m: None)
+    for name, rec in kept.items():  # the refined pose is the output, flagged; nothing set aside
+        assert rec["status"] == "unverified" and "solved_qvec" not in rec
+        np.testing.assert_allclose(solved_pose(rec), solved[name], atol=1e-9)
+    assert read_records(out / "results.jsonl") == kept  # written as returned
+    # With the check's level out of reach nothing is suspect: every pose is restored as it was refined.
+    from unittest import mock
+
+    with (
+        mock.patch("gscpr.refine.intrinsics.ALPHA", 1e-300),
+        mock.patch("gscpr.refine.intrinsics.focal_check.__defaults__", (0.01, 1e-300)),
+    ):
+        restored = check_intrinsics(out, queries, read_records(out / "results.jsonl"), RefineConfig(), lambda m: None)
+    assert {r["status"] for r in restored.values()} == {"refined"}
+    assert not any("intrinsics_check" in r or "solved_qvec" in r for r in restored.values())
+    assert all("intrinsics look wrong" not in r["message"] for r in restored.values())
+    assert main(runs[1.2]) == 2  # and the command decides again: all unverified

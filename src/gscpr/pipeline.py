@@ -35,6 +35,7 @@ from .argtypes import check_device, default_device, device_arg, nonnegative_int,
 from .data.frame import DatasetError
 from .data.images import exif_note, load_rgb
 from .distributed import Dist, init_distributed, shard
+from .geometry import pose_to_qt
 from .match import MATCHERS, MatchError, load_matcher
 from .outputs import output_folder, write_json, write_text
 from .overlays import draw_overlay, query_file_stem
@@ -59,7 +60,15 @@ from .records import (
 )
 from .refine import RefineConfig, Refiner, RefineResult, Status, refine_batch
 
-__all__ = ["PoseInputs", "RefineRun", "query_fingerprint", "refine", "refine_queries", "write_outputs"]
+__all__ = [
+    "PoseInputs",
+    "RefineRun",
+    "check_intrinsics",
+    "query_fingerprint",
+    "refine",
+    "refine_queries",
+    "write_outputs",
+]
 
 
 def _ordered(pool: ThreadPoolExecutor | None, fn: Callable, items: Iterable, ahead: int) -> Iterator:
@@ -227,7 +236,7 @@ def refine_queries(
     with (
         ThreadPoolExecutor(2, thread_name_prefix="gscpr-load") as io,
         ThreadPoolExecutor(workers, thread_name_prefix="gscpr-refine") if workers > 1 else nullcontext() as pool,
-        open_record_log(log_path) as log,
+        open_record_log(log_path) as record_log,
         tqdm(total=len(todo), desc=f"refining{f' [rank {dist.rank}]' if dist.distributed else ''}", unit="query",
              disable=not progress) as bar,
     ):  # fmt: skip
@@ -241,7 +250,7 @@ def refine_queries(
             if r.status not in (Status.REFINED, Status.BAD_INPUT):  # a turned photo: the likely reason, said
                 r.message += exif_note(q.image_path)
             rec = {**result_record(q.name, r), "render": q.render_source(), "fingerprint": prints[q.name]}
-            log.write(record_line(rec))  # unbuffered: on disk as soon as the query is done
+            record_log.write(record_line(rec))  # unbuffered: on disk as soon as the query is done
             done[q.name] = rec
             if drawn < overlays and image is not None and r.render_rgb is not None:
                 draw_overlay(r.render_rgb, image, r, out_dir / "overlays" / f"{query_file_stem(q.name)}.jpg")
@@ -252,8 +261,54 @@ def refine_queries(
     dist.barrier()  # all shards written
     if dist.is_main:
         done = merge_records(out_dir, [q.name for q in queries])
+        done = check_intrinsics(out_dir, queries, done, cfg, log)
     dist.barrier()  # merged: the next scene starts from one file
     return done
+
+
+def check_intrinsics(
+    out_dir: Path, queries: list[Query], records: dict[str, dict], cfg: RefineConfig, log: Callable | None = None
+) -> dict[str, dict]:
+    """The run-level check of the intrinsics (:mod:`gscpr.refine.intrinsics`) over every record of the folder,
+    camera by camera: where the refined queries' matches ask for another focal length, each of them becomes
+    ``unverified`` (the coarse pose kept, or with ``keep_unverified`` the refined pose, flagged; the reason in its
+    message and its ``intrinsics_check``) and ``log`` says so once per camera; ``results.jsonl`` is rewritten when
+    a record changed. A record demoted by an earlier run of the check is restored first, so that a resumed run
+    decides again on all its queries."""
+    from .refine.intrinsics import camera_key, focal_check
+
+    changed = False
+    for rec in records.values():  # restore what an earlier check demoted
+        if "intrinsics_check" in rec:
+            rec.update(rec.pop("intrinsics_check")["before"])
+            for k in ("solved_qvec", "solved_tvec"):
+                rec.pop(k, None)
+            changed = True
+    groups: dict[tuple, list[Query]] = {}
+    for q in queries:
+        rec = records.get(q.name)
+        if rec is not None and rec["status"] == Status.REFINED.value:
+            groups.setdefault(camera_key(q.camera), []).append(q)
+    for group in groups.values():
+        check = focal_check([(records[q.name].get("verify") or {}).get("focal_log_ratio") for q in group])
+        if not check.suspect:
+            continue
+        why = f"run check: {check.message()}"
+        (log or (lambda m: print(m, file=sys.stderr)))(
+            f"{why} ({group[0].camera.width}x{group[0].camera.height}, f {group[0].camera.fx:g} px): "
+            f"their poses are unverified{'' if cfg.keep_unverified else ', the coarse poses kept'}")  # fmt: skip
+        for q in group:
+            rec = records[q.name]
+            before = {k: rec[k] for k in ("status", "message", "qvec", "tvec")}
+            rec |= {"status": Status.UNVERIFIED.value, "message": "; ".join(m for m in (rec["message"], why) if m),
+                    "intrinsics_check": {**check.as_json(), "before": before}}  # fmt: skip
+            if not cfg.keep_unverified:
+                qv, t = pose_to_qt(q.coarse)
+                rec |= {"solved_qvec": rec["qvec"], "solved_tvec": rec["tvec"], "qvec": qv.tolist(), "tvec": t.tolist()}
+        changed = True
+    if changed:
+        write_text(out_dir / "results.jsonl", "".join(record_line(r) for r in records.values()))  # atomic
+    return records
 
 
 def write_outputs(

@@ -9,6 +9,7 @@ kept and :attr:`RefineResult.status` says why; refinement never raises for a bad
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -137,11 +138,15 @@ class Refiner:
                                  best.inlier_kpts, query.camera.size, float(rot), float(trans),
                                  float(np.median(valid)) if len(valid) else 0.0, ncc_refined, ncc_coarse,
                                  focal, focal_fitted, best.reproj_rms, rms_fitted)  # fmt: skip
+        # Signed, for the run-level check of the intrinsics (gscpr.refine.intrinsics): one query's fit is noisy,
+        # the same sign and size over many queries of one camera is not.
+        ratio = math.log(focal_fitted / focal) if focal_fitted > 0 and focal > 0 else None
         model = load_confidence_model(variant, cfg.confidence_model)
         confidence = model.predict(features)
         threshold = cfg.min_confidence if cfg.min_confidence is not None else float(model.fit["threshold"])
         result.timings["verify"] = result.timings.get("verify", 0.0) + time.perf_counter() - t0
-        result.confidence, result.verify = round(confidence, 4), {"variant": variant, **features}
+        result.confidence = round(confidence, 4)
+        result.verify = {"variant": variant, **features, "focal_log_ratio": ratio}
         if confidence < threshold:
             why = f"verification: confidence {_below(confidence, threshold)}"
             result.message = "; ".join(m for m in (result.message, why) if m)
