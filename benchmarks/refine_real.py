@@ -69,8 +69,22 @@ def sized(frames, background, max_side: int | None):
     return images, cams
 
 
-def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int, workers: int, device: str) -> dict:
-    """Refine every query (after a warm-up on the first two); the row's medians and rates."""
+def run_row(
+    model,
+    images,
+    cams,
+    coarse,
+    gts,
+    distance,
+    matcher,
+    cfg,
+    batch: int,
+    workers: int,
+    device: str,
+    profiler: cProfile.Profile | None = None,
+) -> dict:
+    """Refine every query (after a warm-up on the first two); the row's medians and rates. ``profiler`` (if given)
+    runs over the timed queries only: not the warm-up, whose first gpu-ransac solve is mostly ``torch.compile``."""
     for i in range(min(2, len(images))):
         refine_query(model, images[i], cams[i], coarse[i], matcher, cfg)
     if batch > 1:
@@ -80,6 +94,8 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
         torch.cuda.reset_peak_memory_stats()
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     results = []
+    if profiler is not None:
+        profiler.enable()
     t0 = time.perf_counter()
     for i in range(0, len(images), batch):
         j = min(i + batch, len(images))
@@ -90,6 +106,8 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
     if device == "cuda":
         torch.cuda.synchronize()
     total = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.disable()
     if pool is not None:
         pool.shutdown()
     stages = np.array([[r.timings.get(s, 0.0) for s in STAGES] for r in results]) * 1000
@@ -113,6 +131,14 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
         "median_trans": float(np.median(err[:, 1])),
         "distance": distance,
     }
+
+
+def write_profile(profiler: cProfile.Profile, path: Path, top: int = 60) -> None:
+    """The ``top`` functions of ``profiler`` into ``path``, two sections: by cumulative time, then by own time."""
+    with path.open("w") as f:
+        for key, title in (("cumulative", "cumulative time (with callees)"), ("tottime", "own time (tottime)")):
+            f.write(f"# top {top} by {title}\n")
+            pstats.Stats(profiler, stream=f).sort_stats(key).print_stats(top)
 
 
 def scene_arg(text: str) -> tuple[str, Path]:
@@ -152,7 +178,12 @@ def main() -> None:
     p.add_argument("--train-steps", type=nonnegative_int, default=7000)
     p.add_argument("--work", type=Path, default=Path("refine_real_work"))
     p.add_argument("--device", type=device_arg, default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--profile", type=Path, help="cProfile the first row's queries; the top functions go here")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="cProfile the first row's timed queries (not its warm-up); the top functions go here, "
+        "by cumulative and by own time",
+    )
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     rows = []
@@ -175,14 +206,10 @@ def main() -> None:
                                            verify=not args.no_verify)  # fmt: skip
                         for b in args.batch:
                             prof = cProfile.Profile() if args.profile and not rows else None
-                            if prof is not None:
-                                prof.enable()
                             row = run_row(model, images * reps, cams * reps, coarse, np.concatenate([gts] * reps),
-                                          distance, matcher, cfg, b, args.workers, args.device)  # fmt: skip
+                                          distance, matcher, cfg, b, args.workers, args.device, prof)  # fmt: skip
                             if prof is not None:
-                                prof.disable()
-                                with args.profile.open("w") as f:
-                                    pstats.Stats(prof, stream=f).sort_stats("cumulative").print_stats(60)
+                                write_profile(prof, args.profile)
                             row.update(scene=name, size=f"{cams[0].width}x{cams[0].height}", protocol=proto,
                                        matcher=m, solver=solver, batch=b, workers=args.workers)  # fmt: skip
                             rows.append(row)

@@ -1,15 +1,64 @@
 """benchmarks/refine_real.py: bad arguments refused in one line with exit status 2, before any scene is loaded
-or trained (a zero batch, view count or size, an unknown solver, a scene that is not NAME=FOLDER or no dataset)."""
+or trained (a zero batch, view count or size, an unknown solver, a scene that is not NAME=FOLDER or no dataset);
+a row of the generated room on the CPU (``run_row``): ``--profile`` sees the timed queries only."""
 
+import cProfile
+import importlib.util
 import os
+import pstats
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from gscpr.camera import Camera
+from gscpr.geometry import perturb_pose
+from gscpr.match import load_matcher
+from gscpr.refine import RefineConfig
+from gscpr.splat import render
+from gscpr.synthetic import pose_inside, textured_room
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "refine_real.py"
+CAM = Camera.centered(320, 240, 260.0)
+
+
+@pytest.fixture(scope="module")
+def refine_real():
+    spec = importlib.util.spec_from_file_location("refine_real", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def room_row():
+    """The generated room, three rendered queries with their true and coarse (3°, 5 cm off) poses, XFeat on the CPU:
+    ``run_row``'s arguments up to the config."""
+    room = textured_room()
+    gts = np.stack([pose_inside(np.random.default_rng(s)) for s in (1, 2, 3)])
+    images = list(render(room, CAM, gts, backend="torch").rgb.numpy())
+    coarse = np.stack([perturb_pose(g, 3.0, 0.05, frame="world", rng=s) for s, g in enumerate(gts)])
+    return room, images, [CAM] * 3, coarse, gts, 4.0, load_matcher("xfeat", "cpu")
+
+
+def calls(profiler: cProfile.Profile, function: str) -> int:
+    """How many times ``profiler`` saw ``function`` (a name) called."""
+    return sum(nc for (_, _, name), (_, nc, *_) in pstats.Stats(profiler).stats.items() if name == function)
+
+
+def test_the_profile_holds_the_timed_queries_not_the_warm_up(refine_real, room_row, tmp_path):
+    profiler = cProfile.Profile()
+    row = refine_real.run_row(*room_row, RefineConfig(ransac_px=1.0, recovery=()), 1, 1, "cpu", profiler)
+    assert row["queries"] == 3 and row["success"] == 1.0
+    assert calls(profiler, "refine_query") == 3  # the two warm-up queries are not in it
+    out = tmp_path / "profile.txt"
+    refine_real.write_profile(profiler, out, top=5)
+    text = out.read_text()
+    cumulative, own = text.index("# top 5 by cumulative time"), text.index("# top 5 by own time (tottime)")
+    assert 0 == cumulative < own and text.count("Ordered by: cumulative") == text.count("Ordered by: internal") == 1
 
 
 @pytest.mark.parametrize(
