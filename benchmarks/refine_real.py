@@ -229,7 +229,8 @@ def main() -> None:
     for r in rows:
         cells = [r["scene"], r["size"], r["protocol"], r["matcher"], r["solver"], r["batch"],
                  *(f"{r[f'ms_{s}']:.1f}" for s in STAGES), f"{r['ms_total_median']:.1f}", f"{r['queries_per_s']:.1f}",
-                 f"{r['inlier_ratio_median'] or 0:.2f}", f"{r['ransac_iterations_median'] or 0:.0f}",
+                 "–" if r["inlier_ratio_median"] is None else f"{r['inlier_ratio_median']:.2f}",
+                 "–" if r["ransac_iterations_median"] is None else f"{r['ransac_iterations_median']:.0f}",
                  f"{100 * r['success']:.0f} %", f"{100 * r['accepted']:.0f} %",
                  "–" if r["success_accepted"] is None else f"{100 * r['success_accepted']:.0f} %",
                  f"{r['median_rot_deg']:.3f}", f"{r['median_trans']:.4f}"]  # fmt: skip
