@@ -9,7 +9,9 @@ resolution or resized (``--max-side``), get coarse poses under the bench protoco
 perturbations), ``--draws`` draws per view. Every (scene, size, protocol, matcher, solver, batch) is a row: median
 ms per stage (render, match, sub-pixel, lift, PnP, verify), the median whole query, queries/s over the row's run,
 the median inlier ratio and RANSAC iterations, the success rate (rotation < 5° and translation < 5 % of the scene
-distance, ``gscpr.bench``'s criterion) and the median errors. Unlike ``benchmarks/refine.py`` (a generated room
+distance, ``gscpr.bench``'s criterion), the share verification accepted and the success over those, and the median
+errors. With ``--no-verify`` nothing is verified: ``accepted`` and ``success_accepted`` are ``null`` ("–" in the
+table, whose header line says so), not the refined share. Unlike ``benchmarks/refine.py`` (a generated room
 whose renders are the queries: every match right), these are the speed figures of real photographs.
 Prints JSON lines, then a markdown table.
 """
@@ -115,7 +117,7 @@ def run_row(
     ok = within(err[:, 0], err[:, 1], SUCCESS[0], SUCCESS[1] * distance)
     solved = [r for r in results if r.num_inliers > 0]
     iters = [r.ransac_iterations for r in solved if r.ransac_iterations is not None]
-    accepted = np.array([r.ok for r in results])
+    accepted = np.array([r.ok for r in results]) if cfg.verify else None  # unverified: nothing was accepted
     return {
         "queries": len(results),
         **{f"ms_{s}": float(np.median(stages[:, k])) for k, s in enumerate(STAGES)},
@@ -125,12 +127,33 @@ def run_row(
         "inlier_ratio_median": float(np.median([r.inlier_ratio for r in solved])) if solved else None,
         "ransac_iterations_median": float(np.median(iters)) if iters else None,
         "success": float(ok.mean()),
-        "success_accepted": float(ok[accepted].mean()) if accepted.any() else None,
-        "accepted": float(accepted.mean()),
+        "success_accepted": float(ok[accepted].mean()) if accepted is not None and accepted.any() else None,
+        "accepted": float(accepted.mean()) if accepted is not None else None,
         "median_rot_deg": float(np.median(err[:, 0])),
         "median_trans": float(np.median(err[:, 1])),
         "distance": distance,
     }
+
+
+def markdown(rows: list[dict], verify: bool) -> str:
+    """The rows as a markdown table; without verification, a header line saying why "accepted" is "–"."""
+
+    def share(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:.0f} %"
+
+    head = ["scene", "size", "protocol", "matcher", "solver", "batch", *STAGES, "total ms", "q/s", "inlier ratio",
+            "RANSAC it.", "success", "accepted", "success, accepted", "rot °", "trans"]  # fmt: skip
+    lines = [] if verify else ["verification off (--no-verify): nothing accepted or rejected, those columns are –", ""]
+    lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        cells = [r["scene"], r["size"], r["protocol"], r["matcher"], r["solver"], r["batch"],
+                 *(f"{r[f'ms_{s}']:.1f}" for s in STAGES), f"{r['ms_total_median']:.1f}", f"{r['queries_per_s']:.1f}",
+                 "–" if r["inlier_ratio_median"] is None else f"{r['inlier_ratio_median']:.2f}",
+                 "–" if r["ransac_iterations_median"] is None else f"{r['ransac_iterations_median']:.0f}",
+                 share(r["success"]), share(r["accepted"]), share(r["success_accepted"]),
+                 f"{r['median_rot_deg']:.3f}", f"{r['median_trans']:.4f}"]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
 
 
 def write_profile(profiler: cProfile.Profile, path: Path, top: int = 60) -> None:
@@ -223,18 +246,7 @@ def main() -> None:
         "verify": not args.no_verify,
         "rows": rows,
     }
-    head = ["scene", "size", "protocol", "matcher", "solver", "batch", *STAGES, "total ms", "q/s", "inlier ratio",
-            "RANSAC it.", "success", "accepted", "success, accepted", "rot °", "trans"]  # fmt: skip
-    print("\n| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
-    for r in rows:
-        cells = [r["scene"], r["size"], r["protocol"], r["matcher"], r["solver"], r["batch"],
-                 *(f"{r[f'ms_{s}']:.1f}" for s in STAGES), f"{r['ms_total_median']:.1f}", f"{r['queries_per_s']:.1f}",
-                 "–" if r["inlier_ratio_median"] is None else f"{r['inlier_ratio_median']:.2f}",
-                 "–" if r["ransac_iterations_median"] is None else f"{r['ransac_iterations_median']:.0f}",
-                 f"{100 * r['success']:.0f} %", f"{100 * r['accepted']:.0f} %",
-                 "–" if r["success_accepted"] is None else f"{100 * r['success_accepted']:.0f} %",
-                 f"{r['median_rot_deg']:.3f}", f"{r['median_trans']:.4f}"]  # fmt: skip
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+    print("\n" + markdown(rows, verify=not args.no_verify))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -1,6 +1,7 @@
 """benchmarks/refine_real.py: bad arguments refused in one line with exit status 2, before any scene is loaded
 or trained (a zero batch, view count or size, an unknown solver, a scene that is not NAME=FOLDER or no dataset);
-a row of the generated room on the CPU (``run_row``): ``--profile`` sees the timed queries only."""
+a row of the generated room on the CPU (``run_row``): ``--profile`` sees the timed queries only, and without
+verification nothing is said to be accepted (``null``, "–" in the table, which says why)."""
 
 import cProfile
 import importlib.util
@@ -82,3 +83,24 @@ def test_bad_arguments_end_in_one_line(tmp_path, bad, says):
     done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "work").exists()  # refused before anything was trained or written
+
+
+def test_without_verification_nothing_is_said_to_be_accepted(refine_real, room_row):
+    cfg = RefineConfig(ransac_px=1.0, recovery=())
+    verified = refine_real.run_row(*room_row, cfg, 1, 1, "cpu")
+    unverified = refine_real.run_row(*room_row, RefineConfig(ransac_px=1.0, recovery=(), verify=False), 1, 1, "cpu")
+    assert verified["accepted"] == verified["success_accepted"] == 1.0
+    assert unverified["success"] == 1.0 and unverified["accepted"] is unverified["success_accepted"] is None
+    for row in (verified, unverified):
+        row.update(scene="room", size="320x240", protocol="p", matcher="xfeat", solver="poselib", batch=1)
+    table = refine_real.markdown([verified, unverified], verify=False).splitlines()
+    assert table[0].startswith("verification off (--no-verify)")
+    head = [c.strip() for c in table[2].split("|")]
+    on, off = ([c.strip() for c in line.split("|")] for line in table[-2:])
+    at = head.index("accepted")
+    assert (
+        on[at : at + 2] == ["100 %", "100 %"]
+        and off[at : at + 2] == ["–", "–"]
+        and off[head.index("success")] == "100 %"
+    )
+    assert not refine_real.markdown([verified], verify=True).startswith("verification off")
