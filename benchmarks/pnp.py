@@ -9,7 +9,10 @@ and number of matches asked for. Each solver (its default RANSAC bounds, thresho
 ``--draws`` scenes after one warm-up solve; a row gives the median wall time of a solve (host to host, the
 GPU's synchronisations included), the median and worst rotation error (degrees) and camera-centre error
 (units; the scene is 2-8 deep), the median inliers and RANSAC iterations, and how often the pose was found
-(rotation error under 1 degree). Prints JSON and a markdown table (``--out``: both written, ``.json`` and ``.md``).
+(rotation error under 1 degree). A solver that finds no pose returns nothing, not the samples it drew: the
+iterations median is over the draws that returned a pose and reported its iterations (``iterations_counted`` of
+``draws``; ``null`` and "–" when none did, as for OpenCV, which does not say). Prints JSON and a markdown table
+(``--out``: both written, ``.json`` and ``.md``).
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def run(solver_name: str, n: int, ratio: float, draws: int, options: SolverOptio
         rot.append(float(r))
         centre.append(float(c))
         inliers.append(est.num_inliers if est is not None else 0)
-        iterations.append(est.info.get("iterations", 0) if est is not None else 0)
+        if est is not None and "iterations" in est.info:  # a failed solve drew samples, but does not say how many
+            iterations.append(est.info["iterations"])
     return {
         "solver": solver_name,
         "matches": n,
@@ -74,8 +78,36 @@ def run(solver_name: str, n: int, ratio: float, draws: int, options: SolverOptio
         "centre_max": float(np.max(centre)),
         "found": float(np.mean(np.asarray(rot) < 1.0)),
         "inliers_median": float(np.median(inliers)),
-        "iterations_median": float(np.median(iterations)),
+        "iterations_median": float(np.median(iterations)) if iterations else None,
+        "iterations_counted": len(iterations),  # the draws the iterations median is over
     }
+
+
+def iterations_cell(row: dict) -> str:
+    """The table's iterations: the median over the draws that returned a pose, "(k of n)" when some did not."""
+    if row["iterations_median"] is None:
+        return "–"
+    some = "" if row["iterations_counted"] == row["draws"] else f" ({row['iterations_counted']} of {row['draws']})"
+    return f"{row['iterations_median']:.0f}{some}"
+
+
+def markdown(result: dict, draws: int) -> str:
+    """The results as a markdown table under a line saying the device, date, draws, threshold and camera."""
+    lines = [
+        f"{result['device']}, gpu-ransac on {result['gpu_ransac_device']}, {result['date']}, torch {result['torch']}, "
+        f"{draws} draws per row, threshold {result['threshold_px']} px, camera {result['camera']}",
+        "",
+        "| matches | inlier ratio | solver | ms (median) | ms (p90) | rot ° (median / max) | centre (median / max) "
+        "| found | inliers | iterations (poses returned) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['matches']} | {r['inlier_ratio']:.2f} | {r['solver']} | {r['ms_median']:.2f} | {r['ms_p90']:.2f} | "
+            f"{r['rot_deg_median']:.4f} / {r['rot_deg_max']:.3g} | {r['centre_median']:.5f} / {r['centre_max']:.3g} | "
+            f"{r['found']:.2f} | {r['inliers_median']:.0f} | {iterations_cell(r)} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -114,21 +146,7 @@ def main() -> None:
         "threshold_px": args.threshold,
         "rows": rows,
     }
-    lines = [
-        f"{device}, gpu-ransac on {args.device}, {result['date']}, torch {torch.__version__}, {args.draws} draws per "
-        f"row, threshold {args.threshold} px, camera {result['camera']}",
-        "",
-        "| matches | inlier ratio | solver | ms (median) | ms (p90) | rot ° (median / max) | centre (median / max) "
-        "| found | inliers | iterations |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['matches']} | {r['inlier_ratio']:.2f} | {r['solver']} | {r['ms_median']:.2f} | {r['ms_p90']:.2f} | "
-            f"{r['rot_deg_median']:.4f} / {r['rot_deg_max']:.3g} | {r['centre_median']:.5f} / {r['centre_max']:.3g} | "
-            f"{r['found']:.2f} | {r['inliers_median']:.0f} | {r['iterations_median']:.0f} |"
-        )
-    table = "\n".join(lines)
+    table = markdown(result, args.draws)
     print("\n" + table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

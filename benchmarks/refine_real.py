@@ -9,7 +9,9 @@ resolution or resized (``--max-side``), get coarse poses under the bench protoco
 perturbations), ``--draws`` draws per view. Every (scene, size, protocol, matcher, solver, batch) is a row: median
 ms per stage (render, match, sub-pixel, lift, PnP, verify), the median whole query, queries/s over the row's run,
 the median inlier ratio and RANSAC iterations, the success rate (rotation < 5° and translation < 5 % of the scene
-distance, ``gscpr.bench``'s criterion) and the median errors. Unlike ``benchmarks/refine.py`` (a generated room
+distance, ``gscpr.bench``'s criterion), the share verification accepted and the success over those, and the median
+errors. With ``--no-verify`` nothing is verified: ``accepted`` and ``success_accepted`` are ``null`` ("–" in the
+table, whose header line says so), not the refined share. Unlike ``benchmarks/refine.py`` (a generated room
 whose renders are the queries: every match right), these are the speed figures of real photographs.
 Prints JSON lines, then a markdown table.
 """
@@ -69,8 +71,22 @@ def sized(frames, background, max_side: int | None):
     return images, cams
 
 
-def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int, workers: int, device: str) -> dict:
-    """Refine every query (after a warm-up on the first two); the row's medians and rates."""
+def run_row(
+    model,
+    images,
+    cams,
+    coarse,
+    gts,
+    distance,
+    matcher,
+    cfg,
+    batch: int,
+    workers: int,
+    device: str,
+    profiler: cProfile.Profile | None = None,
+) -> dict:
+    """Refine every query (after a warm-up on the first two); the row's medians and rates. ``profiler`` (if given)
+    runs over the timed queries only: not the warm-up, whose first gpu-ransac solve is mostly ``torch.compile``."""
     for i in range(min(2, len(images))):
         refine_query(model, images[i], cams[i], coarse[i], matcher, cfg)
     if batch > 1:
@@ -80,6 +96,8 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
         torch.cuda.reset_peak_memory_stats()
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     results = []
+    if profiler is not None:
+        profiler.enable()
     t0 = time.perf_counter()
     for i in range(0, len(images), batch):
         j = min(i + batch, len(images))
@@ -90,6 +108,8 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
     if device == "cuda":
         torch.cuda.synchronize()
     total = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.disable()
     if pool is not None:
         pool.shutdown()
     stages = np.array([[r.timings.get(s, 0.0) for s in STAGES] for r in results]) * 1000
@@ -97,7 +117,7 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
     ok = within(err[:, 0], err[:, 1], SUCCESS[0], SUCCESS[1] * distance)
     solved = [r for r in results if r.num_inliers > 0]
     iters = [r.ransac_iterations for r in solved if r.ransac_iterations is not None]
-    accepted = np.array([r.ok for r in results])
+    accepted = np.array([r.ok for r in results]) if cfg.verify else None  # unverified: nothing was accepted
     return {
         "queries": len(results),
         **{f"ms_{s}": float(np.median(stages[:, k])) for k, s in enumerate(STAGES)},
@@ -107,12 +127,41 @@ def run_row(model, images, cams, coarse, gts, distance, matcher, cfg, batch: int
         "inlier_ratio_median": float(np.median([r.inlier_ratio for r in solved])) if solved else None,
         "ransac_iterations_median": float(np.median(iters)) if iters else None,
         "success": float(ok.mean()),
-        "success_accepted": float(ok[accepted].mean()) if accepted.any() else None,
-        "accepted": float(accepted.mean()),
+        "success_accepted": float(ok[accepted].mean()) if accepted is not None and accepted.any() else None,
+        "accepted": float(accepted.mean()) if accepted is not None else None,
         "median_rot_deg": float(np.median(err[:, 0])),
         "median_trans": float(np.median(err[:, 1])),
         "distance": distance,
     }
+
+
+def markdown(rows: list[dict], verify: bool) -> str:
+    """The rows as a markdown table; without verification, a header line saying why "accepted" is "–"."""
+
+    def share(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:.0f} %"
+
+    head = ["scene", "size", "protocol", "matcher", "solver", "batch", *STAGES, "total ms", "q/s", "inlier ratio",
+            "RANSAC it.", "success", "accepted", "success, accepted", "rot °", "trans"]  # fmt: skip
+    lines = [] if verify else ["verification off (--no-verify): nothing accepted or rejected, those columns are –", ""]
+    lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        cells = [r["scene"], r["size"], r["protocol"], r["matcher"], r["solver"], r["batch"],
+                 *(f"{r[f'ms_{s}']:.1f}" for s in STAGES), f"{r['ms_total_median']:.1f}", f"{r['queries_per_s']:.1f}",
+                 "–" if r["inlier_ratio_median"] is None else f"{r['inlier_ratio_median']:.2f}",
+                 "–" if r["ransac_iterations_median"] is None else f"{r['ransac_iterations_median']:.0f}",
+                 share(r["success"]), share(r["accepted"]), share(r["success_accepted"]),
+                 f"{r['median_rot_deg']:.3f}", f"{r['median_trans']:.4f}"]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def write_profile(profiler: cProfile.Profile, path: Path, top: int = 60) -> None:
+    """The ``top`` functions of ``profiler`` into ``path``, two sections: by cumulative time, then by own time."""
+    with path.open("w") as f:
+        for key, title in (("cumulative", "cumulative time (with callees)"), ("tottime", "own time (tottime)")):
+            f.write(f"# top {top} by {title}\n")
+            pstats.Stats(profiler, stream=f).sort_stats(key).print_stats(top)
 
 
 def scene_arg(text: str) -> tuple[str, Path]:
@@ -152,7 +201,12 @@ def main() -> None:
     p.add_argument("--train-steps", type=nonnegative_int, default=7000)
     p.add_argument("--work", type=Path, default=Path("refine_real_work"))
     p.add_argument("--device", type=device_arg, default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--profile", type=Path, help="cProfile the first row's queries; the top functions go here")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="cProfile the first row's timed queries (not its warm-up); the top functions go here, "
+        "by cumulative and by own time",
+    )
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     rows = []
@@ -175,14 +229,10 @@ def main() -> None:
                                            verify=not args.no_verify)  # fmt: skip
                         for b in args.batch:
                             prof = cProfile.Profile() if args.profile and not rows else None
-                            if prof is not None:
-                                prof.enable()
                             row = run_row(model, images * reps, cams * reps, coarse, np.concatenate([gts] * reps),
-                                          distance, matcher, cfg, b, args.workers, args.device)  # fmt: skip
+                                          distance, matcher, cfg, b, args.workers, args.device, prof)  # fmt: skip
                             if prof is not None:
-                                prof.disable()
-                                with args.profile.open("w") as f:
-                                    pstats.Stats(prof, stream=f).sort_stats("cumulative").print_stats(60)
+                                write_profile(prof, args.profile)
                             row.update(scene=name, size=f"{cams[0].width}x{cams[0].height}", protocol=proto,
                                        matcher=m, solver=solver, batch=b, workers=args.workers)  # fmt: skip
                             rows.append(row)
@@ -196,17 +246,7 @@ def main() -> None:
         "verify": not args.no_verify,
         "rows": rows,
     }
-    head = ["scene", "size", "protocol", "matcher", "solver", "batch", *STAGES, "total ms", "q/s", "inlier ratio",
-            "RANSAC it.", "success", "accepted", "success, accepted", "rot °", "trans"]  # fmt: skip
-    print("\n| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
-    for r in rows:
-        cells = [r["scene"], r["size"], r["protocol"], r["matcher"], r["solver"], r["batch"],
-                 *(f"{r[f'ms_{s}']:.1f}" for s in STAGES), f"{r['ms_total_median']:.1f}", f"{r['queries_per_s']:.1f}",
-                 f"{r['inlier_ratio_median'] or 0:.2f}", f"{r['ransac_iterations_median'] or 0:.0f}",
-                 f"{100 * r['success']:.0f} %", f"{100 * r['accepted']:.0f} %",
-                 "–" if r["success_accepted"] is None else f"{100 * r['success_accepted']:.0f} %",
-                 f"{r['median_rot_deg']:.3f}", f"{r['median_trans']:.4f}"]  # fmt: skip
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+    print("\n" + markdown(rows, verify=not args.no_verify))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -154,6 +154,9 @@ def test_cambridge_split_file(tmp_path):
     path.write_text("h\nh\nh\nseq1/frame00001.png 1 2 3 1 0 0\n")
     with pytest.raises(PoseFileError, match=r"dataset_test.txt:4: 7 columns"):
         read_cambridge_split(path)
+    path.write_text("h\nh\nh\nseq1/frame00001.png\n")  # a name alone: one column, not "1 columns"
+    with pytest.raises(PoseFileError, match=r"dataset_test.txt:4: 1 column, expected 8"):
+        read_cambridge_split(path)
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,7 @@ def test_changed_parts_and_the_resume_message():
     assert msg == "resume: 12 of 40 records redone: coarse pose changed for 3, options changed for 9"
     msg = resume_message(2, 2, Counter({None: 2}))
     assert msg == "resume: 2 of 2 records redone: no fingerprint (written by an older gscpr) for 2"
+    assert resume_message(1, 1, Counter({"model": 1})) == "resume: 1 of 1 record redone: model changed for 1"
 
 
 def _strict(text: str):

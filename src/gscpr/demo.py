@@ -22,6 +22,7 @@ import numpy as np
 from .evaluate import within
 from .geometry import camera_center, perturb_pose, pose_errors
 from .outputs import write_text
+from .text import plural
 
 __all__ = ["demo_scene_dir", "run_demo"]
 
@@ -90,9 +91,9 @@ def run_demo(
     statuses = [records[q.name]["status"] for q in queries]
     text = "\n\n".join(
         [
-            f"gscpr demo: {len(queries)} views of the mic scene ({len(model)} Gaussians, 400x400), coarse poses "
-            f"{rot_deg}° and {trans} units (camera distance {distance:.2f}) off the truth, seed {seed}; "
-            f"{matcher} + PoseLib, {iterations} iteration(s) on the {device.upper()}",
+            f"gscpr demo: {plural(len(queries), 'view')} of the mic scene ({len(model)} Gaussians, 400x400), "
+            f"coarse poses {rot_deg}° and {trans} units (camera distance {distance:.2f}) off the truth, seed {seed}; "
+            f"{matcher} + PoseLib, {plural(iterations, 'iteration')} on the {device.upper()}",
             _table({"coarse": before, "refined": after}, distance),
             f"{statuses.count('refined')} of {len(queries)} refined in {seconds:.1f} s; "
             f"overlays, poses and per-query records in {out}/",

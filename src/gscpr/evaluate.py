@@ -37,6 +37,7 @@ import numpy as np
 from .geometry import pose_errors
 from .outputs import write_json, write_text
 from .poses import NAME_SCHEMES, PoseFileError, UnknownNameError, align_names, read_cambridge_split, read_poses
+from .text import plural
 
 __all__ = [
     "CAMBRIDGE_THRESHOLDS",
@@ -252,7 +253,7 @@ def format_acceptance(accepted: SceneResult | None, summary: dict) -> str:
     """The lines ``gscpr eval`` prints for :func:`acceptance_results`: the accepted queries' table (their rates
     are the precision of ``refined``), the recall per threshold, and whether a confidence was recorded."""
     pct = f"{100 * summary['acceptance_rate']:.1f} %" if summary["queries"] else "–"
-    head = f"accepted (status refined): {summary['accepted']} of {summary['queries']} queries ({pct})"
+    head = f"accepted (status refined): {summary['accepted']} of {plural(summary['queries'], 'query')} ({pct})"
     lines = [format_table([accepted], title=head + "; rates = precision of refined") if accepted else f"### {head}"]
     recall = ", ".join(f"{k} {'–' if v is None else f'{100 * v:.1f} %'}" for k, v in summary["recall"].items())
     lines.append(f"recall of refined (of the queries whose solved pose is within, the share accepted): {recall}")

@@ -12,6 +12,7 @@ import torch
 from .data.images import to_uint8
 from .outputs import write_image
 from .refine.types import RefineResult
+from .text import plural
 
 __all__ = ["draw_overlay", "overlay_image", "query_file_stem"]
 
@@ -37,7 +38,7 @@ def overlay_image(
             p1 = (int(round(r.matches.kpts1[i, 0])) + a.shape[1], int(round(r.matches.kpts1[i, 1])))
             cv2.line(canvas, p0, p1, (0, 255, 0) if r.ok else (255, 0, 0), 1, cv2.LINE_AA)
     if label:
-        text = f"{r.status}: {r.num_matches} matches, {r.num_lifted} lifted, {r.num_inliers} inliers"
+        text = f"{r.status}: {plural(r.num_matches, 'match')}, {r.num_lifted} lifted, {plural(r.num_inliers, 'inlier')}"
         for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined: readable on dark and white
             cv2.putText(canvas, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, width, cv2.LINE_AA)
     return canvas

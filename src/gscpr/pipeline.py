@@ -59,6 +59,7 @@ from .records import (
     tree_identity,
 )
 from .refine import RefineConfig, Refiner, RefineResult, Status, refine_batch
+from .text import plural
 
 __all__ = [
     "PoseInputs",
@@ -329,7 +330,7 @@ def write_outputs(
     statuses = status_counts(records[n] for n in names)
     if unrefined:
         statuses["no_image"] = len(unrefined)
-    lines = [f"{len(names)} queries: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))]
+    lines = [f"{plural(len(names), 'query')}: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))]
     bad = [n for n in names if records[n]["status"] == Status.BAD_INPUT.value]
     if bad:  # one line each: the image or render file and what is wrong with it
         lines.append(f"bad input, coarse pose kept ({len(bad)}):\n" + _listing([f"{n}: {records[n]['message']}"
@@ -443,7 +444,7 @@ def _warn(message: str) -> None:
 def _no_query_message(poses, coarse: dict, data: Path, split: str, frames: list, scheme: str) -> str:
     """Why no coarse pose became a query, with a name from each side to compare."""
     where = f"split {split}" if split else "any split"  # None: every frame --poses names, wherever it is
-    images = f"the {len(frames)} images of {data} ({where})"
+    images = f"the {plural(len(frames), 'image')} of {data} ({where})"
     if not frames:
         return f"{data} has no images in {where}: nothing to refine"
     if not coarse:
@@ -451,7 +452,7 @@ def _no_query_message(poses, coarse: dict, data: Path, split: str, frames: list,
     if scheme == "auto":
         scheme = f"auto ({guess_name_scheme([f.name for f in frames])})"
     example = f"e.g. {next(iter(coarse))!r} in {poses}, {frames[0].name!r} in {data}"
-    return (f"none of the {len(coarse)} coarse poses in {poses} names one of {images} under the name scheme "
+    return (f"none of the {plural(len(coarse), 'coarse pose')} in {poses} names one of {images} under the name scheme "
             f"{scheme} ({example}); --scheme chooses how names are matched")  # fmt: skip
 
 
@@ -622,8 +623,8 @@ def run(args: argparse.Namespace) -> int:
     statuses = status_counts(result.records.values())
     if not statuses.get(Status.REFINED.value):
         why = ", ".join(f"{k} {v}" for k, v in statuses.items())
-        print(f"gscpr refine: error: none of the {sum(statuses.values())} queries was refined ({why}); the coarse "
-              f"poses are kept in {Path(args.out) / 'refined_poses.txt'}, each query's reason is in "
+        print(f"gscpr refine: error: none of the {plural(sum(statuses.values()), 'query')} was refined ({why}); the "
+              f"coarse poses are kept in {Path(args.out) / 'refined_poses.txt'}, each query's reason is in "
               f"{Path(args.out) / 'results.jsonl'}", file=sys.stderr)  # fmt: skip
         return 2
     return 0

@@ -36,6 +36,7 @@ import numpy as np
 
 from .geometry import check_pose, make_pose, pose_to_qt, qt_to_pose, qvec_to_rotmat
 from .outputs import not_there, write_text
+from .text import plural
 
 __all__ = [
     "NAME_SCHEMES",
@@ -404,7 +405,7 @@ def read_cambridge_split(path: PathLike) -> dict[str, np.ndarray]:
         if not tokens:
             continue
         if len(tokens) != 8:
-            raise PoseFileError(path, f"{len(tokens)} columns, expected 8 (name X Y Z W P Q R)", lineno)
+            raise PoseFileError(path, f"{plural(len(tokens), 'column')}, expected 8 (name X Y Z W P Q R)", lineno)
         values = _parse_floats(tokens[1:], path, lineno)
         q = np.array(values[3:])
         if np.linalg.norm(q) < 1e-8:

@@ -26,6 +26,7 @@ import numpy as np
 from .geometry import pose_to_qt, qt_to_pose
 from .outputs import json_safe, naming, write_text
 from .refine.types import STAGES, RefineResult, Status
+from .text import plural
 
 __all__ = [
     "FINGERPRINT_PARTS",
@@ -248,4 +249,4 @@ def resume_message(redone: int, recorded: int, reasons: Counter) -> str:
     why = [f"{part} changed for {reasons[part]}" for part in FINGERPRINT_PARTS if reasons.get(part)]
     if reasons.get(None):
         why.append(f"no fingerprint (written by an older gscpr) for {reasons[None]}")
-    return f"resume: {redone} of {recorded} records redone: {', '.join(why)}"
+    return f"resume: {redone} of {plural(recorded, 'record')} redone: {', '.join(why)}"

@@ -29,6 +29,7 @@ from .bench.thumbnails import thumb_stem
 from .calibration import BINS, expected_calibration_error, reliability_bins
 from .evaluate import within
 from .outputs import check_writable, write_text
+from .text import plural
 
 __all__ = ["cdf_svg", "load_results", "reliability_svg", "write_report"]
 
@@ -254,7 +255,7 @@ def _thumbs(folder: Path, result: dict, kind: str) -> str:
             info = ""
             if q is not None:
                 conf = "no confidence" if q.get("confidence") is None else f"confidence {q['confidence']:.2f}"
-                info = (f"{html.escape(q['name'])}: {q['status']}, {conf}, {q['inliers']} inliers; rotation "
+                info = (f"{html.escape(q['name'])}: {q['status']}, {conf}, {plural(q['inliers'], 'inlier')}; rotation "
                         f"{q['before'][0]:.3f}° → {q['after'][0]:.3f}°, translation {q['before'][1]:.5f} → "
                         f"{q['after'][1]:.5f}")  # fmt: skip
             caption = f"{r['protocol']} / {r['matcher']} + {r['solver']} — {info}"
@@ -268,9 +269,9 @@ def _section(folder: Path, r: dict) -> list[str]:
     """The page's part for one bench result (``r``, read from ``folder/bench.json``)."""
     return [
         f"<h2>{html.escape(str(r['scene']))} — {html.escape(str(r['device']))}, {r['date']}</h2>",
-        f'<p class="note">{r["format"]}, {r["queries"]} test views at {r["resolution"]}, '
+        f'<p class="note">{r["format"]}, {plural(r["queries"], "test view")} at {r["resolution"]}, '
         f"{r['model_size']:,} Gaussians, D = {r['scene_distance']:.4g}, "
-        f"at most {r['config']['iterations']} iteration(s).</p>",
+        f"at most {plural(r['config']['iterations'], 'iteration')}.</p>",
         "<h3>Failures</h3>" + _thumbs(folder, r, "fail"),
         "<h3>Results</h3>" + _table(r),
         "<h3>Perturbation protocols</h3>" + _protocols(r),

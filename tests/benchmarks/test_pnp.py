@@ -1,16 +1,46 @@
-"""benchmarks/pnp.py on the CPU: a small row of each solver (gpu-ransac run on the CPU finds PoseLib's pose), and
-bad arguments refused in one line with exit status 2."""
+"""benchmarks/pnp.py on the CPU: a small row of each solver (gpu-ransac run on the CPU finds PoseLib's pose), the
+iterations of solves that found nothing left out of the median rather than counted as 0, and bad arguments refused
+in one line with exit status 2."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from gscpr.solvers import SOLVERS, SolverOptions
+from gscpr.solvers.pnp_poselib import PoseLibPnP
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "pnp.py"
+
+
+@pytest.fixture(scope="module")
+def pnp():
+    spec = importlib.util.spec_from_file_location("pnp_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FailsAfterWarmUp(PoseLibPnP):
+    """PoseLib that finds nothing on every solve but the ``solved``-th ones (1-based, the warm-up is 0); the
+    iterations of the poses it returned are kept in ``iterations``."""
+
+    solved: tuple[int, ...] = ()
+    calls = 0
+    iterations: list[int] = []
+
+    def _solve(self, *args):
+        est = super()._solve(*args) if type(self).calls in type(self).solved else None
+        type(self).calls += 1
+        if est is not None and type(self).calls > 1:
+            type(self).iterations.append(est.info["iterations"])
+        return est
 
 
 def run(*args):
@@ -41,3 +71,23 @@ def test_a_small_cpu_row_gives_both_solvers_the_same_pose(tmp_path):
 def test_bad_arguments_end_in_one_line(bad, says):
     done = run("--device", "cpu", "--draws", "1", *bad)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("solved", [(2,), ()])
+def test_solves_that_find_nothing_are_left_out_of_the_iterations(pnp, monkeypatch, solved):
+    monkeypatch.setitem(SOLVERS, "flaky", FailsAfterWarmUp)
+    monkeypatch.setattr(FailsAfterWarmUp, "solved", solved)
+    monkeypatch.setattr(FailsAfterWarmUp, "calls", 0)
+    monkeypatch.setattr(FailsAfterWarmUp, "iterations", [])
+    row = pnp.run("flaky", 60, 0.5, 3, SolverOptions(threshold_px=2.0), seed=0)
+    assert row["found"] == pytest.approx(len(solved) / 3) and row["iterations_counted"] == len(solved)
+    table = pnp.markdown({"device": "cpu", "gpu_ransac_device": "cpu", "date": "today", "torch": "x",
+                          "threshold_px": 2.0, "camera": "1920x1080", "rows": [row]}, 3)  # fmt: skip
+    cell = table.splitlines()[-1].split("|")[-2].strip()
+    if solved:  # the one pose's iterations (PoseLib draws at least 20), not the median of [0, 0, it]
+        assert row["iterations_median"] == FailsAfterWarmUp.iterations[0] >= 20
+        assert cell == f"{FailsAfterWarmUp.iterations[0]} (1 of 3)"
+    else:
+        assert row["iterations_median"] is None and cell == "–"
+        assert json.loads(json.dumps(row))["iterations_median"] is None
+    assert np.isinf(row["rot_deg_max"])

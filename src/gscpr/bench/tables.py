@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..text import plural
 from .scene_scale import ABSOLUTE, FINE, SUCCESS
 
 __all__ = ["TRUST_HEAD", "failures_text", "format_tables", "number", "trust_cells"]
@@ -51,8 +52,9 @@ def format_tables(result: dict) -> str:
     """The markdown tables of a ``bench.json``: one row per protocol x matcher x solver."""
     d = result["scene_distance"]
     lines = [
-        f"# Pose refinement accuracy: {result['scene']} ({result['format']}, {result['queries']} test views at "
-        f"{result['resolution']}, {result['model_size']:,} Gaussians) — {result['device']}, {result['date']}",
+        f"# Pose refinement accuracy: {result['scene']} ({result['format']}, "
+        f"{plural(result['queries'], 'test view')} at {result['resolution']}, {result['model_size']:,} Gaussians) — "
+        f"{result['device']}, {result['date']}",
         "",
         f"Scene scale D = {d:.4g}. Success: rotation < {SUCCESS[0]:g}° and translation < {SUCCESS[1]:g} D; fine: "
         f"< {FINE[0]:g}° and < {FINE[1]:g} D; abs: < {ABSOLUTE[0]:g}° and < {ABSOLUTE[1]:g} units (GSFeatLoc's code). "

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..camera import Camera
 from ..geometry import opengl_c2w_to_opencv_w2c
+from ..text import plural
 from .ace import image_size
 from .frame import DatasetError, Frame
 
@@ -67,7 +68,8 @@ def existing_frames(path: Path, data: dict, root: Path) -> tuple[list[tuple[int,
         first[key] = i
         found.append((i, fr, img))
     if skipped:
-        warnings.warn(f"{path}: skipped {skipped} of {len(data['frames'])} frames whose image is missing", stacklevel=3)
+        n = len(data["frames"])
+        warnings.warn(f"{path}: skipped {skipped} of {plural(n, 'frame')} whose image is missing", stacklevel=3)
     if not found:
         raise DatasetError(f"{path}: none of the {len(data['frames'])} listed images exist")
     return found, skipped

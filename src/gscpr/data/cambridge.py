@@ -20,6 +20,7 @@ import numpy as np
 from ..camera import Camera
 from ..geometry import make_pose, qvec_to_rotmat
 from ..poses import PoseFileError, read_cambridge_split
+from ..text import plural
 from .ace import image_size, read_ace_split
 from .frame import DatasetError, Frame
 
@@ -95,7 +96,7 @@ def read_nvm_cameras(path: str | Path) -> dict[str, tuple[float, np.ndarray]]:
     cameras = {}
     for lineno in range(i + 2, i + 2 + n):
         if lineno - 1 >= len(lines):
-            raise DatasetError(f"{path}: file ends after {lineno - i - 2} of {n} cameras")
+            raise DatasetError(f"{path}: file ends after {lineno - i - 2} of {plural(n, 'camera')}")
         tok = lines[lineno - 1].split()
         try:
             focal, *rest = (float(v) for v in tok[1:9])

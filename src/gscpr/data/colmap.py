@@ -31,6 +31,7 @@ import numpy as np
 
 from ..camera import Camera, IntrinsicsError
 from ..geometry import check_pose, qt_to_pose
+from ..text import plural
 from .frame import DatasetError, Frame
 from .ngp import holdout_split
 
@@ -161,7 +162,7 @@ def _read_cameras_txt(path: Path) -> dict[int, _Camera]:
                                f"{', '.join(_BY_NAME)}")  # fmt: skip
         names = _BY_NAME[model][1]
         if len(tok) - 4 != len(names):
-            raise DatasetError(f"{path}:{lineno}: camera {cam_id} ({model}) has {len(tok) - 4} parameters, "
+            raise DatasetError(f"{path}:{lineno}: camera {cam_id} ({model}) has {plural(len(tok) - 4, 'parameter')}, "
                                f"{model} takes {len(names)}: {' '.join(names)}")  # fmt: skip
         width, height = (_number(path, lineno, t, w, int) for t, w in zip(tok[2:4], ("WIDTH", "HEIGHT"), strict=True))
         params = tuple(_number(path, lineno, t, f"parameter {n}") for t, n in zip(tok[4:], names, strict=True))
@@ -191,8 +192,8 @@ def _read_images_txt(path: Path) -> list[_Image]:
             continue
         tok = line.split()
         if len(tok) != 10:
-            raise DatasetError(f"{path}:{lineno}: {len(tok)} fields; an image line is IMAGE_ID QW QX QY QZ TX TY TZ "
-                               f"CAMERA_ID NAME (10 fields, no spaces in NAME)")  # fmt: skip
+            raise DatasetError(f"{path}:{lineno}: {plural(len(tok), 'field')}; an image line is IMAGE_ID QW QX QY QZ "
+                               f"TX TY TZ CAMERA_ID NAME (10 fields, no spaces in NAME)")  # fmt: skip
         image_id = _number(path, lineno, tok[0], "IMAGE_ID", int)
         fields = ("QW", "QX", "QY", "QZ", "TX", "TY", "TZ")
         # not finite: an image without a pose (skipped by load_colmap)
@@ -207,7 +208,7 @@ def _read_images_txt(path: Path) -> list[_Image]:
                                f"(line {lineno}) belong; {pair}")  # fmt: skip
         if len(ptok) % 3:
             raise DatasetError(f"{path}:{points_no}: the 2D points of image {image_id} (line {lineno}) are "
-                               f"X Y POINT3D_ID triples, got {len(ptok)} values; {pair}")  # fmt: skip
+                               f"X Y POINT3D_ID triples, got {plural(len(ptok), 'value')}; {pair}")  # fmt: skip
         for t in ptok:
             _number(path, points_no, t, "a 2D point value")
         images.append(_Image(image_id, tuple(values[:4]), tuple(values[4:]), camera_id, tok[9], f"{path}:{lineno}"))

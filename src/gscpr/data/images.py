@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..outputs import not_there
+from ..text import plural
 from .frame import DatasetError
 
 __all__ = ["exif_note", "exif_orientation", "image_size", "load_rgb", "size_mismatch", "to_uint8"]
@@ -52,7 +53,7 @@ def _open(path: Path, decode: bool = True) -> Iterator[Image.Image]:
             im = Image.open(f)
         except UnidentifiedImageError:
             size = path.stat().st_size
-            why = "empty file" if size == 0 else f"{size} bytes in no image format Pillow reads"
+            why = "empty file" if size == 0 else f"{plural(size, 'byte')} in no image format Pillow reads"
             raise DatasetError(f"{path}: not an image ({why})") from None
         except Image.DecompressionBombError as e:
             raise DatasetError(f"{path}: image too large to read ({e})") from None

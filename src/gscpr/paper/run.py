@@ -49,6 +49,7 @@ from ..records import file_identity, load_records, poses_from_records, tree_iden
 from ..refine import RefineConfig, Status
 from ..render_poses import POSE_INDEX, made_at_other_pose, read_pose_index
 from ..splat.model import scene_background
+from ..text import plural
 from .datasets import (
     ACT_FILE,
     PaperDataset,
@@ -131,8 +132,8 @@ def _queries(
     queries, missing = build_queries(frames, coarse, ds.name_scheme, out_name, on_disk)
     if not queries:
         example = f"e.g. {next(iter(coarse), '')!r}; images like {frames[0].name if frames else '-'!r}"
-        raise DatasetError(f"none of the {len(coarse)} coarse poses of {pe} names a test image of {scene_dir} "
-                           f"({example})")  # fmt: skip
+        raise DatasetError(f"none of the {plural(len(coarse), 'coarse pose')} of {pe} names a test image of "
+                           f"{scene_dir} ({example})")  # fmt: skip
     return queries, {n: coarse[n] for n in missing}, {query_name[n] for n in stale if n in query_name}
 
 
@@ -178,10 +179,11 @@ def _renderer(ds, scene: str, pe: str, root: Path, queries: list[Query], model_p
         parts = []
         if absent:
             looked = " or ".join(ds.render_names(absent[0].name))
-            parts.append(f"{len(absent)} of {len(queries)} renders not in {where} (e.g. no {looked} + .npy)")
+            parts.append(f"{len(absent)} of {plural(len(queries), 'render')} not in {where} (e.g. no {looked} + .npy)")
         if moved:  # on disk but not taken: said as such, not as missing (gscpr render --dataset redoes them)
-            parts.append(f"{len(moved)} of {len(queries)} renders in {'it' if absent else where} made at another "
-                         f"pose than the coarse pose now given (e.g. {moved[0]}; {POSE_INDEX}), not taken")  # fmt: skip
+            parts.append(f"{len(moved)} of {plural(len(queries), 'render')} in {'it' if absent else where} made at "
+                         f"another pose than the coarse pose now given (e.g. {moved[0]}; {POSE_INDEX}), "
+                         "not taken")  # fmt: skip
         head = f"{scene}: {' and '.join(parts)}"
         if model is None:
             why = f"and no model at {model_path}: those queries fail (render_failed)"
@@ -310,7 +312,7 @@ def _refine_scenes(args, ds: PaperDataset, dataset: str, relative: bool, scenes:
             file=sys.stderr,
         )
     if not n_refined:  # the outputs are written (the coarse poses kept), but nothing was refined: a failed run
-        print(f"error: none of the {n_queries} queries was refined; the coarse poses are kept in {out_dir}, each "
-              "query's reason is in refine_predictions/<scene>/results.jsonl", file=sys.stderr)  # fmt: skip
+        print(f"error: none of the {plural(n_queries, 'query')} was refined; the coarse poses are kept in {out_dir}, "
+              "each query's reason is in refine_predictions/<scene>/results.jsonl", file=sys.stderr)  # fmt: skip
         return 2
     return 0

@@ -32,6 +32,7 @@ from ..data.colmap import find_sparse_model
 from ..data.frame import DatasetError
 from ..outputs import output_folder
 from ..splat.act import ACT_FILE
+from ..text import plural
 from .gaussians import STRATEGIES, TrainConfig, Trainer
 from .loop import MAX_SIZE, RunConfig, load_masks, load_views
 from .scaffold import ScaffoldTrainConfig, ScaffoldTrainer
@@ -234,7 +235,7 @@ def train(
             return Trainer(cfg, train_views, out, points, device)
 
         if warmup:
-            say(f"warm-up pass: {iterations} steps, then training again into {out} (the original's --warmup)")
+            say(f"warm-up pass: {plural(iterations, 'step')}, then training again into {out} (the original's --warmup)")
             warm = trainer_from(init)
             warm.train(test_views, progress=verbose)
             if init is None:  # the original's Blender reader restarts from the warm-up model's anchors
@@ -248,8 +249,8 @@ def train(
         if resume and trainer.resume():
             say(f"resuming {out} at step {trainer.step}")
         size = ", ".join(f"{v} {k.removeprefix('num_')}" for k, v in trainer.model_size().items())
-        say(f"{fmt} scene: {len(train_views)} training and {len(test_views)} test views, {size} at the start"
-            f" ({'SfM points' if init is not None else 'random'})")  # fmt: skip
+        say(f"{fmt} scene: {len(train_views)} training and {plural(len(test_views), 'test view')}, {size} at the "
+            f"start ({'SfM points' if init is not None else 'random'})")  # fmt: skip
         evals = trainer.train(test_views, progress=verbose)
         ply = out / "point_cloud" / f"iteration_{trainer.step}" / "point_cloud.ply"
         return TrainResult(out, ply, trainer.step, evals, fmt)
