@@ -1,0 +1,131 @@
+"""What verification is worth over the accuracy suite: accepted wrong poses, the success it costs, calibration, time.
+
+    python benchmarks/trust.py benchmarks/results/accuracy_*_h200_2026-11-30.json --out benchmarks/results/trust_h200_2026-11-30
+
+Reads the ``bench.json`` files that ``benchmarks/accuracy.py`` writes (one per scene: every protocol x matcher x
+solver run, each query's status, confidence and the errors of its output and of its solved pose) and reports, per
+run and over all: the queries ``refined`` (accepted); the accepted wrong poses (outside the success threshold,
+< 5 deg and < 5 % of the scene distance, ``gscpr.bench``'s criterion), the right solved poses rejected; the
+success rate over all queries with verification (an unverified query keeps its coarse pose) against the same
+without it (every solved pose kept), in points; the precision and recall of ``refined``; the expected calibration
+error of the confidence against the solved pose's success (``gscpr.calibration``), per run and pooled per scene;
+verification's median share of a query's time. Issue 17's measures: accepted wrong = 0, a success drop of at most
+1 point, ECE < 0.05, verification <= 20 % of a query's time. Prints JSON, then markdown (also written with --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gscpr.bench.scene_scale import SUCCESS
+from gscpr.calibration import expected_calibration_error
+
+
+def run_row(scene: str, distance: float, run: dict) -> dict:
+    """The trust numbers of one bench run (its ``per_query`` records)."""
+
+    def ok(err) -> bool:
+        return err is not None and err[0] < SUCCESS[0] and err[1] < SUCCESS[1] * distance
+
+    queries = run["per_query"]
+    accepted = [q["status"] == "refined" for q in queries]
+    out_ok = [ok(q["after"]) for q in queries]
+    solved_ok = [ok(q.get("solved")) for q in queries]  # no pose solved: not a success either way
+    # Without verification every solved pose would be the output; a query with none keeps its coarse pose.
+    plain_ok = [ok(q.get("solved")) if q.get("solved") is not None else ok(q["after"]) for q in queries]
+    conf = [(q["confidence"], s) for q, s in zip(queries, solved_ok, strict=True)
+            if q.get("confidence") is not None and q.get("solved") is not None]  # fmt: skip
+    ms = run.get("ms") or {}
+    n_acc = sum(accepted)
+    return {
+        "scene": scene, "protocol": run["protocol"], "matcher": run["matcher"], "solver": run["solver"],
+        "queries": len(queries), "accepted": n_acc,
+        "accepted_wrong": sum(a and not o for a, o in zip(accepted, out_ok, strict=True)),
+        "accepted_wrong_names": [q["name"] for q, a, o in zip(queries, accepted, out_ok, strict=True) if a and not o],
+        "rejected_right": sum(not a and s for a, s in zip(accepted, solved_ok, strict=True)),
+        "success": float(np.mean(out_ok)), "success_without_verification": float(np.mean(plain_ok)),
+        "precision": sum(a and o for a, o in zip(accepted, out_ok, strict=True)) / n_acc if n_acc else None,
+        "recall": (sum(a and s for a, s in zip(accepted, solved_ok, strict=True)) / sum(solved_ok)
+                   if any(solved_ok) else None),
+        "ece": expected_calibration_error(*zip(*conf, strict=True)) if conf else None,
+        "confidences": conf,
+        "ms_verify": ms.get("verify"), "ms_total": run.get("ms_total"),
+    }  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="+", type=Path, help="bench.json / accuracy_<scene>_<gpu>_<date>.json files")
+    p.add_argument("--out", type=Path, help="write <out>.json and <out>.md")
+    args = p.parse_args()
+    rows, devices = [], set()
+    for f in args.files:
+        try:
+            result = json.loads(f.read_text(encoding="utf-8"))
+            devices.add(result.get("device", "?"))
+            rows += [run_row(result["scene"], float(result["scene_distance"]), r) for r in result["runs"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SystemExit(f"trust.py: error: {f}: not a gscpr bench result ({type(e).__name__}: {e})") from None
+    scenes = sorted({r["scene"] for r in rows})
+    pooled = {}
+    for s in scenes:
+        conf = [c for r in rows if r["scene"] == s for c in r["confidences"]]
+        pooled[s] = expected_calibration_error(*zip(*conf, strict=True)) if conf else None
+    shares = [r["ms_verify"] / r["ms_total"] for r in rows if r["ms_verify"] is not None and r["ms_total"]]
+    total = {
+        "queries": sum(r["queries"] for r in rows),
+        "accepted": sum(r["accepted"] for r in rows),
+        "accepted_wrong": sum(r["accepted_wrong"] for r in rows),
+        "rejected_right": sum(r["rejected_right"] for r in rows),
+        "largest_success_drop_points": max(100 * (r["success_without_verification"] - r["success"]) for r in rows),
+        "ece_per_scene": pooled,
+        "verify_share_median": float(np.median(shares)) if shares else None,
+        "verify_share_max": float(np.max(shares)) if shares else None,
+    }
+    for r in rows:
+        r.pop("confidences")
+    result = {"benchmark": "trust", "devices": sorted(devices), "date": datetime.date.today().isoformat(),
+              "files": [str(f) for f in args.files], "total": total, "rows": rows}  # fmt: skip
+    print(json.dumps(result["total"]))
+
+    def pct(v) -> str:
+        return "–" if v is None else f"{100 * v:.1f} %"
+
+    lines = [
+        f"Over {total['queries']} queries ({', '.join(sorted(devices))}): {total['accepted']} accepted, "
+        f"**{total['accepted_wrong']} accepted wrong**, {total['rejected_right']} right solved poses rejected; "
+        f"largest success drop {total['largest_success_drop_points']:.1f} points; ECE pooled per scene: "
+        + ", ".join(f"{s} {e:.3f}" if e is not None else f"{s} –" for s, e in pooled.items())
+        + (f"; verification {100 * total['verify_share_median']:.0f} % of a query's median time (median over runs, "
+           f"largest {100 * total['verify_share_max']:.0f} %)" if shares else ""),
+        "",
+        "| scene | protocol | matcher | solver | queries | accepted | accepted wrong | right rejected | success "
+        "| without verification | precision | recall | ECE | verify ms / query ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in rows:
+        wrong = str(r["accepted_wrong"]) + (f" ({', '.join(r['accepted_wrong_names'])})" if r["accepted_wrong"] else "")
+        ece = "–" if r["ece"] is None else f"{r['ece']:.3f}"
+        timing = (f"{r['ms_verify']:.1f} / {r['ms_total']:.1f}" if r["ms_verify"] is not None and r["ms_total"]
+                  else "–")  # fmt: skip
+        lines.append(
+            f"| {r['scene']} | {r['protocol']} | {r['matcher']} | {r['solver']} | {r['queries']} | {r['accepted']} "
+            f"| {wrong} | {r['rejected_right']} | {pct(r['success'])} | {pct(r['success_without_verification'])} "
+            f"| {pct(r['precision'])} | {pct(r['recall'])} | {ece} "
+            f"| {timing} |"
+        )
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+        args.out.with_suffix(".md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
