@@ -6,7 +6,8 @@ room is 4 units wide, so think of metres).
 * :func:`textured_room` – a 3DGS model (:class:`~gscpr.splat.Gaussians`, SH degree 0): six walls of a cube of half
   side ``half`` around the origin, each tiled with ``n_side^2`` flat splats (0.002 thick, 0.7 x the grid spacing
   wide, opacity 0.95) coloured with white noise plus a smooth pattern: ``6 n_side^2`` Gaussians, texture
-  everywhere a matcher looks.
+  everywhere a matcher looks. With ``period``, the four walls along x repeat their texture with that period along
+  x: a repeated texture, where a pose one period off sees what the right one sees.
 * :func:`pose_inside` – a random pose ``[4, 4]`` with the camera centre uniform in ``[-spread, spread]^3`` (inside
   the room) and a uniformly random orientation.
 * :func:`look_at_origin` – a random pose ``[4, 4]`` at ``distance`` from the origin, looking at it (its optical
@@ -41,12 +42,24 @@ __all__ = [
 ]
 
 
-def textured_room(n_side: int = 60, half: float = 2.0, seed: int = 0) -> Gaussians:
-    """Six walls of ``n_side^2`` flat splats each (white-noise colours plus a smooth pattern) around the origin."""
+def textured_room(n_side: int = 60, half: float = 2.0, seed: int = 0, period: float | None = None) -> Gaussians:
+    """Six walls of ``n_side^2`` flat splats each (white-noise colours plus a smooth pattern) around the origin.
+
+    With ``period`` (scene units), the four walls along x (at ``y = +-half`` and ``z = +-half``) repeat their
+    texture with that period along x (noise and pattern alike: a wall seen from ``period`` further along x looks
+    the same), the two end walls (``x = +-half``) keep their own: a repeated texture, the case where a pose one
+    period off matches as well as the right one. ``period`` must be a whole number of grid spacings
+    (``2 half / n_side``); raises ``ValueError`` otherwise."""
     rng = np.random.default_rng(seed)
-    u = (np.arange(n_side) + 0.5) / n_side * 2 * half - half
-    uu, vv = (a.ravel() for a in np.meshgrid(u, u))
     spacing = 2 * half / n_side
+    repeat = n_side
+    if period is not None:
+        repeat = round(period / spacing)
+        if not (1 <= repeat <= n_side and abs(repeat * spacing - period) < 1e-9 * max(period, 1.0)):
+            raise ValueError(f"period {period} is not a whole number (1 to {n_side}) of grid spacings {spacing:g}")
+    u = (np.arange(n_side) + 0.5) * spacing - half
+    uu, vv = (a.ravel() for a in np.meshgrid(u, u))
+    iu, iv = (a.ravel() for a in np.meshgrid(np.arange(n_side), np.arange(n_side)))
     means, scales, colors = [], [], []
     for axis in range(3):
         for sign in (-1.0, 1.0):
@@ -55,10 +68,16 @@ def textured_room(n_side: int = 60, half: float = 2.0, seed: int = 0) -> Gaussia
             p[:, a], p[:, b], p[:, axis] = uu, vv, sign * half
             s = np.full((len(uu), 3), 0.7 * spacing)
             s[:, axis] = 0.002  # flat, lying on the wall
-            smooth = 0.5 + 0.5 * np.sin(uu[:, None] * 3 + vv[:, None] * 2 + np.arange(3))
+            noise = rng.uniform(size=(n_side, n_side, 3))
+            if period is not None and axis != 0:  # u runs along x on these walls: the colours of column u mod P
+                smooth = 0.5 + 0.5 * np.sin(2 * np.pi * uu[:, None] / period + vv[:, None] * 2 + np.arange(3))
+                noise = noise[iv, iu % repeat]
+            else:
+                smooth = 0.5 + 0.5 * np.sin(uu[:, None] * 3 + vv[:, None] * 2 + np.arange(3))
+                noise = noise[iv, iu]
             means.append(p)
             scales.append(s)
-            colors.append(0.6 * rng.uniform(size=(len(uu), 3)) + 0.4 * smooth)
+            colors.append(0.6 * noise + 0.4 * smooth)
     g = Gaussians.from_points(np.concatenate(means), np.concatenate(colors), 0.01, opacity=0.95, sh_degree=0)
     g.log_scales = torch.log(torch.tensor(np.concatenate(scales), dtype=torch.float32))
     return g
