@@ -1,6 +1,6 @@
 """What verification is worth over the accuracy suite: accepted wrong poses, the success it costs, calibration, time.
 
-    python benchmarks/trust.py benchmarks/results/accuracy_*_h200_2026-11-30.json --out benchmarks/results/trust_h200_2026-11-30
+    python benchmarks/trust.py benchmarks/results/accuracy_*_h200_2026-11-30.json --out trust_h200_2026-11-30
 
 Reads the ``bench.json`` files that ``benchmarks/accuracy.py`` writes (one per scene: every protocol x matcher x
 solver run, each query's status, confidence and the errors of its output and of its solved pose) and reports, per
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,8 @@ def main() -> None:
             devices.add(result.get("device", "?"))
             rows += [run_row(result["scene"], float(result["scene_distance"]), r) for r in result["runs"]]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise SystemExit(f"trust.py: error: {f}: not a gscpr bench result ({type(e).__name__}: {e})") from None
+            print(f"trust.py: error: {f}: not a gscpr bench result ({type(e).__name__}: {e})", file=sys.stderr)
+            sys.exit(2)
     scenes = sorted({r["scene"] for r in rows})
     pooled = {}
     for s in scenes:

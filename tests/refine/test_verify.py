@@ -20,6 +20,7 @@ from gscpr.refine.verify import (
     focal_fit,
     gradient_ncc,
     gradient_ncc_many,
+    image_agreement,
     inlier_coverage,
     load_confidence_model,
 )
@@ -55,6 +56,18 @@ def test_gradient_ncc_of_several_views_at_once_is_each_views_own():
     alone = [gradient_ncc(v, query, m) for v, m in zip(views, masks, strict=True)]
     assert together[:2] == pytest.approx(alone[:2], abs=1e-6) and together[0] == pytest.approx(1.0)
     assert np.isnan(together[2]) and np.isnan(alone[2])
+
+
+def test_image_agreement_spread_is_large_where_one_part_of_the_view_disagrees():
+    query, mask = _texture(80, 80), torch.ones(80, 80, dtype=torch.bool)
+    patched = query.clone()
+    patched[:40, :40] = _texture(80, 80, seed=2)[:40, :40]  # one quarter of the view is another scene
+    (same, same_spread), (part, part_spread) = image_agreement(
+        torch.stack([query, patched]), query, mask[None].repeat(2, 1, 1)
+    )
+    assert same == pytest.approx(1.0) and same_spread == pytest.approx(0.0, abs=1e-6)
+    assert part > 0.5 and part_spread > 0.5  # whole-image NCC still high; its cells say where
+    assert np.isnan(image_agreement(query[None], query, torch.zeros(1, 80, 80, dtype=torch.bool))[0][1])
 
 
 def test_inlier_coverage_counts_occupied_cells():
@@ -164,6 +177,14 @@ def test_in_a_repeated_texture_the_solver_finds_a_pose_one_period_off_with_many_
     assert r.status == Status.REFINED and r.num_inliers > 100
     assert rot < 1.0 and trans == pytest.approx(PERIOD, abs=0.05)  # the next period's view, exactly
     assert not within(rot, trans / distance, *SUCCESS)
+
+
+def test_the_local_spread_of_the_image_agreement_tells_the_pose_one_period_off_from_the_right_one(repeated, xfeat):
+    scene, image, gt, _ = repeated
+    right = refine_query(scene, image, CAM, _off_along_x(gt, 0.35), xfeat)
+    wrong = refine_query(scene, image, CAM, _off_along_x(gt, 0.8), xfeat)
+    # Recorded for the next fit of the confidence: the wrong pose agrees with the query except on the end wall.
+    assert right.verify["ncc_spread"] < 0.25 < 0.4 < wrong.verify["ncc_spread"]
 
 
 @pytest.mark.xfail(

@@ -29,7 +29,7 @@ from .matching import QueryImage, match_render
 from .relative import solve_relative
 from .rendering import recovery_camera, render_at
 from .types import RECOVERABLE, STAGES, Pass, RefineResult, Render, Status
-from .verify import downsample, focal_fit, gradient_ncc_many, load_confidence_model, pose_features
+from .verify import downsample, focal_fit, image_agreement, load_confidence_model, pose_features
 
 __all__ = ["Refiner", "refine_query", "refine_relative"]
 
@@ -122,13 +122,13 @@ class Refiner:
         # The depth scale from every 8th pixel each way: the median of a 1080p map costs ~5 ms, this ~0.1.
         depth = first.render.depth[::8, ::8] if first.render is not None else np.zeros(0)
         valid = depth[depth > 0]
-        ncc_refined = ncc_coarse = float("nan")
+        ncc_refined = ncc_coarse = spread = float("nan")
         if self.model is not None:
             try:
                 with self.gpu:
-                    ncc_refined, ncc_coarse = self._image_agreement(query, best.pose, coarse, color)
+                    (ncc_refined, spread), (ncc_coarse, _) = self._image_agreement(query, best.pose, coarse, color)
             except (RuntimeError, ValueError):  # no render: the solver's numbers alone
-                ncc_refined = ncc_coarse = float("nan")
+                ncc_refined = ncc_coarse = spread = float("nan")
         variant = "render" if np.isfinite(ncc_refined) else "no_render"
         focal = focal_fitted = rms_fitted = float("nan")
         if best.inlier_points is not None and best.solve_K is not None:  # the absolute step's inliers
@@ -146,7 +146,10 @@ class Refiner:
         threshold = cfg.min_confidence if cfg.min_confidence is not None else float(model.fit["threshold"])
         result.timings["verify"] = result.timings.get("verify", 0.0) + time.perf_counter() - t0
         result.confidence = round(confidence, 4)
-        result.verify = {"variant": variant, **features, "focal_log_ratio": ratio}
+        # Recorded beside the features, not read by the confidence yet: focal_log_ratio for the run-level check,
+        # ncc_spread for a later fit (gscpr.refine.verify.image_agreement).
+        result.verify = {"variant": variant, **features, "focal_log_ratio": ratio,
+                         "ncc_spread": spread if math.isfinite(spread) else None}  # fmt: skip
         if confidence < threshold:
             why = f"verification: confidence {_below(confidence, threshold)}"
             result.message = "; ".join(m for m in (result.message, why) if m)
@@ -157,9 +160,10 @@ class Refiner:
 
     def _image_agreement(
         self, query: QueryImage, refined: np.ndarray, coarse: np.ndarray, color
-    ) -> tuple[float, float]:
-        """:func:`~.verify.gradient_ncc` of the query against renders at the refined and the coarse pose, both made
-        small (``verify_scale``) in one render call and compared on the device (no map goes to the host)."""
+    ) -> list[tuple[float, float]]:
+        """:func:`~.verify.image_agreement` (gradient NCC and its local spread) of the query against renders at the
+        refined and the coarse pose, both made small (``verify_scale``) in one render call and compared on the
+        device (no map goes to the host)."""
         cfg = self.config
         cam = query.render_camera.scaled(cfg.verify_scale)
         q = query.for_matching
@@ -168,7 +172,7 @@ class Refiner:
             out = render(self.model, cam, np.stack([refined, coarse]), background=cfg.background, backend=cfg.backend,
                          **cfg.render_options())  # fmt: skip
         rgb = torch.stack([color(out.rgb[i]) for i in range(2)]) if color is not None else out.rgb
-        return tuple(gradient_ncc_many(rgb, q, out.alpha > 0.5))
+        return image_agreement(rgb, q, out.alpha > 0.5)
 
     def _pass(
         self,
