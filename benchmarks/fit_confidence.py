@@ -3,6 +3,7 @@ scenes.
 
     python benchmarks/fit_confidence.py collect --out confidence_data.jsonl           # refine, record features
     python benchmarks/fit_confidence.py fit confidence_data.jsonl --write src/gscpr/refine/confidence.json
+    python benchmarks/fit_confidence.py check confidence_data.jsonl                  # the packaged model on it
     # the packaged model: fit ... benchmarks/results/confidence_data_h200_2026-11-29.jsonl.gz
 
 ``collect`` refines the queries of several *cases* under the perturbation protocols of ``gscpr bench``, with
@@ -33,7 +34,12 @@ reports its expected calibration error (10 bins) on each base scene held out (fi
 whole data, and chooses the acceptance threshold as the highest at which the right poses it rejects are at most
 ``--max-drop`` of the queries (1 point of success rate), reporting the wrong poses it still accepts (by case
 kind) and the share of wrong-intrinsics poses it rejects. Writes the model with what it was fit on; prints
-JSON and a table.
+JSON and a table. Wrong intrinsics are left to the run-level check (``gscpr.refine.intrinsics``).
+
+``collect --relative`` refines with the relative variant (GS-CPR_rel, ``RefineConfig.relative``) instead; its
+rows say ``"relative": true``. ``check`` scores collected rows with the packaged model (each row with the variant
+it was collected with) and prints, per case, the wrong poses accepted, the right ones rejected and the ECE: the
+calibration on data the model was not fit on (another day's, the relative variant's).
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ from gscpr.calibration import expected_calibration_error as ece
 from gscpr.camera import Camera
 from gscpr.geometry import camera_center, pose_errors
 from gscpr.refine import RefineConfig, Refiner
-from gscpr.refine.verify import FEATURES, RENDER_FEATURES, ConfidenceModel, clip_features
+from gscpr.refine.verify import FEATURES, RENDER_FEATURES, ConfidenceModel, clip_features, load_confidence_model
 from gscpr.synthetic import mirrored_x, pose_inside, textured_room
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -185,7 +191,8 @@ def collect(args: argparse.Namespace) -> None:
                 for solver in args.solvers:
                     cfg = RefineConfig(solver=solver, background=background, render_scale=args.render_scale,
                                        iterations=1, min_confidence=0.0, keep_unverified=True,
-                                       confidence_model=str(prior), seed=args.seed)  # fmt: skip
+                                       confidence_model=str(prior), seed=args.seed,
+                                       relative=args.relative)  # fmt: skip
                     refiner = Refiner(model, matcher, cfg)
                     kept = 0
                     for name, img, cam, c, gt in zip(names, images, cams, coarse, gts, strict=True):
@@ -195,7 +202,8 @@ def collect(args: argparse.Namespace) -> None:
                         rot, trans = pose_errors(r.pose, gt)
                         rot0, trans0 = pose_errors(c, gt)
                         ok = bool(rot < SUCCESS[0] and trans < SUCCESS[1] * distance)
-                        rec = {"case": case, "scene": base, "protocol": pname, "draw": draw, "solver": solver,
+                        rec = {"case": case, "scene": base, "protocol": pname, "draw": draw,
+                               "solver": cfg.relative_solver if args.relative else solver, "relative": args.relative,
                                "name": name,
                                "ok": ok, "rot_deg": float(rot), "trans_rel": float(trans / distance),
                                "coarse_ok": bool(rot0 < SUCCESS[0] and trans0 < SUCCESS[1] * distance),
@@ -287,6 +295,35 @@ def fit(args: argparse.Namespace) -> dict:
     return summary
 
 
+def check(args: argparse.Namespace) -> dict:
+    """The packaged model on collected rows, each with the variant it was collected with: per case, the queries,
+    the wrong ones, those accepted at the model's threshold, the right ones rejected and the ECE."""
+    rows = [clip_features(json.loads(line)) for path in args.data for line in _lines(path) if line.strip()]
+    if not rows:
+        sys.exit(f"fit_confidence.py: {', '.join(map(str, args.data))}: no records")
+    models = {v: load_confidence_model(v) for v in VARIANTS}
+    by_case: dict[str, list] = {}
+    for r in rows:
+        m = models[r.get("variant", "render")]
+        by_case.setdefault(r["case"], []).append((m.predict({f: r[f] for f in m.features}), r["ok"],
+                                                  float(m.fit["threshold"])))  # fmt: skip
+    out = {}
+    print("| case | queries | wrong | wrong accepted | right rejected | ECE |\n|---|---|---|---|---|---|")
+    for case, scored in list(by_case.items()) + [("all", [x for v in by_case.values() for x in v])]:
+        p, y, t = (np.array(a) for a in zip(*scored, strict=True))
+        out[case] = {"queries": len(y), "wrong": int((~y).sum()), "wrong_accepted": int(((p >= t) & ~y).sum()),
+                     "right_rejected": int(((p < t) & y).sum()), "ece": round(ece(p, y), 4)}  # fmt: skip
+        o = out[case]
+        print(
+            f"| {case} | {o['queries']} | {o['wrong']} | {o['wrong_accepted']} | {o['right_rejected']} | {o['ece']} |"
+        )
+    return out
+
+
+def _lines(path: Path) -> list[str]:
+    return (gzip.open(path, "rt") if path.suffix == ".gz" else path.open()).read().splitlines()
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -305,6 +342,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--render-scale", type=float, default=1.0, help="render and match at this share of the query size")
     c.add_argument("--work", type=Path, default=Path("confidence_work"), help="trained models of dataset cases")
     c.add_argument("--train-steps", type=int, default=7000, help="3DGS training steps of dataset cases")
+    c.add_argument("--relative", action="store_true", help="the relative variant (GS-CPR_rel; --solvers ignored)")
+    k = sub.add_parser("check", help="the packaged model's calibration on collected features (e.g. other data)")
+    k.add_argument("data", type=Path, nargs="+", help="collect's JSON lines")
     f = sub.add_parser("fit", help="fit the confidence model on collected features")
     f.add_argument("data", type=Path, nargs="+", help="collect's JSON lines (several files are pooled)")
     f.add_argument(
@@ -315,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     f.add_argument("--write", type=Path, help="write the model here (the packaged one: src/gscpr/refine/...)")
     args = p.parse_args(argv)
-    collect(args) if args.command == "collect" else fit(args)
+    {"collect": collect, "fit": fit, "check": check}[args.command](args)
 
 
 if __name__ == "__main__":
