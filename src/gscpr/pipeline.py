@@ -278,9 +278,9 @@ def check_intrinsics(
     decides again on all its queries."""
     from .refine.intrinsics import camera_key, focal_check
 
-    changed = False
-    for rec in records.values():  # restore what an earlier check demoted
-        if "intrinsics_check" in rec:
+    changed, names = False, {q.name for q in queries}
+    for name, rec in records.items():  # restore what an earlier check demoted (of this run's queries: decided again)
+        if name in names and "intrinsics_check" in rec:
             rec.update(rec.pop("intrinsics_check")["before"])
             for k in ("solved_qvec", "solved_tvec"):
                 rec.pop(k, None)
