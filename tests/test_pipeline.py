@@ -658,6 +658,25 @@ def test_a_wrong_focal_length_is_caught_over_the_run_and_no_pose_is_refined(foca
     assert (out / "results.jsonl").read_text() == before
 
 
+def test_a_focal_length_15_percent_long_is_caught_over_14_queries_with_one_view_of_a_wall(tmp_path, capsys):
+    """Query 13 of this set looks at one wall: OpenCV's focal fit there diverges (its RMS 70 x the pose's). Counted,
+    its sign made 13 of 14 (p = 0.002) and the check stayed silent on 14 poses each ~40 cm off."""
+    import math
+
+    _, gt = write_room_queries(tmp_path, CAM, 14, seed=7)
+    coarse = {n: perturb_pose(p, 3.0, 0.05, frame="world", rng=i) for i, (n, p) in enumerate(gt.items())}
+    write_poses(tmp_path / "coarse.txt", coarse)
+    meta_file = tmp_path / "data" / "transforms_test.json"
+    meta = json.loads(meta_file.read_text())
+    meta["camera_angle_x"] = 2 * math.atan(CAM.width / (2 * 1.15 * CAM.fx))
+    meta_file.write_text(json.dumps(meta))
+    assert main([*refine_args(tmp_path), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    assert "intrinsics look wrong" in capsys.readouterr().err
+    records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert {r["status"] for r in records} == {"unverified"}
+    assert sum(r["verify"]["focal_log_ratio"] is None for r in records) <= 2
+
+
 def test_the_right_focal_length_passes_the_run_check(focal_runs, capsys):
     root, _, runs = focal_runs
     assert main(runs[1.0]) == 0
