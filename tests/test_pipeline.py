@@ -511,6 +511,13 @@ def test_the_help_says_what_the_exit_status_means(capsys):
     assert "or when no query could be refined" in help_text
 
 
+def test_the_help_says_when_the_run_level_check_of_the_intrinsics_can_trip(capsys):
+    with pytest.raises(SystemExit):
+        main(["refine", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "over 11 or more refined queries of one camera, check that their matches agree with its focal" in help_text
+
+
 def test_no_coarse_pose_naming_an_image_exits_2_with_a_name_from_each_side(workdir, tmp_path, capsys):
     root, _, coarse = workdir
     write_poses(tmp_path / "other.txt", {f"elsewhere/{i}.jpg": p for i, p in enumerate(coarse.values())})
