@@ -684,6 +684,30 @@ def test_a_focal_length_15_percent_long_is_caught_over_14_queries_with_one_view_
     assert sum(r["verify"]["focal_log_ratio"] is None for r in records) <= 2
 
 
+def test_the_run_check_demotes_only_the_camera_whose_focal_length_is_off(tmp_path):
+    """Two cameras in one run, 12 refined queries each: one's fits scatter around its focal length, the other's ask
+    for a 10 % longer one. Only the second's queries become unverified, and the log names that camera once."""
+    from gscpr.pipeline import check_intrinsics
+    from gscpr.queries import Query
+    from gscpr.refine import RefineConfig
+
+    rng = np.random.default_rng(0)
+    right, wrong = Camera.centered(240, 180, 200.0), Camera.centered(240, 180, 180.0)
+    queries, records = [], {}
+    for cam, tag, bias in ((right, "a", 0.0), (wrong, "b", 0.1)):
+        for i in range(12):
+            q = Query(f"{tag}{i}.png", tmp_path / f"{tag}{i}.png", cam, np.eye(4))
+            queries.append(q)
+            records[q.name] = {"name": q.name, "status": "refined", "message": "", "qvec": [1.0, 0, 0, 0],
+                               "tvec": [0.1, 0, 0], "verify": {"focal_log_ratio": bias + rng.normal(0, 0.005)}}  # fmt: skip
+    said = []
+    out = check_intrinsics(tmp_path, queries, records, RefineConfig(), log=said.append)
+    assert {out[f"a{i}.png"]["status"] for i in range(12)} == {"refined"}
+    assert {out[f"b{i}.png"]["status"] for i in range(12)} == {"unverified"}
+    assert out["b0.png"]["tvec"] == [0.0, 0.0, 0.0] and out["b0.png"]["solved_tvec"] == [0.1, 0, 0]  # coarse kept
+    assert len(said) == 1 and "f 180 px" in said[0] and "12 of 12 longer" in said[0]
+
+
 def test_the_right_focal_length_passes_the_run_check(focal_runs, capsys):
     root, _, runs = focal_runs
     assert main(runs[1.0]) == 0
