@@ -678,7 +678,8 @@ def test_a_focal_length_15_percent_long_is_caught_over_14_queries_with_one_view_
     meta["camera_angle_x"] = 2 * math.atan(CAM.width / (2 * 1.15 * CAM.fx))
     meta_file.write_text(json.dumps(meta))
     assert main([*refine_args(tmp_path), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
-    assert "intrinsics look wrong" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "intrinsics look wrong" in err and "its 14 refined queries are unverified" in err  # counted fits or not
     records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert {r["status"] for r in records} == {"unverified"}
     assert sum(r["verify"]["focal_log_ratio"] is None for r in records) <= 2
@@ -698,14 +699,16 @@ def test_the_run_check_demotes_only_the_camera_whose_focal_length_is_off(tmp_pat
         for i in range(12):
             q = Query(f"{tag}{i}.png", tmp_path / f"{tag}{i}.png", cam, np.eye(4))
             queries.append(q)
+            ratio = bias + rng.normal(0, 0.005)
             records[q.name] = {"name": q.name, "status": "refined", "message": "", "qvec": [1.0, 0, 0, 0],
-                               "tvec": [0.1, 0, 0], "verify": {"focal_log_ratio": bias + rng.normal(0, 0.005)}}  # fmt: skip
+                               "tvec": [0.1, 0, 0], "verify": {"focal_log_ratio": ratio}}  # fmt: skip
     said = []
     out = check_intrinsics(tmp_path, queries, records, RefineConfig(), log=said.append)
     assert {out[f"a{i}.png"]["status"] for i in range(12)} == {"refined"}
     assert {out[f"b{i}.png"]["status"] for i in range(12)} == {"unverified"}
     assert out["b0.png"]["tvec"] == [0.0, 0.0, 0.0] and out["b0.png"]["solved_tvec"] == [0.1, 0, 0]  # coarse kept
     assert len(said) == 1 and "f 180 px" in said[0] and "12 of 12 longer" in said[0]
+    assert "its 12 refined queries are unverified, the coarse poses kept" in said[0]
 
 
 def test_the_right_focal_length_passes_the_run_check(focal_runs, capsys):

@@ -297,7 +297,8 @@ def check_intrinsics(
         why = f"run check: {check.message()}"
         (log or (lambda m: print(m, file=sys.stderr)))(
             f"{why} ({group[0].camera.width}x{group[0].camera.height}, f {group[0].camera.fx:g} px): "
-            f"their poses are unverified{'' if cfg.keep_unverified else ', the coarse poses kept'}")  # fmt: skip
+            f"its {plural(len(group), 'refined query')} are unverified"
+            f"{'' if cfg.keep_unverified else ', the coarse poses kept'}")  # fmt: skip
         for q in group:
             rec = records[q.name]
             before = {k: rec[k] for k in ("status", "message", "qvec", "tvec")}
