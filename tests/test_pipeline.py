@@ -701,7 +701,8 @@ def test_the_run_check_demotes_only_the_camera_whose_focal_length_is_off(tmp_pat
             queries.append(q)
             ratio = bias + rng.normal(0, 0.005)
             records[q.name] = {"name": q.name, "status": "refined", "message": "", "qvec": [1.0, 0, 0, 0],
-                               "tvec": [0.1, 0, 0], "verify": {"focal_log_ratio": ratio}}  # fmt: skip
+                               "tvec": [0.1, 0, 0], "verify": {"focal_log_ratio": ratio}, "confidence": 0.99,
+                               "timings": {}}  # fmt: skip
     said = []
     out = check_intrinsics(tmp_path, queries, records, RefineConfig(), log=said.append)
     assert {out[f"a{i}.png"]["status"] for i in range(12)} == {"refined"}
@@ -709,6 +710,12 @@ def test_the_run_check_demotes_only_the_camera_whose_focal_length_is_off(tmp_pat
     assert out["b0.png"]["tvec"] == [0.0, 0.0, 0.0] and out["b0.png"]["solved_tvec"] == [0.1, 0, 0]  # coarse kept
     assert len(said) == 1 and "f 180 px" in said[0] and "12 of 12 longer" in said[0]
     assert "its 12 refined queries are unverified, the coarse poses kept" in said[0]
+    # summary.md gives the camera's reason once, not once per query
+    from gscpr.pipeline import write_outputs
+
+    summary = write_outputs(tmp_path, queries, out, "two cameras")
+    assert "24 queries: refined 12, unverified 12" in summary and summary.count("run check") == 1
+    assert "- b0.png, b1.png, b2.png and 9 more: run check: the matches of 12 refined queries" in summary
 
 
 def test_the_right_focal_length_passes_the_run_check(focal_runs, capsys):

@@ -372,9 +372,14 @@ def _confidence_lines(names: list[str], records: dict[str, dict]) -> list[str]:
                 "no query refined")
              + (f"; {note}" if bare else "")]  # fmt: skip
     unverified = [n for n in names if records[n]["status"] == Status.UNVERIFIED.value]
-    if unverified:
-        lines.append(f"unverified, the solved pose not trusted ({len(unverified)}):\n"
-                     + _listing([f"{n}: {records[n].get('message', '')}" for n in unverified]))  # fmt: skip
+    if unverified:  # one item per reason: the run check gives a whole camera's queries the same one
+        why: dict[str, list[str]] = {}
+        for n in unverified:
+            why.setdefault(records[n].get("message", ""), []).append(n)
+        items = [
+            f"{', '.join(ns[:3])}{f' and {len(ns) - 3} more' if len(ns) > 3 else ''}: {m}" for m, ns in why.items()
+        ]
+        lines.append(f"unverified, the solved pose not trusted ({len(unverified)}):\n" + _listing(items))
     return lines
 
 
