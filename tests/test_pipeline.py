@@ -511,6 +511,13 @@ def test_the_help_says_what_the_exit_status_means(capsys):
     assert "or when no query could be refined" in help_text
 
 
+def test_the_help_says_when_the_run_level_check_of_the_intrinsics_can_trip(capsys):
+    with pytest.raises(SystemExit):
+        main(["refine", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "over 11 or more refined queries of one camera, check that their matches agree with its focal" in help_text
+
+
 def test_no_coarse_pose_naming_an_image_exits_2_with_a_name_from_each_side(workdir, tmp_path, capsys):
     root, _, coarse = workdir
     write_poses(tmp_path / "other.txt", {f"elsewhere/{i}.jpg": p for i, p in enumerate(coarse.values())})
@@ -656,6 +663,59 @@ def test_a_wrong_focal_length_is_caught_over_the_run_and_no_pose_is_refined(foca
     before = (out / "results.jsonl").read_text()
     assert main(runs[1.2]) == 2
     assert (out / "results.jsonl").read_text() == before
+
+
+def test_a_focal_length_15_percent_long_is_caught_over_14_queries_with_one_view_of_a_wall(tmp_path, capsys):
+    """Query 13 of this set looks at one wall: OpenCV's focal fit there diverges (its RMS 70 x the pose's). Counted,
+    its sign made 13 of 14 (p = 0.002) and the check stayed silent on 14 poses each ~40 cm off."""
+    import math
+
+    _, gt = write_room_queries(tmp_path, CAM, 14, seed=7)
+    coarse = {n: perturb_pose(p, 3.0, 0.05, frame="world", rng=i) for i, (n, p) in enumerate(gt.items())}
+    write_poses(tmp_path / "coarse.txt", coarse)
+    meta_file = tmp_path / "data" / "transforms_test.json"
+    meta = json.loads(meta_file.read_text())
+    meta["camera_angle_x"] = 2 * math.atan(CAM.width / (2 * 1.15 * CAM.fx))
+    meta_file.write_text(json.dumps(meta))
+    assert main([*refine_args(tmp_path), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "intrinsics look wrong" in err and "its 14 refined queries are unverified" in err  # counted fits or not
+    records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert {r["status"] for r in records} == {"unverified"}
+    assert sum(r["verify"]["focal_log_ratio"] is None for r in records) <= 2
+
+
+def test_the_run_check_demotes_only_the_camera_whose_focal_length_is_off(tmp_path):
+    """Two cameras in one run, 12 refined queries each: one's fits scatter around its focal length, the other's ask
+    for a 10 % longer one. Only the second's queries become unverified, and the log names that camera once."""
+    from gscpr.pipeline import check_intrinsics
+    from gscpr.queries import Query
+    from gscpr.refine import RefineConfig
+
+    rng = np.random.default_rng(0)
+    right, wrong = Camera.centered(240, 180, 200.0), Camera.centered(240, 180, 180.0)
+    queries, records = [], {}
+    for cam, tag, bias in ((right, "a", 0.0), (wrong, "b", 0.1)):
+        for i in range(12):
+            q = Query(f"{tag}{i}.png", tmp_path / f"{tag}{i}.png", cam, np.eye(4))
+            queries.append(q)
+            ratio = bias + rng.normal(0, 0.005)
+            records[q.name] = {"name": q.name, "status": "refined", "message": "", "qvec": [1.0, 0, 0, 0],
+                               "tvec": [0.1, 0, 0], "verify": {"focal_log_ratio": ratio}, "confidence": 0.99,
+                               "timings": {}}  # fmt: skip
+    said = []
+    out = check_intrinsics(tmp_path, queries, records, RefineConfig(), log=said.append)
+    assert {out[f"a{i}.png"]["status"] for i in range(12)} == {"refined"}
+    assert {out[f"b{i}.png"]["status"] for i in range(12)} == {"unverified"}
+    assert out["b0.png"]["tvec"] == [0.0, 0.0, 0.0] and out["b0.png"]["solved_tvec"] == [0.1, 0, 0]  # coarse kept
+    assert len(said) == 1 and "f 180 px" in said[0] and "12 of 12 longer" in said[0]
+    assert "its 12 refined queries are unverified, the coarse poses kept" in said[0]
+    # summary.md gives the camera's reason once, not once per query
+    from gscpr.pipeline import write_outputs
+
+    summary = write_outputs(tmp_path, queries, out, "two cameras")
+    assert "24 queries: refined 12, unverified 12" in summary and summary.count("run check") == 1
+    assert "- b0.png, b1.png, b2.png and 9 more: run check: the matches of 12 refined queries" in summary
 
 
 def test_the_right_focal_length_passes_the_run_check(focal_runs, capsys):

@@ -297,7 +297,8 @@ def check_intrinsics(
         why = f"run check: {check.message()}"
         (log or (lambda m: print(m, file=sys.stderr)))(
             f"{why} ({group[0].camera.width}x{group[0].camera.height}, f {group[0].camera.fx:g} px): "
-            f"their poses are unverified{'' if cfg.keep_unverified else ', the coarse poses kept'}")  # fmt: skip
+            f"its {plural(len(group), 'refined query')} are unverified"
+            f"{'' if cfg.keep_unverified else ', the coarse poses kept'}")  # fmt: skip
         for q in group:
             rec = records[q.name]
             before = {k: rec[k] for k in ("status", "message", "qvec", "tvec")}
@@ -371,9 +372,14 @@ def _confidence_lines(names: list[str], records: dict[str, dict]) -> list[str]:
                 "no query refined")
              + (f"; {note}" if bare else "")]  # fmt: skip
     unverified = [n for n in names if records[n]["status"] == Status.UNVERIFIED.value]
-    if unverified:
-        lines.append(f"unverified, the solved pose not trusted ({len(unverified)}):\n"
-                     + _listing([f"{n}: {records[n].get('message', '')}" for n in unverified]))  # fmt: skip
+    if unverified:  # one item per reason: the run check gives a whole camera's queries the same one
+        why: dict[str, list[str]] = {}
+        for n in unverified:
+            why.setdefault(records[n].get("message", ""), []).append(n)
+        items = [
+            f"{', '.join(ns[:3])}{f' and {len(ns) - 3} more' if len(ns) > 3 else ''}: {m}" for m, ns in why.items()
+        ]
+        lines.append(f"unverified, the solved pose not trusted ({len(unverified)}):\n" + _listing(items))
     return lines
 
 

@@ -142,7 +142,9 @@ def _arguments() -> dict[str, dict]:
                        "format's: white for Blender scenes, black otherwise)"},
         "backend": {"choices": ["auto", "gsplat", "torch"], "help": f"rasterizer ({default('backend')})"},
         "verify": {"action": argparse.BooleanOptionalAction,
-                   "help": f"verify each solved pose and give it a calibrated confidence ({default('verify')})"},
+                   "help": "verify each solved pose and give it a calibrated confidence; over 11 or more refined "
+                   "queries of one camera, check that their matches agree with its focal length (a one-signed bias "
+                   f"beyond 1 %% makes them all unverified) ({default('verify')})"},
         "min_confidence": {"type": fraction, "help": "a verified pose needs this confidence (default: the fitted "
                            "model's threshold)"},
         "keep_unverified": {"action": "store_true", "default": None,

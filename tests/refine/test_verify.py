@@ -128,6 +128,22 @@ def test_a_pose_in_the_wrong_scene_is_not_reported_as_refined(room, query, xfeat
         assert kept.status == Status.UNVERIFIED and not np.array_equal(kept.pose, coarse)
 
 
+def test_a_focal_fit_that_did_not_converge_gives_no_focal_ratio(room, query, xfeat, monkeypatch):
+    """The run-level check of the intrinsics counts the sign of each query's focal fit: one diverged fit (seen on
+    a view of one wall: 1e7 x the focal length, its RMS 4-70 x the solved pose's) must not count as a sign."""
+    import gscpr.refine.refiner as refiner
+
+    image, gt, coarse = query
+    cfg = RefineConfig(ransac_px=1.0)
+    converged = refine_query(room, image, CAM, coarse, xfeat, cfg)
+    assert abs(converged.verify["focal_log_ratio"]) < 0.01  # the right focal length: fitted again within 1 %
+    monkeypatch.setattr(refiner, "focal_fit", lambda *a, **k: (CAM.fx * 2e7, 50.0))  # diverged
+    diverged = refine_query(room, image, CAM, coarse, xfeat, cfg)
+    assert diverged.status == Status.REFINED and diverged.verify["focal_log_ratio"] is None
+    monkeypatch.setattr(refiner, "focal_fit", lambda *a, **k: (CAM.fx * 1.1, 0.01))  # converged, another focal
+    assert refine_query(room, image, CAM, coarse, xfeat, cfg).verify["focal_log_ratio"] == pytest.approx(np.log(1.1))
+
+
 def test_verification_off_and_thresholds(room, query, xfeat):
     image, gt, coarse = query
     off = refine_query(room, image, CAM, coarse, xfeat, RefineConfig(ransac_px=1.0, verify=False))

@@ -33,6 +33,10 @@ from .verify import downsample, focal_fit, image_agreement, load_confidence_mode
 
 __all__ = ["Refiner", "refine_query", "refine_relative"]
 
+# A focal fit whose RMS ends above this many times the solved pose's did not converge (seen 4-70 x; converged fits
+# end at 0.3-1.05 x, over their subsample of the inliers): no focal_log_ratio for the run-level check.
+FIT_RMS_MARGIN = 1.5
+
 
 class Refiner:
     """GS-CPR with one scene model, matcher and configuration: :meth:`refine` one query at a time.
@@ -139,8 +143,11 @@ class Refiner:
                                  float(np.median(valid)) if len(valid) else 0.0, ncc_refined, ncc_coarse,
                                  focal, focal_fitted, best.reproj_rms, rms_fitted)  # fmt: skip
         # Signed, for the run-level check of the intrinsics (gscpr.refine.intrinsics): one query's fit is noisy,
-        # the same sign and size over many queries of one camera is not.
-        ratio = math.log(focal_fitted / focal) if focal_fitted > 0 and focal > 0 else None
+        # the same sign and size over many queries of one camera is not. A fit that ends with a larger RMS than the
+        # solved pose's did not converge (freeing the focal length can only lower it; the margin covers the fit's
+        # subsample): its focal length (seen 1e6 x or 5 % off, either sign) says nothing and is not recorded.
+        converged = rms_fitted <= FIT_RMS_MARGIN * best.reproj_rms
+        ratio = math.log(focal_fitted / focal) if focal_fitted > 0 and focal > 0 and converged else None
         model = load_confidence_model(variant, cfg.confidence_model)
         confidence = model.predict(features)
         threshold = cfg.min_confidence if cfg.min_confidence is not None else float(model.fit["threshold"])
