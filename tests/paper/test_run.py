@@ -369,7 +369,7 @@ def test_no_coarse_pose_naming_a_test_image_stops_the_script(root, two_scenes, t
     argv = ["--scene", "chess", "--matcher", "xfeat", "--root", str(work), "--device", "cpu"]
     assert main("7scenes", argv=argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("error: chess: none of the 1 coarse poses of ace names a test image of")
+    assert line.startswith("error: chess: none of the 1 coarse pose of ace names a test image of")
     assert "'seq-09/frame-000123.color.png'" in line
     written = [f for f in (work / "outputs").rglob("*") if f.is_file() and f.name != LOCK_FILE]
     assert written == []  # the output folder was checked and locked first; nothing was written in it
