@@ -236,10 +236,7 @@ def threshold_for(p: np.ndarray, y: np.ndarray, max_drop: float) -> float:
 
 
 def fit(args: argparse.Namespace) -> dict:
-    def lines(path: Path) -> list[str]:
-        return (gzip.open(path, "rt") if path.suffix == ".gz" else path.open()).read().splitlines()
-
-    rows = [clip_features(json.loads(line)) for path in args.data for line in lines(path) if line.strip()]
+    rows = [clip_features(json.loads(line)) for path in args.data for line in _lines(path) if line.strip()]
     if not rows:
         sys.exit(f"fit_confidence.py: {', '.join(map(str, args.data))}: no records")
     y = np.array([r["ok"] for r in rows])

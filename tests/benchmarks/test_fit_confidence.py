@@ -2,18 +2,12 @@
 the packaged model's calibration on them."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "fit_confidence.py"
+from .fixtures import run_script
 
 
 def _run(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=env)
+    return run_script("fit_confidence.py", *args)
 
 
 def test_collect_the_relative_variant_and_check_the_packaged_model_on_it(tmp_path):

@@ -2,17 +2,12 @@
 
 import gzip
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from gscpr.refine.verify import FEATURES, load_confidence_model
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "intrinsics_check.py"
+from .fixtures import run_script
 
 
 def _rows(case: str, bias: float, n: int, seed: int) -> list[dict]:
@@ -27,8 +22,7 @@ def _rows(case: str, bias: float, n: int, seed: int) -> list[dict]:
 
 
 def _run(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=env)
+    return run_script("intrinsics_check.py", *args)
 
 
 def test_the_check_trips_on_the_wrong_focal_case_only(tmp_path):

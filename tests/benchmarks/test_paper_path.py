@@ -1,22 +1,17 @@
 """benchmarks/paper_path.py (the paper's path timed per stage, the GPU job's ``paper`` step) run end to end on
 the CPU with the small test network (``--tiny``) and the real mast3r code; skips without it."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_path.py"
+from .fixtures import load_script
 
 
 @pytest.fixture(scope="module")
 def paper_path():
-    spec = importlib.util.spec_from_file_location("paper_path", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("paper_path.py")
 
 
 @pytest.fixture

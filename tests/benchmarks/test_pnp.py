@@ -2,12 +2,7 @@
 iterations of solves that found nothing left out of the median rather than counted as 0, and bad arguments refused
 in one line with exit status 2."""
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,16 +10,12 @@ import pytest
 from gscpr.solvers import SOLVERS, SolverOptions
 from gscpr.solvers.pnp_poselib import PoseLibPnP
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "pnp.py"
+from .fixtures import load_script, run_script
 
 
 @pytest.fixture(scope="module")
 def pnp():
-    spec = importlib.util.spec_from_file_location("pnp_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("pnp.py")
 
 
 class FailsAfterWarmUp(PoseLibPnP):
@@ -44,8 +35,7 @@ class FailsAfterWarmUp(PoseLibPnP):
 
 
 def run(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=300)
+    return run_script("pnp.py", *args, timeout=300)
 
 
 def test_a_small_cpu_row_gives_both_solvers_the_same_pose(tmp_path):

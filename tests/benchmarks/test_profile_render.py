@@ -1,14 +1,8 @@
 """benchmarks/profile_render.py: bad arguments refused in one line with exit status 2, before any scene is made."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "profile_render.py"
+from .fixtures import run_script
 
 
 @pytest.mark.parametrize(
@@ -22,6 +16,5 @@ SCRIPT = ROOT / "benchmarks" / "profile_render.py"
     ],
 )
 def test_bad_arguments_end_in_one_line(bad, says):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, str(SCRIPT), *bad], capture_output=True, text=True, env=env, timeout=120)
+    done = run_script("profile_render.py", *bad, timeout=120)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr

@@ -4,12 +4,7 @@ a row of the generated room on the CPU (``run_row``): ``--profile`` sees the tim
 verification nothing is said to be accepted (``null``, "–" in the table, which says why)."""
 
 import cProfile
-import importlib.util
-import os
 import pstats
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,17 +16,14 @@ from gscpr.refine import RefineConfig
 from gscpr.splat import render
 from gscpr.synthetic import pose_inside, textured_room
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "refine_real.py"
+from .fixtures import load_script, run_script
+
 CAM = Camera.centered(320, 240, 260.0)
 
 
 @pytest.fixture(scope="module")
 def refine_real():
-    spec = importlib.util.spec_from_file_location("refine_real", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("refine_real.py")
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +71,7 @@ def test_bad_arguments_end_in_one_line(tmp_path, bad, says):
     scene.mkdir()
     (scene / "transforms_test.json").write_text('{"camera_angle_x": 0.7, "frames": []}')
     args = ["--scene", f"s={scene}", "--work", str(tmp_path / "work"), "--device", "cpu", *bad]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120)
+    done = run_script("refine_real.py", *args, timeout=120)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "work").exists()  # refused before anything was trained or written
 

@@ -1,13 +1,9 @@
 """benchmarks/trust.py: what verification is worth over bench results, from generated bench.json files."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "trust.py"
+from .fixtures import run_script
 
 
 def _query(name, status, after, solved, confidence):
@@ -32,8 +28,7 @@ def _bench(tmp_path: Path) -> Path:
 
 
 def _run(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=env)
+    return run_script("trust.py", *args)
 
 
 def test_counts_accepted_wrong_poses_the_success_cost_and_the_time_share(tmp_path):
