@@ -98,3 +98,15 @@ def test_fisheye_model_undistorts_points_and_images_to_the_pinhole_of_its_K():
         Camera(64, 48, 30.0, 30.0, 31.5, 23.5, dist=(0.1, 0.2), dist_model="fisheye")
     with pytest.raises(IntrinsicsError, match="unknown distortion model 'kb8'"):
         Camera(64, 48, 30.0, 30.0, 31.5, 23.5, dist_model="kb8")
+
+
+@pytest.mark.parametrize(
+    "dist, model", [((0.06, -0.08, -0.001, 0.0002), "opencv"), ((0.1, -0.05, 0.01, 0.0), "fisheye")]
+)
+def test_distort_points_is_the_inverse_of_undistort_points(dist, model):
+    cam = Camera(64, 48, 40.0, 40.0, 31.5, 23.5, dist=dist, dist_model=model)
+    pinhole = np.random.default_rng(2).uniform([4, 4], [60, 44], (40, 2))
+    seen = cam.distort_points(pinhole)
+    assert np.abs(seen - pinhole).max() > 0.1  # moved, and back
+    np.testing.assert_allclose(cam.undistort_points(seen), pinhole, atol=1e-4)
+    np.testing.assert_array_equal(cam.without_distortion().distort_points(pinhole), pinhole)

@@ -196,6 +196,23 @@ class Camera:
             out = cv2.undistortPoints(pts, self.K, np.array(self.dist), P=self.K)
         return out.reshape(-1, 2)
 
+    def distort_points(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels ``[N, 2]`` of the pinhole of the same ``K`` (:meth:`without_distortion`) moved to where this
+        camera's image sees the same rays: the inverse of :meth:`undistort_points` (``cv2.projectPoints`` /
+        ``cv2.fisheye.distortPoints``, pixel-index convention); float64."""
+        import cv2
+
+        pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        if not self.has_distortion or len(pts) == 0:
+            return pts.copy()
+        xy = (pts - (self.cx, self.cy)) / (self.fx, self.fy)  # normalised pinhole coordinates
+        if self.dist_model == "fisheye":
+            out = cv2.fisheye.distortPoints(xy.reshape(-1, 1, 2), self.K, np.array(self.dist))
+        else:
+            rays = np.concatenate([xy, np.ones((len(xy), 1))], axis=1).reshape(-1, 1, 3)
+            out, _ = cv2.projectPoints(rays, np.zeros(3), np.zeros(3), self.K, np.array(self.dist))
+        return out.reshape(-1, 2)
+
     def undistort_image(self, image: np.ndarray) -> np.ndarray:
         """This camera's image ``[H, W(, C)]`` resampled (bilinear) to the pinhole of the same ``K`` and size
         (:meth:`without_distortion`); rays outside the image become 0."""
