@@ -16,6 +16,9 @@ distance D, ``gscpr bench``'s). Cases (``--cases``; each runs where its data is)
 ``room``            the generated textured room (``gscpr.synthetic``), queries rendered at random poses inside
 ``room-mirrored``   the room's queries against the room mirrored in x: a scene that looks alike, the wrong one
 ``room-focal``      the room's queries with their focal length given 20 % too long (wrong intrinsics)
+``room-repeated``   the room with the texture of its walls along x repeating every metre (``textured_room(period=1)``),
+                    queries facing those walls, each coarse pose also moved 0.2-1 period along x: the solver lands
+                    on the right pose or one period off, with as many inliers either way (a repeated texture)
 ``mic``             the embedded mic model against the real test images of ``../shared/data/nerf_synthetic/mic``
 ``mic-focal``       the same with the focal length 20 % too long
 ``mic-missing``     the mic model with every Gaussian at x > 0 removed (a model with missing parts)
@@ -26,15 +29,20 @@ distance D, ``gscpr bench``'s). Cases (``--cases``; each runs where its data is)
 ``<name>-focal``    the same scene with the focal length 20 % too long (``fox-focal=<folder>``)
 ==================  ============================================================================================
 
-``fit`` fits a logistic regression (scikit-learn, standardised features, L2) per variant (``render``: every
-feature; ``no_render``: the solver's numbers only) on every case but the wrong-intrinsics ones (``*-focal``: a
-pose solved with a focal length 20 % off explains the image almost as well as the right one with the right
-focal length, so a pose check can hardly tell, and fitting on them teaches the model to doubt right poses),
-reports its expected calibration error (10 bins) on each base scene held out (fit on the others) and on the
-whole data, and chooses the acceptance threshold as the highest at which the right poses it rejects are at most
-``--max-drop`` of the queries (1 point of success rate), reporting the wrong poses it still accepts (by case
-kind) and the share of wrong-intrinsics poses it rejects. Writes the model with what it was fit on; prints
-JSON and a table. Wrong intrinsics are left to the run-level check (``gscpr.refine.intrinsics``).
+``fit`` fits a logistic regression (scikit-learn, standardised features, L2) per variant
+(``gscpr.refine.verify.VARIANTS``: ``render``, every feature; ``no_render``, the solver's numbers only; the same
+two for the relative step, on its rows) on every case but the wrong-intrinsics ones (``*-focal``: a pose solved
+with a focal length 20 % off explains the image almost as well as the right one with the right focal length, so
+a pose check can hardly tell, and fitting on them teaches the model to doubt right poses). It reports the expected
+calibration error (10 bins) on each base scene held out (fit on the others; over the scene's ordinary queries and
+over all its cases) and on the whole data, and chooses the acceptance threshold as the highest at which the right
+poses it rejects are at most ``--max-drop`` of the ordinary queries (each scene's own case, as in the accuracy
+suite: 1 point of success rate; the hard cases are there to be rejected), but not below ``--min-threshold`` (0.5:
+a pose the model finds more likely wrong than right is never reported as refined). It reports the wrong poses
+still accepted (by case) and the share of wrong-intrinsics poses rejected, writes the model with what it was fit
+on, and prints JSON and a table. Wrong intrinsics are left to the run-level check (``gscpr.refine.intrinsics``).
+Rows collected before a feature was recorded (``ncc_spread``: before 2026-11-30's second data) are left out of the
+variants that read it; a variant with no rows keeps the model it had in ``--write``'s file.
 
 ``collect --relative`` refines with the relative variant (GS-CPR_rel, ``RefineConfig.relative``) instead; its
 rows say ``"relative": true``. ``check`` scores collected rows with the packaged model (each row with the variant
@@ -60,12 +68,11 @@ from gscpr.calibration import expected_calibration_error as ece
 from gscpr.camera import Camera
 from gscpr.geometry import camera_center, pose_errors
 from gscpr.refine import RefineConfig, Refiner
-from gscpr.refine.verify import FEATURES, RENDER_FEATURES, ConfidenceModel, clip_features, load_confidence_model
+from gscpr.refine.verify import VARIANTS, ConfidenceModel, clip_features, load_confidence_model, variant_for
 from gscpr.synthetic import mirrored_x, pose_inside, textured_room
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SUCCESS = (5.0, 0.05)  # gscpr bench's: degrees, share of the scene distance
-VARIANTS = {"render": FEATURES, "no_render": tuple(f for f in FEATURES if f not in RENDER_FEATURES)}
 
 
 def room_case(n: int, seed: int, size=(320, 240)):
@@ -81,6 +88,47 @@ def room_case(n: int, seed: int, size=(320, 240)):
         images = [render(model, cam, p).rgb[0].cpu().numpy() for p in gts]
     distance = scene_distance("colmap", gts, model, [cam] * n)
     return model, images, [cam] * n, gts, distance
+
+
+REPEAT_PERIOD = 1.0  # room-repeated's period along x, a third of the room's scene distance
+
+
+def facing_wall_along_x(rng: np.random.Generator) -> np.ndarray:
+    """A random w2c pose inside the room, 2.5-3 units from one of the four walls along x and facing it (within
+    10 deg), its image's x axis along the world's x."""
+    from gscpr.geometry import make_pose, perturb_pose
+
+    axis, sign = int(rng.integers(1, 3)), float(rng.choice([-1.0, 1.0]))
+    forward, right = np.zeros(3), np.array([1.0, 0.0, 0.0])
+    forward[axis] = sign
+    R = np.stack([right, np.cross(forward, right), forward])  # rows: the camera's x, y, z in the world
+    centre = np.array([rng.uniform(-1.0, 1.0), 0.0, 0.0])
+    centre[axis] = -sign * rng.uniform(0.5, 1.0)
+    centre[3 - axis] = rng.uniform(-0.5, 0.5)
+    return perturb_pose(make_pose(R, -R @ centre), rng.uniform(0.0, 10.0), 0.0, frame="camera", rng=rng)
+
+
+def repeated_room_case(n: int, seed: int, size=(320, 240)):
+    """:func:`room_case` for the room whose walls along x repeat every :data:`REPEAT_PERIOD`, queries facing them."""
+    from gscpr.bench import scene_distance
+    from gscpr.splat import render
+
+    model = textured_room(n_side=60, seed=seed, period=REPEAT_PERIOD)
+    cam = Camera.centered(*size, 0.8 * size[0])
+    rng = np.random.default_rng(seed + 1)
+    gts = np.stack([facing_wall_along_x(rng) for _ in range(n)])
+    with torch.inference_mode():
+        images = [render(model, cam, p).rgb[0].cpu().numpy() for p in gts]
+    return model, images, [cam] * n, gts, scene_distance("colmap", gts, model, [cam] * n)
+
+
+def shifted_along_x(coarse: np.ndarray, seed: int) -> np.ndarray:
+    """Coarse w2c poses ``[N, 4, 4]`` each moved a further 0.2-1 :data:`REPEAT_PERIOD` along x, either way."""
+    from gscpr.geometry import perturb_pose
+
+    rng = np.random.default_rng(seed)
+    shift = rng.uniform(0.2, 1.0, len(coarse)) * rng.choice([-1.0, 1.0], len(coarse)) * REPEAT_PERIOD
+    return perturb_pose(coarse, 0.0, shift, frame="world", trans_axis=np.array([1.0, 0.0, 0.0]))
 
 
 def mic_case(n: int, root: Path = SHARED / "nerf_synthetic" / "mic"):
@@ -135,7 +183,7 @@ def cases(
     mic_root: Path = SHARED / "nerf_synthetic" / "mic",
 ):
     """Yield ``(case, base scene, model, images, cameras, gts, distance, background)``."""
-    need_room = any(c.startswith("room") or c == "mic-wrong-scene" for c in names)
+    need_room = any(c in ("room", "room-mirrored", "room-focal", "mic-wrong-scene") for c in names)
     room = room_case(n, seed) if need_room else None
     mic = mic_case(n, mic_root) if any(c.startswith("mic") for c in names) else None
     white = (1.0, 1.0, 1.0)
@@ -152,6 +200,8 @@ def cases(
             if c.endswith("-focal"):
                 cams = longer_focal(cams)
             yield c, base, model, images, cams, gts, d, background
+        elif c == "room-repeated":
+            yield (c, "room", *repeated_room_case(n, seed), (0.0, 0.0, 0.0))
         elif c.startswith("room"):
             model, images, cams, gts, d = room
             if c == "room-mirrored":
@@ -188,7 +238,9 @@ def collect(args: argparse.Namespace) -> None:
             names = [f"{case}_{i}" for i in range(len(images))]
             for pname, draw in ((p, k) for p in args.protocols for k in range(args.draws)):
                 coarse, _ = perturb_frames(PROTOCOLS[pname], gts, names, distance, seed=args.seed + 1000 * draw)
-                for solver in args.solvers:
+                if case == "room-repeated":
+                    coarse = shifted_along_x(coarse, args.seed + 1000 * draw)
+                for solver in args.solvers[:1] if args.relative else args.solvers:  # relative: its own solver
                     cfg = RefineConfig(solver=solver, background=background, render_scale=args.render_scale,
                                        iterations=1, min_confidence=0.0, keep_unverified=True,
                                        confidence_model=str(prior), seed=args.seed,
@@ -235,75 +287,117 @@ def threshold_for(p: np.ndarray, y: np.ndarray, max_drop: float) -> float:
     return best
 
 
-def fit(args: argparse.Namespace) -> dict:
-    rows = [clip_features(json.loads(line)) for path in args.data for line in _lines(path) if line.strip()]
+def _rows(paths: list[Path]) -> list[dict]:
+    rows = [json.loads(line) for path in paths for line in _lines(path) if line.strip()]
     if not rows:
-        sys.exit(f"fit_confidence.py: {', '.join(map(str, args.data))}: no records")
+        sys.exit(f"fit_confidence.py: {', '.join(map(str, paths))}: no records")
+    return rows
+
+
+def _features(row: dict) -> dict:
+    """The row's features, clipped; a missing value recorded as ``None`` is 0 (the refiner's convention)."""
+    return clip_features({k: 0.0 if v is None else v for k, v in row.items()})
+
+
+def _fit_one(
+    rows: list[dict], feats: tuple[str, ...], max_drop: float, min_threshold: float
+) -> tuple[ConfidenceModel, dict]:
+    """One variant's model on its rows: held-out ECE per base scene, the full fit, its threshold and outcomes."""
     y = np.array([r["ok"] for r in rows])
     focal = np.array([r["case"].endswith("-focal") for r in rows])
     scenes = sorted({r["scene"] for r in rows})
+    X = np.array([[r[f] for f in feats] for r in rows], dtype=np.float64)
+    ordinary = np.array([r["case"] == r["scene"] for r in rows])  # each scene's own queries, no hard case
+    held = {}
+    for s in scenes if len(scenes) > 1 else ():
+        test = np.array([r["scene"] == s for r in rows])
+        train = ~test & ~focal
+        if len(set(y[train])) < 2 or not (test & ~focal).any():
+            continue
+        m = fit_variant(X[train], y[train], feats, {})
+        p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X])
+        t, o = test & ~focal, test & ordinary
+        held[s] = {"queries": int(t.sum()), "wrong": int((t & ~y).sum()), "ece": round(ece(p[t], y[t]), 4),
+                   "ordinary": int(o.sum()),
+                   "ece_ordinary": round(ece(p[o], y[o]), 4) if o.any() else None}  # fmt: skip
+    m = fit_variant(X[~focal], y[~focal], feats, {})
+    p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X])
+    # The success-rate budget is spent on ordinary queries (as in the accuracy suite), not on the hard cases,
+    # which are there to be rejected.
+    budget = ordinary if ordinary.any() else ~focal
+    # ... and never below min_threshold: a pose more likely wrong than right is not reported as refined.
+    t = max(threshold_for(p[budget], y[budget], max_drop), min_threshold)
+    acc, d = p >= t, ~focal
+    info = {"threshold": t, "ece_fit": round(ece(p[d], y[d]), 4), "held_out": held,
+            "accepted": int((acc & d).sum()), "accepted_wrong": int((acc & d & ~y).sum()),
+            "wrong": int((d & ~y).sum()), "right_rejected": int((~acc & d & y).sum()),
+            "success_drop": round(float(np.mean((~acc & y)[d])), 4),
+            "success_drop_ordinary": round(float(np.mean((~acc & y)[ordinary])), 4) if ordinary.any() else None,
+            "precision": round(float(y[acc & d].mean()), 4) if (acc & d).any() else None,
+            "recall": round(float(acc[d & y].mean()), 4) if (d & y).any() else None,
+            "focal_rejected": round(float(np.mean(~acc[focal])), 4) if focal.any() else None,
+            "queries": len(rows), "scenes": scenes, "cases": sorted({r["case"] for r in rows})}  # fmt: skip
+    wrong_cases: dict[str, int] = {}
+    for r, a in zip(rows, acc & d & ~y, strict=True):
+        if a:
+            wrong_cases[r["case"]] = wrong_cases.get(r["case"], 0) + 1
+    info["accepted_wrong_by_case"] = wrong_cases
+    return m, info
+
+
+def fit(args: argparse.Namespace) -> dict:
+    rows = [_features(r) for r in _rows(args.data) if r["case"] not in args.leave_out]
     summary = {"date": datetime.date.today().isoformat(), "data": [str(d) for d in args.data], "queries": len(rows),
-               "right": int(y.sum()), "scenes": scenes, "cases": sorted({r["case"] for r in rows}),
-               "variants": {}}  # fmt: skip
+               "right": int(sum(r["ok"] for r in rows)), "left_out": args.leave_out, "variants": {}}  # fmt: skip
     models = {}
     for variant, feats in VARIANTS.items():
-        X = np.array([[r[f] for f in feats] for r in rows], dtype=np.float64)
-        held = {}
-        for s in scenes if len(scenes) > 1 else ():
-            test = np.array([r["scene"] == s for r in rows])
-            train = ~test & ~focal
-            if len(set(y[train])) < 2:
-                continue
-            m = fit_variant(X[train], y[train], feats, {})
-            p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X[test & ~focal]])
-            held[s] = {"queries": int((test & ~focal).sum()), "wrong": int((test & ~focal & ~y).sum()),
-                       "ece": round(ece(p, y[test & ~focal]), 4)}  # fmt: skip
-        m = fit_variant(X[~focal], y[~focal], feats, {})
-        p = np.array([m.predict(dict(zip(feats, x, strict=True))) for x in X])
-        t = threshold_for(p[~focal], y[~focal], args.max_drop)
-        acc, d = p >= t, ~focal
-        info = {"threshold": t, "ece_fit": round(ece(p[d], y[d]), 4), "held_out": held,
-                "accepted": int((acc & d).sum()), "accepted_wrong": int((acc & d & ~y).sum()),
-                "wrong": int((d & ~y).sum()), "right_rejected": int((~acc & d & y).sum()),
-                "success_drop": round(float(np.mean((~acc & y)[d])), 4),
-                "precision": round(float(y[acc & d].mean()), 4) if (acc & d).any() else None,
-                "recall": round(float(acc[d & y].mean()), 4) if (d & y).any() else None,
-                "focal_rejected": round(float(np.mean(~acc[focal])), 4) if focal.any() else None}  # fmt: skip
+        relative = variant.startswith("relative")
+        mine = [r for r in rows if bool(r.get("relative")) == relative and all(f in r for f in feats)]
+        if len({r["ok"] for r in mine}) < 2:
+            print(f"{variant}: no rows with both outcomes to fit on (kept as it was)", file=sys.stderr)
+            continue
+        m, info = _fit_one(mine, feats, args.max_drop, args.min_threshold)
         models[variant] = ConfidenceModel(m.features, m.mean, m.scale, m.coef, m.intercept,
-                                          {**info, "queries": len(rows), "scenes": scenes,
-                                           "cases": summary["cases"], "date": summary["date"],
+                                          {**info, "date": summary["date"],
                                            "source": "benchmarks/fit_confidence.py"})  # fmt: skip
         summary["variants"][variant] = {**info, "coef": dict(zip(feats, np.round(m.coef, 3).tolist(), strict=True))}
     print(json.dumps(summary, indent=1))
     print(
-        "\n| variant | threshold | accepted | accepted wrong / wrong | right rejected (success drop) | precision | "
-        "recall | wrong-intrinsics rejected | ECE (fit) | ECE held out |\n|---|---|---|---|---|---|---|---|---|---|"
+        "\n| variant | queries | threshold | accepted | accepted wrong / wrong | right rejected (success drop) | "
+        "precision | recall | wrong-intrinsics rejected | ECE (fit) | ECE held out: ordinary / all (queries) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for v, s in summary["variants"].items():
-        held = ", ".join(f"{k} {h['ece']} ({h['queries']}, {h['wrong']} wrong)" for k, h in s["held_out"].items())
+        held = ", ".join(f"{k} {h['ece_ordinary']} / {h['ece']} ({h['ordinary']} / {h['queries']}, {h['wrong']} wrong)"
+                         for k, h in s["held_out"].items())  # fmt: skip
         print(
-            f"| {v} | {s['threshold']} | {s['accepted']} | {s['accepted_wrong']} / {s['wrong']} | "
+            f"| {v} | {s['queries']} | {s['threshold']} | {s['accepted']} | {s['accepted_wrong']} / {s['wrong']} | "
             f"{s['right_rejected']} ({100 * s['success_drop']:.1f} pt) | {s['precision']} | {s['recall']} | "
             f"{s['focal_rejected']} | {s['ece_fit']} | {held or '-'} |"
         )
     if args.write:
-        Path(args.write).write_text(json.dumps({"variants": {v: m.to_json() for v, m in models.items()}}, indent=1)
-                                    + "\n")  # fmt: skip
+        path = Path(args.write)
+        kept = json.loads(path.read_text())["variants"] if path.is_file() else {}
+        out = {**kept, **{v: m.to_json() for v, m in models.items()}}
+        path.write_text(json.dumps({"variants": out}, indent=1) + "\n")
     return summary
 
 
 def check(args: argparse.Namespace) -> dict:
     """The packaged model on collected rows, each with the variant it was collected with: per case, the queries,
     the wrong ones, those accepted at the model's threshold, the right ones rejected and the ECE."""
-    rows = [clip_features(json.loads(line)) for path in args.data for line in _lines(path) if line.strip()]
-    if not rows:
-        sys.exit(f"fit_confidence.py: {', '.join(map(str, args.data))}: no records")
     models = {v: load_confidence_model(v) for v in VARIANTS}
     by_case: dict[str, list] = {}
-    for r in rows:
-        m = models[r.get("variant", "render")]
+    skipped = 0
+    for r in map(_features, _rows(args.data)):
+        m = models[variant_for(bool(r.get("relative")), r.get("variant", "render") in ("render", "relative"))]
+        if not all(f in r for f in m.features):  # collected before a feature was recorded
+            skipped += 1
+            continue
         by_case.setdefault(r["case"], []).append((m.predict({f: r[f] for f in m.features}), r["ok"],
                                                   float(m.fit["threshold"])))  # fmt: skip
+    if skipped:
+        print(f"{skipped} rows left out: collected before a feature the model reads was recorded", file=sys.stderr)
     out = {}
     print("| case | queries | wrong | wrong accepted | right rejected | ECE |\n|---|---|---|---|---|---|")
     for case, scored in list(by_case.items()) + [("all", [x for v in by_case.values() for x in v])]:
@@ -349,6 +443,19 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=0.01,
         help="largest share of queries whose right pose is rejected (the success rate's drop)",
+    )
+    f.add_argument(
+        "--min-threshold",
+        type=float,
+        default=0.5,
+        help="the lowest acceptance threshold (0.5: a pose more likely wrong than right is never refined)",
+    )
+    f.add_argument(
+        "--leave-out",
+        nargs="+",
+        default=[],
+        metavar="CASE",
+        help="cases not to fit on (e.g. rows collected before a fix that changes their features)",
     )
     f.add_argument("--write", type=Path, help="write the model here (the packaged one: src/gscpr/refine/...)")
     args = p.parse_args(argv)

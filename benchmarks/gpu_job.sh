@@ -88,13 +88,15 @@ for step in "${steps[@]}"; do
         --out "$OUT/profile_mast3r.txt" 2>&1 | grep -v "Warning\|autocast" | tail -5 ;;
     confidence)  # data: python benchmarks/prepare_gpu_data.py mic lego fox fern; features for fit_confidence.py
       # the generated hard cases first (quick, and cut by the timeout last time), then mic's, then the real captures
-      cases=(room room-mirrored room-focal); [ -d .gpu/mic ] && cases+=(mic mic-focal mic-missing mic-wrong-scene)
+      cases=(room room-mirrored room-focal room-repeated); [ -d .gpu/mic ] && cases+=(mic mic-focal mic-missing mic-wrong-scene)
       for s in fox fern lego; do [ -d .gpu/$s ] && cases+=($s=.gpu/$s $s-focal=.gpu/$s); done
       [ -n "${CONFIDENCE_CASES:-}" ] && cases=($CONFIDENCE_CASES)  # e.g. "fox=.gpu/fox fox-focal=.gpu/fox"
-      timeout ${CONFIDENCE_TIMEOUT:-480} python3 benchmarks/fit_confidence.py collect --out "$OUT/confidence_data.jsonl" \
+      # CONFIDENCE_RELATIVE=1: the relative variant's rows (its solver; models trained earlier under /tmp/confidence reused)
+      rel=(); name=confidence_data; [ -n "${CONFIDENCE_RELATIVE:-}" ] && rel=(--relative) && name=confidence_data_relative
+      timeout ${CONFIDENCE_TIMEOUT:-480} python3 benchmarks/fit_confidence.py collect --out "$OUT/$name.jsonl" "${rel[@]}" \
         --cases "${cases[@]}" --mic .gpu/mic --views ${CONFIDENCE_VIEWS:-24} --draws ${CONFIDENCE_DRAWS:-3} --solvers ${CONFIDENCE_SOLVERS:-poselib opencv-epnp} \
         --protocols coarse-dfnet icomma-small icomma-medium gsfeatloc \
-        --work /tmp/confidence --train-steps ${TRAIN_STEPS:-7000} 2>&1 | tee "$OUT/confidence.log" | grep -v "it/s\]" | tail -30 ;;
+        --work /tmp/confidence --train-steps ${TRAIN_STEPS:-7000} 2>&1 | tee "$OUT/$name.log" | grep -v "it/s\]" | tail -30 ;;
     refine-real)  # data: python benchmarks/prepare_gpu_data.py fox fern; the real-capture speed rows (REAL_SOLVERS, REAL_BATCH)
       scenes=(); for s in fox fern; do [ -d .gpu/$s ] && scenes+=(--scene $s=.gpu/$s); done
       timeout ${REAL_TIMEOUT:-420} python3 benchmarks/refine_real.py "${scenes[@]}" --work ${REAL_WORK:-/tmp/real} --train-steps ${TRAIN_STEPS:-7000} \
@@ -113,5 +115,6 @@ for step in "${steps[@]}"; do
   esac
 done
 # The device tool brings back a handful of files: pack everything into one archive.
-(cd "$OUT" && tar czf /tmp/results.tar.gz --exclude=results.tar.gz . && find . -type f ! -name results.tar.gz -delete \
-  && mv /tmp/results.tar.gz .)
+# (A temporary name of its own: two jobs side by side each pack theirs.)
+tmp=$(mktemp /tmp/results.XXXXXX) && (cd "$OUT" && tar czf "$tmp" --exclude=results.tar.gz . \
+  && find . -type f ! -name results.tar.gz -delete && mv "$tmp" results.tar.gz)

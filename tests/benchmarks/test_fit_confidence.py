@@ -21,3 +21,34 @@ def test_collect_the_relative_variant_and_check_the_packaged_model_on_it(tmp_pat
     p = _run("check", data)
     assert p.returncode == 0, p.stderr
     assert f"| room | {len(rows)} |" in p.stdout and f"| all | {len(rows)} |" in p.stdout
+
+
+def test_fit_writes_one_model_per_variant_each_on_its_own_rows(tmp_path):
+    """Generated rows whose outcome follows ncc: every variant fit, none accepting at under 0.5, the relative
+    ones without the absolute step's features; a left-out case is not fit on."""
+    import numpy as np
+
+    from gscpr.refine.verify import VARIANTS
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(400):
+        ncc = float(rng.uniform(0, 1))
+        feats = {f: float(rng.normal()) for f in VARIANTS["render"]} | {"ncc": ncc}
+        case = ("room", "room-repeated", "ignored")[i % 3]
+        rows.append({"case": case, "scene": "room", "relative": i % 2 == 1, "name": f"q_{i}",
+                     "ok": bool(ncc + rng.normal(0, 0.1) > 0.4), **feats})  # fmt: skip
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "confidence.json"
+    p = _run("fit", data, "--leave-out", "ignored", "--write", out)
+    assert p.returncode == 0, p.stderr
+    models = json.loads(out.read_text())["variants"]
+    assert set(models) == set(VARIANTS)
+    for v, m in models.items():
+        assert m["features"] == list(VARIANTS[v]) and m["fit"]["threshold"] >= 0.5
+        assert m["fit"]["cases"] == ["room", "room-repeated"]
+        if "ncc" in m["features"]:  # the feature the outcome follows weighs most
+            assert max(m["coef"], key=abs) == m["coef"][m["features"].index("ncc")]
+    assert "reproj" not in models["relative"]["features"] and "ncc_spread" in models["relative"]["features"]
+    assert "| render |" in p.stdout and "| relative_no_render |" in p.stdout

@@ -29,7 +29,15 @@ from .matching import QueryImage, match_render
 from .relative import solve_relative
 from .rendering import recovery_camera, render_at
 from .types import RECOVERABLE, STAGES, Pass, RefineResult, Render, Status
-from .verify import downsample, focal_fit, image_agreement, load_confidence_model, pose_features
+from .verify import (
+    downsample,
+    focal_fit,
+    image_agreement,
+    load_confidence_model,
+    pose_features,
+    to_pinhole,
+    variant_for,
+)
 
 __all__ = ["Refiner", "refine_query", "refine_relative"]
 
@@ -133,7 +141,7 @@ class Refiner:
                     (ncc_refined, spread), (ncc_coarse, _) = self._image_agreement(query, best.pose, coarse, color)
             except (RuntimeError, ValueError):  # no render: the solver's numbers alone
                 ncc_refined = ncc_coarse = spread = float("nan")
-        variant = "render" if np.isfinite(ncc_refined) else "no_render"
+        variant = variant_for(cfg.relative, bool(np.isfinite(ncc_refined)))
         focal = focal_fitted = rms_fitted = float("nan")
         if best.inlier_points is not None and best.solve_K is not None:  # the absolute step's inliers
             focal = float(best.solve_K[0, 0])
@@ -141,7 +149,7 @@ class Refiner:
         features = pose_features(best.num_inliers, best.inlier_ratio, best.reproj_error, cfg.ransac_px,
                                  best.inlier_kpts, query.camera.size, float(rot), float(trans),
                                  float(np.median(valid)) if len(valid) else 0.0, ncc_refined, ncc_coarse,
-                                 focal, focal_fitted, best.reproj_rms, rms_fitted)  # fmt: skip
+                                 focal, focal_fitted, best.reproj_rms, rms_fitted, spread)  # fmt: skip
         # Signed, for the run-level check of the intrinsics (gscpr.refine.intrinsics): one query's fit is noisy,
         # the same sign and size over many queries of one camera is not. A fit that ends with a larger RMS than the
         # solved pose's did not converge (freeing the focal length can only lower it; the margin covers the fit's
@@ -153,10 +161,8 @@ class Refiner:
         threshold = cfg.min_confidence if cfg.min_confidence is not None else float(model.fit["threshold"])
         result.timings["verify"] = result.timings.get("verify", 0.0) + time.perf_counter() - t0
         result.confidence = round(confidence, 4)
-        # Recorded beside the features, not read by the confidence yet: focal_log_ratio for the run-level check,
-        # ncc_spread for a later fit (gscpr.refine.verify.image_agreement).
-        result.verify = {"variant": variant, **features, "focal_log_ratio": ratio,
-                         "ncc_spread": spread if math.isfinite(spread) else None}  # fmt: skip
+        # Recorded beside the features for the run-level check of the intrinsics, not read by the confidence.
+        result.verify = {"variant": variant, **features, "focal_log_ratio": ratio}
         if confidence < threshold:
             why = f"verification: confidence {_below(confidence, threshold)}"
             result.message = "; ".join(m for m in (result.message, why) if m)
@@ -175,11 +181,14 @@ class Refiner:
         cam = query.render_camera.scaled(cfg.verify_scale)
         q = query.for_matching
         q = downsample(q.float() / 255.0 if q.dtype == torch.uint8 else q, *cam.size)
+        # A distorted query is compared with the (pinhole) renders once resampled to their camera.
+        q, inside = to_pinhole(q, query.camera.resized(*cam.size))
         with torch.inference_mode():
             out = render(self.model, cam, np.stack([refined, coarse]), background=cfg.background, backend=cfg.backend,
                          **cfg.render_options())  # fmt: skip
         rgb = torch.stack([color(out.rgb[i]) for i in range(2)]) if color is not None else out.rgb
-        return image_agreement(rgb, q, out.alpha > 0.5)
+        mask = out.alpha > 0.5 if inside is None else (out.alpha > 0.5) & inside.to(out.alpha.device)
+        return image_agreement(rgb, q, mask)
 
     def _pass(
         self,

@@ -15,7 +15,9 @@ Features (:data:`FEATURES`, each a finite float; what is not available is 0 and 
 - ``ncc``: the normalised cross-correlation of the image gradients of the render at the refined pose and of the
   query, over the render's opaque pixels (gradients: insensitive to exposure, white balance and to the smooth
   appearance changes ACT corrects; in [-1, 1]); ``ncc_gain``: ``ncc`` minus the same at the coarse pose (a right
-  correction makes render and query agree better).
+  correction makes render and query agree better); ``ncc_spread``: how local that agreement is (the median of the
+  same NCC over a 4 x 4 grid of cells minus their 10th percentile, :func:`image_agreement`): a pose one period off
+  in a repeated texture agrees everywhere but on the view's non-repeating part.
 - ``log_rot_change``: ``log(1 + deg)`` of the correction's rotation; ``trans_change``: its translation over the
   median rendered depth (scale-free).
 - ``focal_error``: ``|log(f_fit / f)|`` where ``f_fit`` is the focal length that, with the pose, best explains
@@ -27,8 +29,10 @@ Features (:data:`FEATURES`, each a finite float; what is not available is 0 and 
 The confidence is a logistic model over these features, fit on data (``benchmarks/fit_confidence.py``: queries of
 the project's own scenes under the perturbation protocols and generated hard cases, labelled by the success
 criterion of ``gscpr bench``, < 5 deg and < 5 % of the scene distance) and stored as plain data in
-``confidence.json`` beside this file, with the scenes it was fit and checked on. Variant ``render`` uses every
-feature; ``no_render`` (no scene model to render: renders read from disk) only the solver's.
+``confidence.json`` beside this file, with the scenes it was fit and checked on. One model per variant
+(:data:`VARIANTS`, chosen by :func:`variant_for`): ``render`` uses every feature; ``no_render`` (no scene model to
+render: renders read from disk) only the solver's; ``relative`` and ``relative_no_render`` the same for the
+relative step (GS-CPR_rel), fit on its own rows, without the features it has not (``reproj``, the focal fit).
 """
 
 from __future__ import annotations
@@ -43,9 +47,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..camera import Camera
+
 __all__ = [
     "FEATURES",
     "FEATURE_RANGE",
+    "VARIANTS",
     "ConfidenceModel",
     "Verification",
     "gradient_ncc",
@@ -55,6 +62,8 @@ __all__ = [
     "clip_features",
     "load_confidence_model",
     "pose_features",
+    "to_pinhole",
+    "variant_for",
 ]
 
 FEATURES = (
@@ -64,12 +73,21 @@ FEATURES = (
     "coverage",
     "ncc",
     "ncc_gain",
+    "ncc_spread",
     "log_rot_change",
     "trans_change",
     "focal_error",
     "focal_gain",
 )
-RENDER_FEATURES = ("ncc", "ncc_gain")  # what needs a render at the refined pose
+RENDER_FEATURES = ("ncc", "ncc_gain", "ncc_spread")  # what needs a render at the refined pose
+_ABSOLUTE_ONLY = ("reproj", "focal_error", "focal_gain")  # the relative step has no reprojection error to fit
+#: The confidence models, by variant: the features each reads.
+VARIANTS = {
+    "render": FEATURES,
+    "no_render": tuple(f for f in FEATURES if f not in RENDER_FEATURES),
+    "relative": tuple(f for f in FEATURES if f not in _ABSOLUTE_ONLY),
+    "relative_no_render": tuple(f for f in FEATURES if f not in RENDER_FEATURES + _ABSOLUTE_ONLY),
+}
 #: Features are clipped to these ranges: a diverged focal fit or a wild correction says all it can at the bound.
 FEATURE_RANGE = {"reproj": (0.0, 5.0), "trans_change": (0.0, 5.0), "focal_error": (0.0, 1.0), "focal_gain": (0.0, 5.0)}
 MODEL_FILE = Path(__file__).with_name("confidence.json")
@@ -80,6 +98,30 @@ def _grey(rgb: torch.Tensor) -> torch.Tensor:
     """``[H, W]`` float grey of an RGB ``[H, W, 3]`` (uint8 or float in [0, 1])."""
     t = rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float()
     return t[..., :3].mean(dim=-1)
+
+
+@cache
+def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each pixel of ``camera``'s pinhole (:meth:`~gscpr.camera.Camera.without_distortion`), where its ray
+    falls in ``camera``'s image, as a ``grid_sample`` grid ``[1, H, W, 2]``, and whether inside ``[H, W]``."""
+    W, H = camera.size
+    v, u = np.mgrid[0:H, 0:W]
+    d = camera.distort_points(np.stack([u.ravel(), v.ravel()], axis=1)).reshape(H, W, 2)
+    inside = (d[..., 0] >= 0) & (d[..., 0] <= W - 1) & (d[..., 1] >= 0) & (d[..., 1] <= H - 1)
+    grid = (2 * d + 1) / np.array([W, H]) - 1  # pixel-index centres -> align_corners=False coordinates
+    return (torch.as_tensor(grid[None], dtype=torch.float32, device=device),
+            torch.as_tensor(inside, device=device))  # fmt: skip
+
+
+def to_pinhole(image: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A float ``[H, W, 3]`` image of ``camera`` (its size) resampled (bilinear, on its device) to the pinhole of
+    the same ``K``, what renders are, and the mask ``[H, W]`` of pixels whose ray the image holds; ``(image,
+    None)`` for a camera without distortion. The grid is computed once per camera and device."""
+    if not camera.has_distortion:
+        return image, None
+    grid, inside = _pinhole_grid(camera, str(image.device))
+    out = F.grid_sample(image.permute(2, 0, 1)[None], grid, mode="bilinear", align_corners=False)
+    return out[0].permute(1, 2, 0), inside
 
 
 def downsample(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
@@ -114,8 +156,8 @@ def image_agreement(
     :data:`MIN_PIXELS` opaque pixels, or whose query gradient energy is under ``min_energy`` times the cells'
     mean, are left out), the median cell's minus the 10th percentile's; ``nan`` with fewer than 4 such cells. A
     pose one period off in a repeated texture agrees everywhere but on the view's non-repeating part (spread
-    0.5-1 on the generated repeated room, <= 0.2 for right poses there and on mic's photos): recorded with the
-    verification features for a later fit, not used by the confidence yet."""
+    0.5-1 on the generated repeated room, <= 0.2 for right poses there and on mic's photos): the feature
+    ``ncc_spread``."""
     ga, gb = _grey(a), _grey(b.to(a.device))  # [B, H, W], [H, W]
     m = mask.to(a.device)[:, 1:-1, 1:-1].float()
 
@@ -191,6 +233,7 @@ def pose_features(
     focal_fitted: float = float("nan"),
     rms_px: float = float("nan"),
     rms_fitted_px: float = float("nan"),
+    ncc_spread: float = float("nan"),
 ) -> dict[str, float]:
     """The :data:`FEATURES` of one refined pass (see the module docstring); unavailable ones are 0.
     ``inlier_ratio`` is the pass's: inliers over what the solver was given (lifted matches for the absolute step,
@@ -207,6 +250,7 @@ def pose_features(
             "coverage": inlier_coverage(inlier_kpts, image_size) if inlier_kpts is not None else 0.0,
             "ncc": finite(ncc_refined),
             "ncc_gain": finite(ncc_refined - ncc_coarse),
+            "ncc_spread": finite(ncc_spread),
             "log_rot_change": math.log1p(max(rot_change_deg, 0.0)),
             "trans_change": finite(trans_change / depth_scale) if depth_scale > 0 else 0.0,
             "focal_error": finite(abs(math.log(focal_fitted / focal))) if focal_fitted > 0 and focal > 0 else 0.0,
@@ -266,10 +310,16 @@ class ConfidenceModel:
                    tuple(map(float, d["coef"])), float(d["intercept"]), dict(d.get("fit", {})))  # fmt: skip
 
 
+def variant_for(relative: bool, rendered: bool) -> str:
+    """The :data:`VARIANTS` key of a pose from the relative (else absolute) step, with (else without) a render at
+    it to compare with the query."""
+    return ("relative" if rendered else "relative_no_render") if relative else ("render" if rendered else "no_render")
+
+
 @cache
 def load_confidence_model(variant: str, path: str | None = None) -> ConfidenceModel:
-    """The fitted model ``variant`` (``"render"`` or ``"no_render"``) from ``path`` (default: the packaged
-    ``confidence.json``). Raises ``KeyError`` for an unknown variant."""
+    """The fitted model ``variant`` (a :data:`VARIANTS` key) from ``path`` (default: the packaged
+    ``confidence.json``). Raises ``KeyError`` for a variant the file has not."""
     data = json.loads(Path(path or MODEL_FILE).read_text(encoding="utf-8"))
     return ConfidenceModel.from_json(data["variants"][variant])
 
@@ -282,7 +332,7 @@ class Verification:
         features: the :data:`FEATURES`.
         confidence: the calibrated probability that the pose is within the success threshold.
         verified: ``confidence >= RefineConfig.min_confidence``.
-        variant: the confidence model used (``render`` / ``no_render``).
+        variant: the confidence model used (a :data:`VARIANTS` key).
         seconds: the verification's own time (render and comparison).
     """
 
