@@ -11,6 +11,12 @@ without it (every solved pose kept), in points; the precision and recall of ``re
 error of the confidence against the solved pose's success (``gscpr.calibration``), per run and pooled per scene;
 verification's median share of a query's time. Issue 17's measures: accepted wrong = 0, a success drop of at most
 1 point, ECE < 0.05, verification <= 20 % of a query's time. Prints JSON, then markdown (also written with --out).
+
+``--model confidence.json`` scores the same runs with another confidence model (a refit, before its GPU run): each
+solved query's confidence is predicted again from the verification features its record keeps (``"verify"``, in
+bench.json since 2026-11-30's second fit), accepted at that model's threshold (a query the run-level intrinsics
+check demoted stays unverified); an accepted query's output is its solved pose, a rejected one's its coarse pose.
+Verification's time is the run's.
 """
 
 from __future__ import annotations
@@ -27,13 +33,33 @@ from gscpr.bench.scene_scale import SUCCESS
 from gscpr.calibration import expected_calibration_error
 
 
-def run_row(scene: str, distance: float, run: dict) -> dict:
-    """The trust numbers of one bench run (its ``per_query`` records)."""
+def rescored(queries: list[dict], model: Path) -> list[dict]:
+    """``queries`` (bench ``per_query`` records) as ``model`` would have decided them (see the module docstring).
+    Raises ``ValueError`` for a solved query whose record keeps no verification features."""
+    from gscpr.refine.verify import load_confidence_model
+
+    out = []
+    for q in queries:
+        if q.get("solved") is None or q.get("confidence") is None or "intrinsics" in q.get("message", ""):
+            out.append(q)
+            continue
+        if not q.get("verify"):
+            raise ValueError(f"query {q['name']} has no verification features (bench.json written before they were)")
+        m = load_confidence_model(q["verify"]["variant"], str(model))
+        p = m.predict({f: q["verify"][f] for f in m.features})
+        accepted = p >= float(m.fit["threshold"])
+        out.append({**q, "confidence": p, "status": "refined" if accepted else "unverified",
+                    "after": q["solved"] if accepted else q["before"]})  # fmt: skip
+    return out
+
+
+def run_row(scene: str, distance: float, run: dict, model: Path | None = None) -> dict:
+    """The trust numbers of one bench run (its ``per_query`` records; decided again by ``model`` if given)."""
 
     def ok(err) -> bool:
         return err is not None and err[0] < SUCCESS[0] and err[1] < SUCCESS[1] * distance
 
-    queries = run["per_query"]
+    queries = rescored(run["per_query"], model) if model is not None else run["per_query"]
     accepted = [q["status"] == "refined" for q in queries]
     out_ok = [ok(q["after"]) for q in queries]
     solved_ok = [ok(q.get("solved")) for q in queries]  # no pose solved: not a success either way
@@ -63,6 +89,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="+", type=Path, help="bench.json / accuracy_<scene>_<gpu>_<date>.json files")
     p.add_argument("--out", type=Path, help="write <out>.json and <out>.md")
+    p.add_argument("--model", type=Path, help="decide again with this confidence.json (fit_confidence.py's)")
     args = p.parse_args()
     rows, devices = [], set()
     for f in args.files:
@@ -73,6 +100,14 @@ def main() -> None:
         except (OSError, ValueError, KeyError, TypeError) as e:
             print(f"trust.py: error: {f}: not a gscpr bench result ({type(e).__name__}: {e})", file=sys.stderr)
             sys.exit(2)
+        if args.model is not None:  # the same runs, decided again
+            try:
+                rows[-len(result["runs"]) :] = [run_row(result["scene"], float(result["scene_distance"]), r,
+                                                        args.model) for r in result["runs"]]  # fmt: skip
+            except (OSError, ValueError, KeyError) as e:
+                print(f"trust.py: error: {f}: cannot decide again with {args.model} ({type(e).__name__}: {e})",
+                      file=sys.stderr)  # fmt: skip
+                sys.exit(2)
     scenes = sorted({r["scene"] for r in rows})
     pooled = {}
     for s in scenes:
@@ -92,7 +127,8 @@ def main() -> None:
     for r in rows:
         r.pop("confidences")
     result = {"benchmark": "trust", "devices": sorted(devices), "date": datetime.date.today().isoformat(),
-              "files": [str(f) for f in args.files], "total": total, "rows": rows}  # fmt: skip
+              "files": [str(f) for f in args.files], "model": str(args.model) if args.model else None,
+              "total": total, "rows": rows}  # fmt: skip
     print(json.dumps(result["total"]))
 
     def pct(v) -> str:

@@ -358,17 +358,21 @@ def test_a_fisheye_capture_refines_end_to_end_and_not_as_a_pinhole(workdir, tmp_
         n: perturb_pose(p, 2.0, 0.04, frame="world", rng=i) for i, (n, p) in enumerate(zip(names, gt, strict=True))
     }
     write_poses(tmp_path / "coarse.txt", coarse)
-    errors = {}
-    for kind in ("fisheye", "pinhole"):
+    errors, records = {}, {}
+    for kind, status in (("fisheye", 0), ("pinhole", 2)):  # 2: no query refined
         out = tmp_path / f"out_{kind}"
         args = ["refine", "--model", str(root / "scene.ply"), "--data", str(tmp_path / kind), "--poses"]
         args += [str(tmp_path / "coarse.txt"), "--out", str(out), "--device", "cpu", "--matcher", "sift"]
-        assert main(args) == 0
+        assert main(args) == status
         refined = read_poses(out / "refined_poses.txt")
         errors[kind] = [pose_errors(refined[n], p) for n, p in zip(names, gt, strict=True)]
+        records[kind] = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     capsys.readouterr()
     assert all(rot < 0.5 and trans < 0.02 for rot, trans in errors["fisheye"]), errors  # from 2 degrees, 4 cm
-    assert all(rot > 1.5 for rot, _ in errors["pinhole"]), errors  # read as a pinhole, the same images go wrong
+    assert all(r["status"] == "refined" and r["confidence"] > 0.9 for r in records["fisheye"])
+    # Read as a pinhole, the same images give wrong poses: verification says so and the coarse poses are kept.
+    assert all(r["status"] == "unverified" and "verification: confidence" in r["message"] for r in records["pinhole"])
+    assert all(np.allclose(refined[n], coarse[n]) for n in names)
 
 
 def test_names_not_in_the_test_split_are_found_in_the_other_splits(workdir, tmp_path, capsys):

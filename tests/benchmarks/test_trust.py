@@ -50,3 +50,32 @@ def test_a_file_that_is_not_a_bench_result_is_named_in_one_line(tmp_path):
     bad.write_text(json.dumps({"rows": []}))
     p = _run(bad)
     assert p.returncode == 2 and "other.json: not a gscpr bench result" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_refit_model_decides_the_same_runs_again_from_the_features_they_keep(tmp_path):
+    """--model: each solved query scored again from its record's features; a model that trusts ncc accepts the
+    query whose render agreed (c) and rejects the one whose did not (b); records without features are refused."""
+    from gscpr.refine.verify import ConfidenceModel
+
+    bench = _bench(tmp_path)
+    result = json.loads(bench.read_text())
+    nccs = {"a": 0.9, "b": 0.1, "c": 0.8, "d": 0.05}
+    for q in result["runs"][0]["per_query"]:
+        q["before"] = [9.0, 0.5]
+        if q["name"] in nccs:
+            q["verify"] = {"variant": "render", "ncc": nccs[q["name"]]}
+    bench.write_text(json.dumps(result))
+    model = ConfidenceModel(("ncc",), (0.5,), (0.1,), (3.0,), 0.0, {"threshold": 0.6})
+    path = tmp_path / "confidence.json"
+    path.write_text(json.dumps({"variants": {"render": model.to_json()}}))
+    out = tmp_path / "trust"
+    p = _run(bench, "--model", path, "--out", out)
+    assert p.returncode == 0, p.stderr
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
+    assert row["accepted"] == 2 and row["accepted_wrong"] == 0 and row["rejected_right"] == 0  # a, c accepted
+    assert row["success"] == 0.4  # a and c's solved poses; b, d, e their (wrong) coarse poses
+    del result["runs"][0]["per_query"][0]["verify"]
+    bench.write_text(json.dumps(result))
+    p = _run(bench, "--model", path)
+    assert p.returncode == 2 and "cannot decide again" in p.stderr and "no verification features" in p.stderr
+    assert "Traceback" not in p.stderr

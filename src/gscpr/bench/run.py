@@ -185,7 +185,8 @@ def bench_scene(
                        "seconds": seconds, **summarize(before, after, distance, recs, solved),
                        "per_query": [{"name": n, "status": r["status"], "before": b.tolist(), "after": a.tolist(),
                                       "solved": sv.tolist() if np.all(np.isfinite(sv)) else None,
-                                      "confidence": r.get("confidence"), "inliers": r["num_inliers"],
+                                      "confidence": r.get("confidence"), "verify": r.get("verify"),
+                                      "inliers": r["num_inliers"],
                                       "message": r.get("message", ""), "noise": z}
                                      for n, r, b, a, sv, z in zip(names, recs, before, after, solved, noise,
                                                                   strict=True)],
