@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +100,7 @@ def _grey(rgb: torch.Tensor) -> torch.Tensor:
     return t[..., :3].mean(dim=-1)
 
 
-@cache
+@lru_cache(maxsize=8)  # a few cameras at a time: a capture of per-image intrinsics must not fill the device
 def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """For each pixel of ``camera``'s pinhole (:meth:`~gscpr.camera.Camera.without_distortion`), where its ray
     falls in ``camera``'s image, as a ``grid_sample`` grid ``[1, H, W, 2]``, and whether inside ``[H, W]``."""
@@ -116,7 +116,7 @@ def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tens
 def to_pinhole(image: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A float ``[H, W, 3]`` image of ``camera`` (its size) resampled (bilinear, on its device) to the pinhole of
     the same ``K``, what renders are, and the mask ``[H, W]`` of pixels whose ray the image holds; ``(image,
-    None)`` for a camera without distortion. The grid is computed once per camera and device."""
+    None)`` for a camera without distortion. The grids of the last few cameras are kept."""
     if not camera.has_distortion:
         return image, None
     grid, inside = _pinhole_grid(camera, str(image.device))
