@@ -98,6 +98,8 @@ def test_confidence_model_round_trips_and_the_packaged_one_loads():
     assert ConfidenceModel.from_json(json.loads(json.dumps(flat.to_json()))) == flat
     with pytest.raises(ValueError, match="unknown features"):
         ConfidenceModel.from_json({**flat.to_json(), "features": ["nope"]})
+    with pytest.raises(ValueError, match="differ in length"):  # said when read, not at the first prediction
+        ConfidenceModel.from_json({**flat.to_json(), "coef": [1.0]})
     for variant, features in VARIANTS.items():  # each variant fit on its own rows, reading its own features
         m = load_confidence_model(variant)
         assert 0.5 <= m.fit["threshold"] < 1 and m.features == features

@@ -306,6 +306,8 @@ class ConfidenceModel:
         unknown = set(d["features"]) - set(FEATURES)
         if unknown:
             raise ValueError(f"confidence model reads unknown features {sorted(unknown)}")
+        if not len(d["features"]) == len(d["mean"]) == len(d["scale"]) == len(d["coef"]):
+            raise ValueError("confidence model: its features, mean, scale and coef differ in length")
         return cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["scale"])),
                    tuple(map(float, d["coef"])), float(d["intercept"]), dict(d.get("fit", {})))  # fmt: skip
 
