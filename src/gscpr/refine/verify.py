@@ -92,6 +92,7 @@ VARIANTS = {
 FEATURE_RANGE = {"reproj": (0.0, 5.0), "trans_change": (0.0, 5.0), "focal_error": (0.0, 1.0), "focal_gain": (0.0, 5.0)}
 MODEL_FILE = Path(__file__).with_name("confidence.json")
 MIN_PIXELS = 64  # fewer opaque pixels than this: no image comparison
+FOLD_PX = 1.0  # a pinhole pixel whose ray does not come back within this after distortion and undistortion is folded
 
 
 def _grey(rgb: torch.Tensor) -> torch.Tensor:
@@ -103,11 +104,17 @@ def _grey(rgb: torch.Tensor) -> torch.Tensor:
 @cache
 def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """For each pixel of ``camera``'s pinhole (:meth:`~gscpr.camera.Camera.without_distortion`), where its ray
-    falls in ``camera``'s image, as a ``grid_sample`` grid ``[1, H, W, 2]``, and whether inside ``[H, W]``."""
+    falls in ``camera``'s image, as a ``grid_sample`` grid ``[1, H, W, 2]``, and whether the image holds that ray
+    ``[H, W]``: inside it, and where a distortion polynomial that turns back (strong barrel distortion of k1 alone
+    on a wide view) has not folded the ray onto a pixel that sees another one (undistorting it does not give the
+    pinhole pixel back)."""
     W, H = camera.size
     v, u = np.mgrid[0:H, 0:W]
-    d = camera.distort_points(np.stack([u.ravel(), v.ravel()], axis=1)).reshape(H, W, 2)
-    inside = (d[..., 0] >= 0) & (d[..., 0] <= W - 1) & (d[..., 1] >= 0) & (d[..., 1] <= H - 1)
+    pixels = np.stack([u.ravel(), v.ravel()], axis=1)
+    d = camera.distort_points(pixels)
+    unfolded = np.linalg.norm(camera.undistort_points(d) - pixels, axis=1).reshape(H, W) < FOLD_PX
+    d = d.reshape(H, W, 2)
+    inside = (d[..., 0] >= 0) & (d[..., 0] <= W - 1) & (d[..., 1] >= 0) & (d[..., 1] <= H - 1) & unfolded
     grid = (2 * d + 1) / np.array([W, H]) - 1  # pixel-index centres -> align_corners=False coordinates
     return (torch.as_tensor(grid[None], dtype=torch.float32, device=device),
             torch.as_tensor(inside, device=device))  # fmt: skip
