@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +101,7 @@ def _grey(rgb: torch.Tensor) -> torch.Tensor:
     return t[..., :3].mean(dim=-1)
 
 
-@cache
+@lru_cache(maxsize=16)  # a camera per image (and device) would otherwise hold every grid
 def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """For each pixel of ``camera``'s pinhole (:meth:`~gscpr.camera.Camera.without_distortion`), where its ray
     falls in ``camera``'s image, as a ``grid_sample`` grid ``[1, H, W, 2]``, and whether the image holds that ray
@@ -110,10 +110,9 @@ def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tens
     pinhole pixel back)."""
     W, H = camera.size
     v, u = np.mgrid[0:H, 0:W]
-    pixels = np.stack([u.ravel(), v.ravel()], axis=1)
-    d = camera.distort_points(pixels)
-    unfolded = np.linalg.norm(camera.undistort_points(d) - pixels, axis=1).reshape(H, W) < FOLD_PX
-    d = d.reshape(H, W, 2)
+    d = camera.distortion_map()
+    back = camera.undistort_points(d.reshape(-1, 2)).reshape(H, W, 2)
+    unfolded = np.hypot(back[..., 0] - u, back[..., 1] - v) < FOLD_PX
     inside = (d[..., 0] >= 0) & (d[..., 0] <= W - 1) & (d[..., 1] >= 0) & (d[..., 1] <= H - 1) & unfolded
     grid = (2 * d + 1) / np.array([W, H]) - 1  # pixel-index centres -> align_corners=False coordinates
     return (torch.as_tensor(grid[None], dtype=torch.float32, device=device),
@@ -123,7 +122,7 @@ def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tens
 def to_pinhole(image: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A float ``[H, W, 3]`` image of ``camera`` (its size) resampled (bilinear, on its device) to the pinhole of
     the same ``K``, what renders are, and the mask ``[H, W]`` of pixels whose ray the image holds; ``(image,
-    None)`` for a camera without distortion. The grid is computed once per camera and device."""
+    None)`` for a camera without distortion. The grid is computed once per camera and device (the last 16 kept)."""
     if not camera.has_distortion:
         return image, None
     grid, inside = _pinhole_grid(camera, str(image.device))
