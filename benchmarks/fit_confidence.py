@@ -58,7 +58,9 @@ import gzip
 import json
 import sys
 import tempfile
+import zlib
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -287,10 +289,35 @@ def threshold_for(p: np.ndarray, y: np.ndarray, max_drop: float) -> float:
     return best
 
 
+ROW_KEYS = ("case", "scene", "ok")  # what every row of collect has, beside its features
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"fit_confidence.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def _rows(paths: list[Path]) -> list[dict]:
-    rows = [json.loads(line) for path in paths for line in _lines(path) if line.strip()]
+    """Every row of ``paths`` (collect's JSON lines, gzipped or not); a file that cannot be read, a line that is not
+    a JSON object with :data:`ROW_KEYS` or no row at all: one error line naming the file (and line), exit 2."""
+    rows = []
+    for path in paths:
+        try:
+            lines = _lines(path)
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:  # BadGzipFile is an OSError
+            _fail(f"{path}: cannot be read ({type(e).__name__}: {e})")
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                _fail(f"{path}:{i}: not a JSON line ({e})")
+            if not isinstance(row, dict) or any(k not in row for k in ROW_KEYS):
+                _fail(f"{path}:{i}: not a row of fit_confidence.py collect (a JSON object with {', '.join(ROW_KEYS)})")
+            rows.append(row)
     if not rows:
-        sys.exit(f"fit_confidence.py: {', '.join(map(str, paths))}: no records")
+        _fail(f"{', '.join(map(str, paths))}: no records")
     return rows
 
 
@@ -346,15 +373,22 @@ def _fit_one(
 
 
 def fit(args: argparse.Namespace) -> dict:
-    rows = [_features(r) for r in _rows(args.data) if r["case"] not in args.leave_out]
+    rows = _rows(args.data)
+    unknown = sorted(set(args.leave_out) - {r["case"] for r in rows})
+    if unknown:  # a misspelt case would silently be fit on
+        _fail(f"--leave-out {' '.join(unknown)}: no such case in {', '.join(map(str, args.data))}")
+    rows = [_features(r) for r in rows if r["case"] not in args.leave_out]
     summary = {"date": datetime.date.today().isoformat(), "data": [str(d) for d in args.data], "queries": len(rows),
                "right": int(sum(r["ok"] for r in rows)), "left_out": args.leave_out, "variants": {}}  # fmt: skip
     models = {}
+    kept = _kept(args.write) if args.write and args.write.exists() else {}
     for variant, feats in VARIANTS.items():
         relative = variant.startswith("relative")
         mine = [r for r in rows if bool(r.get("relative")) == relative and all(f in r for f in feats)]
         if len({r["ok"] for r in mine}) < 2:
-            print(f"{variant}: no rows with both outcomes to fit on (kept as it was)", file=sys.stderr)
+            was = (f"{args.write} keeps the one it has" if variant in kept
+                   else f"none in {args.write}" if args.write else "none written")  # fmt: skip
+            print(f"{variant}: no rows with both outcomes to fit on ({was})", file=sys.stderr)
             continue
         m, info = _fit_one(mine, feats, args.max_drop, args.min_threshold)
         models[variant] = ConfidenceModel(m.features, m.mean, m.scale, m.coef, m.intercept,
@@ -375,12 +409,24 @@ def fit(args: argparse.Namespace) -> dict:
             f"{s['right_rejected']} ({100 * s['success_drop']:.1f} pt) | {s['precision']} | {s['recall']} | "
             f"{s['focal_rejected']} | {s['ece_fit']} | {held or '-'} |"
         )
+    if not models:
+        _fail(f"{', '.join(map(str, args.data))}: no variant has rows with both outcomes to fit on; nothing written")
     if args.write:
-        path = Path(args.write)
-        kept = json.loads(path.read_text())["variants"] if path.is_file() else {}
         out = {**kept, **{v: m.to_json() for v, m in models.items()}}
-        path.write_text(json.dumps({"variants": out}, indent=1) + "\n")
+        args.write.write_text(json.dumps({"variants": out}, indent=1) + "\n")
     return summary
+
+
+def _kept(path: Path) -> dict:
+    """The models by variant of the confidence.json ``path`` that ``fit --write`` adds to (read before fitting: a
+    file it cannot add to is said before any work)."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))["variants"]
+        if not isinstance(kept, dict):
+            raise TypeError("'variants' is not an object")
+        return kept
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        _fail(f"{path}: not a confidence.json to write into ({type(e).__name__}: {e})")
 
 
 def check(args: argparse.Namespace) -> dict:
@@ -398,6 +444,8 @@ def check(args: argparse.Namespace) -> dict:
                                                   float(m.fit["threshold"])))  # fmt: skip
     if skipped:
         print(f"{skipped} rows left out: collected before a feature the model reads was recorded", file=sys.stderr)
+    if not by_case:
+        _fail(f"{', '.join(map(str, args.data))}: no row has every feature its model reads")
     out = {}
     print("| case | queries | wrong | wrong accepted | right rejected | ECE |\n|---|---|---|---|---|---|")
     for case, scored in list(by_case.items()) + [("all", [x for v in by_case.values() for x in v])]:

@@ -1,6 +1,6 @@
 """The run-level intrinsics check on collected verification data: does it trip with a wrong focal length, and only then?
 
-    python benchmarks/intrinsics_check.py benchmarks/results/confidence_data_h200_2026-11-30.jsonl.gz
+    python benchmarks/intrinsics_check.py benchmarks/results/confidence_data_h200_2026-11-30b.jsonl.gz
 
 Reads the rows ``benchmarks/fit_confidence.py collect`` writes (one per solved query: its case, protocol, success
 and verification record, with ``focal_log_ratio``) and, per case (a scene with its right intrinsics, or ``-focal``
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gscpr.refine.intrinsics import focal_check
-from gscpr.refine.verify import load_confidence_model
+from gscpr.refine.verify import VARIANTS, load_confidence_model, variant_for
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -44,12 +44,22 @@ def main() -> None:
         print("intrinsics_check.py: error: no row has a focal_log_ratio (data collected before it was recorded)",
               file=sys.stderr)  # fmt: skip
         sys.exit(2)
-    models = {v: load_confidence_model(v) for v in ("render", "no_render")}
-    cases = defaultdict(list)
+    models = {v: load_confidence_model(v) for v in VARIANTS}
+    cases, skipped = defaultdict(list), 0
     for r in rows:
-        m = models[r.get("variant", "render")]
-        r["accepted"] = m.predict({f: r[f] for f in m.features}) >= float(m.fit["threshold"])
+        m = models[variant_for(bool(r.get("relative")), r.get("variant", "render") in ("render", "relative"))]
+        if not all(f in r for f in m.features):  # collected before a feature the model reads was recorded
+            skipped += 1
+            continue
+        r["accepted"] = m.predict({f: 0.0 if r[f] is None else r[f] for f in m.features}) >= float(m.fit["threshold"])
         cases[r["case"]].append(r)
+    if skipped:
+        print(f"{skipped} rows left out: collected before a feature the packaged model reads was recorded",
+              file=sys.stderr)  # fmt: skip
+    if not cases:
+        print("intrinsics_check.py: error: no row has every feature the packaged model reads (data collected "
+              "before it was recorded)", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     out = []
     for case, rs in cases.items():
         acc = [r for r in rs if r["accepted"]]

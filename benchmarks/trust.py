@@ -35,7 +35,8 @@ from gscpr.calibration import expected_calibration_error
 
 def rescored(queries: list[dict], model: Path) -> list[dict]:
     """``queries`` (bench ``per_query`` records) as ``model`` would have decided them (see the module docstring).
-    Raises ``ValueError`` for a solved query whose record keeps no verification features."""
+    Raises ``ValueError`` for a solved query whose record keeps no verification features, or not those the model
+    reads."""
     from gscpr.refine.verify import load_confidence_model
 
     out = []
@@ -46,6 +47,9 @@ def rescored(queries: list[dict], model: Path) -> list[dict]:
         if not q.get("verify"):
             raise ValueError(f"query {q['name']} has no verification features (bench.json written before they were)")
         m = load_confidence_model(q["verify"]["variant"], str(model))
+        missing = [f for f in m.features if f not in q["verify"]]
+        if missing:
+            raise ValueError(f"query {q['name']} has no {', '.join(missing)} (recorded before the model read it)")
         p = m.predict({f: q["verify"][f] for f in m.features})
         accepted = p >= float(m.fit["threshold"])
         out.append({**q, "confidence": p, "status": "refined" if accepted else "unverified",
@@ -104,7 +108,7 @@ def main() -> None:
             try:
                 rows[-len(result["runs"]) :] = [run_row(result["scene"], float(result["scene_distance"]), r,
                                                         args.model) for r in result["runs"]]  # fmt: skip
-            except (OSError, ValueError, KeyError) as e:
+            except (OSError, ValueError, KeyError, TypeError) as e:
                 print(f"trust.py: error: {f}: cannot decide again with {args.model} ({type(e).__name__}: {e})",
                       file=sys.stderr)  # fmt: skip
                 sys.exit(2)

@@ -110,3 +110,7 @@ def test_distort_points_is_the_inverse_of_undistort_points(dist, model):
     assert np.abs(seen - pinhole).max() > 0.1  # moved, and back
     np.testing.assert_allclose(cam.undistort_points(seen), pinhole, atol=1e-4)
     np.testing.assert_array_equal(cam.without_distortion().distort_points(pinhole), pinhole)
+    v, u = np.mgrid[0:48, 0:64]
+    grid = cam.distort_points(np.stack([u.ravel(), v.ravel()], axis=1)).reshape(48, 64, 2)
+    np.testing.assert_allclose(cam.distortion_map(), grid, atol=1e-3)  # the same, for a whole image at once
+    np.testing.assert_array_equal(cam.without_distortion().distortion_map(), np.stack([u, v], axis=-1))

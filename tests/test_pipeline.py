@@ -191,7 +191,8 @@ def test_resume_redoes_exactly_the_records_whose_coarse_pose_or_options_changed(
     assert main(args) == 0
     first = lines()
     assert len(first) == 2 and all(set(json.loads(x)["fingerprint"]) == {"coarse pose", "query", "options", "model",
-                                                                          "render file"} for x in first)  # fmt: skip
+                                                                          "render file", "confidence model"}
+                                   for x in first)  # fmt: skip
     assert json.loads(first[0])["render"] == {"from": "on the fly", "color": None}
     capsys.readouterr()
     assert main(args) == 0  # unchanged: nothing redone, nothing said
@@ -216,6 +217,35 @@ def test_resume_redoes_exactly_the_records_whose_coarse_pose_or_options_changed(
     os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
     assert main(args) == 0
     assert "resume: 2 of 2 records redone: model changed for 2" in capsys.readouterr().err
+
+
+def test_a_refit_confidence_model_redoes_the_records_it_decided(workdir, tmp_path, capsys, monkeypatch):
+    """Records keep the confidence and status the models of their run gave; resumed with other models (a refit,
+    a newer gscpr), each is redone and decided by them, said once. Runs without verification never redo for it."""
+    from gscpr.refine import verify
+
+    root, _, coarse = workdir
+    write_poses(tmp_path / "coarse.txt", {n: coarse[n] for n in ("test/r_0.png", "test/r_3.png")})
+    args = [*refine_args(root), "--poses", str(tmp_path / "coarse.txt"), "--device", "cpu", "--matcher", "sift"]
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out)]) == 0
+    assert main([*args, "--out", str(tmp_path / "plain"), "--no-verify"]) == 0
+    models = json.loads(verify.MODEL_FILE.read_text())
+    models["variants"]["render"]["intercept"] -= 100.0  # one that trusts nothing
+    refit = tmp_path / "confidence.json"
+    refit.write_text(json.dumps(models))
+    monkeypatch.setattr(verify, "MODEL_FILE", refit)
+    verify.load_confidence_model.cache_clear()
+    try:
+        capsys.readouterr()
+        assert main([*args, "--out", str(out)]) == 2  # no query left refined
+        assert "resume: 2 of 2 records redone: confidence model changed for 2" in capsys.readouterr().err
+        records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+        assert all(r["status"] == "unverified" and r["confidence"] < 0.01 for r in records)
+        assert main([*args, "--out", str(tmp_path / "plain"), "--no-verify"]) == 0
+        assert "resume:" not in capsys.readouterr().err
+    finally:
+        verify.load_confidence_model.cache_clear()  # the packaged models for the tests after this one
 
 
 def test_records_without_a_fingerprint_are_redone_with_a_message(workdir, tmp_path, capsys):

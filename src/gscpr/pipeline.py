@@ -58,13 +58,14 @@ from .records import (
     status_counts,
     tree_identity,
 )
-from .refine import RefineConfig, Refiner, RefineResult, Status, refine_batch
+from .refine import RefineConfig, Refiner, RefineResult, Status, refine_batch, verify
 from .text import plural
 
 __all__ = [
     "PoseInputs",
     "RefineRun",
     "check_intrinsics",
+    "confidence_identity",
     "query_fingerprint",
     "refine",
     "refine_queries",
@@ -99,10 +100,13 @@ def _model_identity(model) -> dict | None:
     return {"type": type(model).__name__, "size": len(model) if hasattr(model, "__len__") else None}
 
 
-def query_fingerprint(q: Query, options: str, model: str | None, renders_again: bool) -> dict[str, str]:
+def query_fingerprint(
+    q: Query, options: str, model: str | None, renders_again: bool, confidence: str | None = None
+) -> dict[str, str]:
     """The fingerprint of a query's record (:data:`gscpr.records.FINGERPRINT_PARTS`, one digest each).
 
-    ``options`` and ``model`` are the run's digests, computed once; the model (with the colour transform of
+    ``options``, ``model`` and ``confidence`` (:func:`confidence_identity`; None: no verification, no such part)
+    are the run's digests, computed once; the model (with the colour transform of
     renders made on the fly) counts only where this query renders: no render on disk, or ``renders_again``
     (further iterations, recovery renders); a run without a model (``model`` None) has one model part whatever
     its queries render. The query image and the render file count by path, size and
@@ -117,7 +121,20 @@ def query_fingerprint(q: Query, options: str, model: str | None, renders_again: 
         "options": options,
         "model": digest({"model": model, "color": color}) if uses_model else digest(None),
         "render file": digest(render),
+        **({"confidence model": confidence} if confidence is not None else {}),
     }
+
+
+def confidence_identity(cfg: RefineConfig) -> str | None:
+    """The digest of the confidence models' file (``cfg.confidence_model``, default the packaged one) a verifying
+    run decides with: a record decided by other models (a refit) is redone. None when verification is off."""
+    if not cfg.verify:
+        return None
+    path = Path(cfg.confidence_model or verify.MODEL_FILE)
+    try:
+        return digest(path.read_text(encoding="utf-8"))
+    except OSError:  # said by the first verification that reads it
+        return digest(str(path))
 
 
 def refine_queries(
@@ -174,7 +191,8 @@ def refine_queries(
                           getattr(matcher, "name", None), getattr(matcher, "max_size", None)]})  # fmt: skip
     run_model = digest(model_id if model_id is not None else _model_identity(model)) if model is not None else None
     renders_again = cfg.iterations > 1 or bool(cfg.recovery)
-    prints = {q.name: query_fingerprint(q, run_options, run_model, renders_again) for q in queries}
+    confidence = confidence_identity(cfg)
+    prints = {q.name: query_fingerprint(q, run_options, run_model, renders_again, confidence) for q in queries}
     todo, reasons, recorded, redone = [], Counter(), 0, 0
     for q in queries:
         if q.name in done:

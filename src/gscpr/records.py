@@ -179,8 +179,9 @@ def stage_medians(records: Iterable[dict]) -> dict[str, float]:
 #: The parts of a record's fingerprint, in the order the resume message names them: the coarse w2c pose; the
 #: query image (path, size, modification time) and camera; the refinement options (the configuration, the
 #: matcher and its options); the scene model (and the colour transform of renders made on the fly) where the
-#: query renders; the render file.
-FINGERPRINT_PARTS = ("coarse pose", "query", "options", "model", "render file")
+#: query renders; the render file; the confidence models a verifying run decides with (their file's content: a
+#: refit decides again; absent where verification is off).
+FINGERPRINT_PARTS = ("coarse pose", "query", "options", "model", "render file", "confidence model")
 
 
 def _plain(value):

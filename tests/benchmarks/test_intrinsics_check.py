@@ -43,3 +43,18 @@ def test_data_without_focal_fits_is_refused_in_one_line(tmp_path):
     path.write_text(json.dumps({"case": "room", "ok": True}) + "\n")
     p = _run(path)
     assert p.returncode == 2 and "no row has a focal_log_ratio" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_rows_collected_before_a_feature_the_model_reads_are_left_out_and_said(tmp_path):
+    """Rows without ncc_spread (collected before it was recorded, as confidence_data_h200_2026-11-30's) cannot be
+    scored by the packaged model: left out with a count; with none left, one error line, no traceback."""
+    path = tmp_path / "data.jsonl"
+    old = [{k: v for k, v in r.items() if k != "ncc_spread"} for r in _rows("room", 0.0, 5, 2)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    p = _run(path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert "5 rows left out" in p.stderr and "no row has every feature the packaged model reads" in p.stderr
+    path.write_text("".join(json.dumps(r) + "\n" for r in old + _rows("room", 0.0, 12, 3)))
+    p = _run(path)
+    assert p.returncode == 0 and "5 rows left out" in p.stderr, p.stderr
+    assert json.loads(p.stdout.splitlines()[0])["queries"] == 12

@@ -79,3 +79,27 @@ def test_a_refit_model_decides_the_same_runs_again_from_the_features_they_keep(t
     p = _run(bench, "--model", path)
     assert p.returncode == 2 and "cannot decide again" in p.stderr and "no verification features" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_a_model_file_that_cannot_decide_or_records_without_its_features_are_one_line(tmp_path):
+    """--model: a file that is no confidence.json (any JSON), or one whose model reads a feature the records lack
+    (bench.json written before it was recorded): one error line naming both files, exit 2, no traceback."""
+    from gscpr.refine.verify import ConfidenceModel
+
+    bench = _bench(tmp_path)
+    result = json.loads(bench.read_text())
+    for q in result["runs"][0]["per_query"]:
+        q["before"] = [9.0, 0.5]
+        q["verify"] = {"variant": "render", "ncc": 0.9}
+    bench.write_text(json.dumps(result))
+    model = tmp_path / "confidence.json"
+    for text in ("[1, 2]", "{}", "not json", json.dumps({"variants": {"render": {"features": ["ncc"]}}})):
+        model.write_text(text)
+        p = _run(bench, "--model", model)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert p.stderr.count("\n") == 1 and "bench.json: cannot decide again with" in p.stderr
+        assert str(model) in p.stderr
+    spread = ConfidenceModel(("ncc", "ncc_spread"), (0.5, 0.1), (0.1, 0.1), (3.0, -3.0), 0.0, {"threshold": 0.5})
+    model.write_text(json.dumps({"variants": {"render": spread.to_json()}}))
+    p = _run(bench, "--model", model)
+    assert p.returncode == 2 and "query a has no ncc_spread" in p.stderr and "Traceback" not in p.stderr

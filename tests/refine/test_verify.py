@@ -98,6 +98,8 @@ def test_confidence_model_round_trips_and_the_packaged_one_loads():
     assert ConfidenceModel.from_json(json.loads(json.dumps(flat.to_json()))) == flat
     with pytest.raises(ValueError, match="unknown features"):
         ConfidenceModel.from_json({**flat.to_json(), "features": ["nope"]})
+    with pytest.raises(ValueError, match="differ in length"):  # said when read, not at the first prediction
+        ConfidenceModel.from_json({**flat.to_json(), "coef": [1.0]})
     for variant, features in VARIANTS.items():  # each variant fit on its own rows, reading its own features
         m = load_confidence_model(variant)
         assert 0.5 <= m.fit["threshold"] < 1 and m.features == features
@@ -237,3 +239,16 @@ def cv2_distort(image: np.ndarray, cam: Camera) -> np.ndarray:
     v, u = np.mgrid[:H, :W]
     src = cam.undistort_points(np.stack([u.ravel(), v.ravel()], 1)).reshape(H, W, 2).astype(np.float32)
     return cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def test_pinhole_pixels_whose_ray_a_distortion_model_folds_back_are_not_compared():
+    """A wide camera with strong barrel distortion and k1 alone: its polynomial turns back before the pinhole's
+    corners, where ``distort_points`` lands inside the image on another ray. Those pixels are outside the mask;
+    over the mask, the resampled image is the pinhole's own."""
+    cam = Camera(96, 72, 48.0, 48.0, 47.5, 35.5, dist=(-0.3, 0.0, 0.0, 0.0), dist_model="opencv")
+    ys, xs = np.mgrid[:72, :96].astype(np.float32)
+    pinhole_image = np.stack([np.sin(xs / 3.0), np.cos(ys / 4.0), np.sin((xs + ys) / 5.0)], -1) * 0.5 + 0.5
+    back, inside = to_pinhole(torch.from_numpy(cv2_distort(pinhole_image, cam)), cam)
+    assert 0.3 < inside.float().mean() < 0.95  # the corners are left out, the middle kept
+    err = (back - torch.from_numpy(pinhole_image)).abs().amax(-1)[inside]
+    assert float(torch.quantile(err, 0.99)) < 0.2

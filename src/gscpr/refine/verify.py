@@ -92,6 +92,7 @@ VARIANTS = {
 FEATURE_RANGE = {"reproj": (0.0, 5.0), "trans_change": (0.0, 5.0), "focal_error": (0.0, 1.0), "focal_gain": (0.0, 5.0)}
 MODEL_FILE = Path(__file__).with_name("confidence.json")
 MIN_PIXELS = 64  # fewer opaque pixels than this: no image comparison
+FOLD_PX = 1.0  # a pinhole pixel whose ray does not come back within this after distortion and undistortion is folded
 
 
 def _grey(rgb: torch.Tensor) -> torch.Tensor:
@@ -100,14 +101,19 @@ def _grey(rgb: torch.Tensor) -> torch.Tensor:
     return t[..., :3].mean(dim=-1)
 
 
-@lru_cache(maxsize=8)  # a few cameras at a time: a capture of per-image intrinsics must not fill the device
+@lru_cache(maxsize=16)  # a camera per image (and device) would otherwise hold every grid
 def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """For each pixel of ``camera``'s pinhole (:meth:`~gscpr.camera.Camera.without_distortion`), where its ray
-    falls in ``camera``'s image, as a ``grid_sample`` grid ``[1, H, W, 2]``, and whether inside ``[H, W]``."""
+    falls in ``camera``'s image, as a ``grid_sample`` grid ``[1, H, W, 2]``, and whether the image holds that ray
+    ``[H, W]``: inside it, and where a distortion polynomial that turns back (strong barrel distortion of k1 alone
+    on a wide view) has not folded the ray onto a pixel that sees another one (undistorting it does not give the
+    pinhole pixel back)."""
     W, H = camera.size
     v, u = np.mgrid[0:H, 0:W]
-    d = camera.distort_points(np.stack([u.ravel(), v.ravel()], axis=1)).reshape(H, W, 2)
-    inside = (d[..., 0] >= 0) & (d[..., 0] <= W - 1) & (d[..., 1] >= 0) & (d[..., 1] <= H - 1)
+    d = camera.distortion_map()
+    back = camera.undistort_points(d.reshape(-1, 2)).reshape(H, W, 2)
+    unfolded = np.hypot(back[..., 0] - u, back[..., 1] - v) < FOLD_PX
+    inside = (d[..., 0] >= 0) & (d[..., 0] <= W - 1) & (d[..., 1] >= 0) & (d[..., 1] <= H - 1) & unfolded
     grid = (2 * d + 1) / np.array([W, H]) - 1  # pixel-index centres -> align_corners=False coordinates
     return (torch.as_tensor(grid[None], dtype=torch.float32, device=device),
             torch.as_tensor(inside, device=device))  # fmt: skip
@@ -116,7 +122,7 @@ def _pinhole_grid(camera: Camera, device: str) -> tuple[torch.Tensor, torch.Tens
 def to_pinhole(image: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A float ``[H, W, 3]`` image of ``camera`` (its size) resampled (bilinear, on its device) to the pinhole of
     the same ``K``, what renders are, and the mask ``[H, W]`` of pixels whose ray the image holds; ``(image,
-    None)`` for a camera without distortion. The grids of the last few cameras are kept."""
+    None)`` for a camera without distortion. The grid is computed once per camera and device (the last 16 kept)."""
     if not camera.has_distortion:
         return image, None
     grid, inside = _pinhole_grid(camera, str(image.device))
@@ -306,6 +312,8 @@ class ConfidenceModel:
         unknown = set(d["features"]) - set(FEATURES)
         if unknown:
             raise ValueError(f"confidence model reads unknown features {sorted(unknown)}")
+        if not len(d["features"]) == len(d["mean"]) == len(d["scale"]) == len(d["coef"]):
+            raise ValueError("confidence model: its features, mean, scale and coef differ in length")
         return cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["scale"])),
                    tuple(map(float, d["coef"])), float(d["intercept"]), dict(d.get("fit", {})))  # fmt: skip
 
