@@ -252,3 +252,17 @@ def test_pinhole_pixels_whose_ray_a_distortion_model_folds_back_are_not_compared
     assert 0.3 < inside.float().mean() < 0.95  # the corners are left out, the middle kept
     err = (back - torch.from_numpy(pinhole_image)).abs().amax(-1)[inside]
     assert float(torch.quantile(err, 0.99)) < 0.2
+
+
+def test_a_confidence_model_file_without_the_variant_a_run_needs_is_refused_when_the_refiner_is_made(tmp_path, xfeat):
+    from gscpr.refine import Refiner
+
+    path = tmp_path / "confidence.json"
+    path.write_text(json.dumps({"variants": {v: ConfidenceModel.uninformative(VARIANTS[v]).to_json()
+                                             for v in ("render", "no_render")}}))  # fmt: skip
+    Refiner(None, xfeat, RefineConfig(confidence_model=str(path)))  # the absolute step has what it needs
+    with pytest.raises(ValueError, match=r"confidence.json: no confidence model for 'relative'"):
+        Refiner(None, xfeat, RefineConfig(confidence_model=str(path), relative=True))
+    Refiner(None, xfeat, RefineConfig(confidence_model=str(path), relative=True, verify=False))  # not read
+    with pytest.raises(ValueError, match="missing.json: not a confidence model file"):
+        Refiner(None, xfeat, RefineConfig(confidence_model=str(tmp_path / "missing.json")))

@@ -30,6 +30,7 @@ from .relative import solve_relative
 from .rendering import recovery_camera, render_at
 from .types import RECOVERABLE, STAGES, Pass, RefineResult, Render, Status
 from .verify import (
+    MODEL_FILE,
     downsample,
     focal_fit,
     image_agreement,
@@ -72,6 +73,17 @@ class Refiner:
             self.solver, self.step = get_solver(self.config.relative_solver, "relative"), solve_relative
         else:
             self.solver, self.step = get_solver(self.config.solver, "absolute"), solve_absolute
+        if self.config.verify:  # the models this step's verification can need, read now: a bad file fails here
+            for rendered in (True, False):
+                variant = variant_for(self.config.relative, rendered)
+                path = self.config.confidence_model or MODEL_FILE
+                try:
+                    load_confidence_model(variant, self.config.confidence_model)
+                except KeyError:
+                    raise ValueError(f"{path}: no confidence model for {variant!r} (benchmarks/fit_confidence.py "
+                                     "fit writes one per variant it has rows for)") from None  # fmt: skip
+                except (OSError, ValueError, TypeError) as e:
+                    raise ValueError(f"{path}: not a confidence model file ({e})") from None
 
     def refine(
         self,
