@@ -100,18 +100,20 @@ def main() -> None:
         try:
             result = json.loads(f.read_text(encoding="utf-8"))
             devices.add(result.get("device", "?"))
-            rows += [run_row(result["scene"], float(result["scene_distance"]), r) for r in result["runs"]]
+            scene, distance = result["scene"], float(result["scene_distance"])
+            as_run = [run_row(scene, distance, r) for r in result["runs"]]  # also checks it is a bench result
         except (OSError, ValueError, KeyError, TypeError) as e:
             print(f"trust.py: error: {f}: not a gscpr bench result ({type(e).__name__}: {e})", file=sys.stderr)
             sys.exit(2)
-        if args.model is not None:  # the same runs, decided again
-            try:
-                rows[-len(result["runs"]) :] = [run_row(result["scene"], float(result["scene_distance"]), r,
-                                                        args.model) for r in result["runs"]]  # fmt: skip
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                print(f"trust.py: error: {f}: cannot decide again with {args.model} ({type(e).__name__}: {e})",
-                      file=sys.stderr)  # fmt: skip
-                sys.exit(2)
+        if args.model is None:
+            rows += as_run
+            continue
+        try:  # the same runs, decided again
+            rows += [run_row(scene, distance, r, args.model) for r in result["runs"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"trust.py: error: {f}: cannot decide again with {args.model} ({type(e).__name__}: {e})",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(2)
     scenes = sorted({r["scene"] for r in rows})
     pooled = {}
     for s in scenes:

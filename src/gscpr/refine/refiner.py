@@ -74,9 +74,9 @@ class Refiner:
         else:
             self.solver, self.step = get_solver(self.config.solver, "absolute"), solve_absolute
         if self.config.verify:  # the models this step's verification can need, read now: a bad file fails here
+            path = self.config.confidence_model or MODEL_FILE
             for rendered in (True, False):
                 variant = variant_for(self.config.relative, rendered)
-                path = self.config.confidence_model or MODEL_FILE
                 try:
                     load_confidence_model(variant, self.config.confidence_model)
                 except KeyError:
